@@ -1,0 +1,36 @@
+"""Plain reference implementations written from the equations, for the tests.
+
+Deliberately naive: one network, one sequence, one step at a time, scalar-sigmoid,
+using only ``LSTMSpec.unpack`` (never the kernel's weight re-arrangement).
+"""
+
+import numpy as np
+
+
+def sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def lstm_reference(spec, genome, x_seq, h=None, c=None):
+    """Cell outputs ``(T, H)`` of one network on one sequence ``(T, I)``."""
+    w = spec.unpack(np.asarray(genome, dtype=np.float64))
+    H = spec.n_cells
+    h = np.zeros(H) if h is None else np.array(h, dtype=np.float64)
+    c = np.zeros(H) if c is None else np.array(c, dtype=np.float64)
+    zero = np.zeros(H)
+    p_i = w.get("p_i", zero)
+    p_f = w.get("p_f", zero)
+    p_o = w.get("p_o", zero)
+    out = []
+    for x in np.asarray(x_seq, dtype=np.float64):
+        z = np.tanh(w["W_z"] @ x + w["R_z"] @ h + w["b_z"])
+        i = sigmoid(w["W_i"] @ x + w["R_i"] @ h + p_i * c + w["b_i"])
+        if spec.forget_gate:
+            f = sigmoid(w["W_f"] @ x + w["R_f"] @ h + p_f * c + w["b_f"])
+        else:
+            f = np.ones(H)
+        c = f * c + i * z
+        o = sigmoid(w["W_o"] @ x + w["R_o"] @ h + p_o * c + w["b_o"])
+        h = o * np.tanh(c)
+        out.append(h)
+    return np.array(out), h, c

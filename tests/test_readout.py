@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from evolino.readout import Linear, solve_least_squares
+
+
+def _lstsq(S, Y, ridge=0.0):
+    A = np.c_[S, np.ones(len(S))]
+    if ridge:
+        K = A.shape[1]
+        A = np.vstack([A, np.sqrt(ridge) * np.eye(K)[:-1]])
+        Y = np.vstack([Y, np.zeros((K - 1, Y.shape[1]))])
+    return np.linalg.lstsq(A, Y, rcond=None)[0]
+
+
+def _states(rng, P=6, N=120, H=5):
+    S = np.tanh(rng.normal(size=(P, N, H)) * 2)
+    S[1, :, 2] = 0.999  # saturated cell: collinear with the bias
+    S[2, :, 3] = S[2, :, 1]  # two identical cells
+    S[3] = 0.0  # all cells dead
+    S[4, :, 0] = 0.5 * S[4, :, 1] - 0.25 * S[4, :, 4]  # exact linear dependence
+    return S
+
+
+@pytest.mark.parametrize("ridge", [0.0, 1e-3, 1.0])
+@pytest.mark.parametrize("O", [1, 3])
+def test_linear_equals_lstsq_per_candidate(ridge, O):
+    rng = np.random.default_rng(0)
+    S = _states(rng)
+    Y = rng.normal(size=(S.shape[1], O))
+    r = Linear(ridge=ridge).fit(S, Y)
+    assert r.coef_.shape == (6, 6, O)
+    pred = r.predict(S)
+    for p in range(S.shape[0]):
+        W = _lstsq(S[p], Y, ridge)
+        np.testing.assert_allclose(r.coef_[p], W, atol=1e-8)
+        np.testing.assert_allclose(pred[p], np.c_[S[p], np.ones(len(S[p]))] @ W, atol=1e-8)
+
+
+def test_linear_per_candidate_targets_and_float32():
+    rng = np.random.default_rng(1)
+    S = rng.normal(size=(3, 50, 4))
+    Y = rng.normal(size=(3, 50, 2))
+    W = solve_least_squares(S, Y)
+    for p in range(3):
+        np.testing.assert_allclose(W[p], _lstsq(S[p], Y[p]), atol=1e-10)
+    W32 = Linear().fit(S.astype(np.float32), Y[0]).coef_
+    assert W32.dtype == np.float32
+    np.testing.assert_allclose(W32[0], _lstsq(S[0], Y[0]), atol=1e-3)
+
+
+def test_linear_recovers_exact_weights():
+    rng = np.random.default_rng(2)
+    S = rng.normal(size=(2, 80, 7))
+    true = rng.normal(size=(8, 2))
+    Y = np.c_[S[0], np.ones(80)] @ true
+    np.testing.assert_allclose(Linear().fit(S, Y).coef_[0], true, atol=1e-10)
+
+
+def test_predict_with_batch_axis():
+    rng = np.random.default_rng(3)
+    S = rng.normal(size=(2, 30, 3))
+    r = Linear().fit(S, rng.normal(size=(30, 1)))
+    S4 = rng.normal(size=(2, 4, 10, 3))
+    out = r.predict(S4)
+    assert out.shape == (2, 4, 10, 1)
+    np.testing.assert_allclose(out[1, 2], r.predict(S4[:, 2])[1])
+
+
+def test_linear_bad_input():
+    S = np.zeros((2, 10, 3))
+    with pytest.raises(ValueError, match="Y must have shape"):
+        Linear().fit(S, np.zeros((9, 1)))
+    with pytest.raises(ValueError, match="S must be 3-D"):
+        Linear().fit(np.zeros((10, 3)), np.zeros((10, 1)))
+    with pytest.raises(ValueError, match="ridge"):
+        Linear(ridge=-1).fit(S, np.zeros((10, 1)))
+    with pytest.raises(ValueError, match="NaN"):
+        Linear().fit(np.full((2, 10, 3), np.nan), np.zeros((10, 1)))
+    with pytest.raises(ValueError, match="not fitted"):
+        Linear().predict(S)
+    with pytest.raises(ValueError, match="at least one time step"):
+        Linear().fit(np.zeros((2, 0, 3)), np.zeros((0, 1)))
