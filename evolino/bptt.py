@@ -1,0 +1,774 @@
+"""Backpropagation through time for the LSTM of :mod:`evolino.lstm`: the gradient baseline.
+
+The network is exactly the one Evolino evolves (same :class:`~evolino.lstm.LSTMSpec`,
+same genome layout, forget gate and peepholes optional, see the equations in
+:mod:`evolino.lstm`) followed by a linear output layer ``coef`` ``(H + 1, O)``
+whose row ``H`` is the bias (the convention of ``evolino.readout.Linear.coef_[p]``)::
+
+    y_t = h_t @ coef[:H] + coef[H]
+
+The loss is the mean squared error after a washout of ``w`` steps, averaged over
+sequences, steps ``t >= w`` and outputs::
+
+    L = sum_{b, t >= w, k} (y_btk - d_btk)^2 / (B (T - w) O)
+
+Backward pass (Hochreiter & Schmidhuber 1997; Gers et al. 2000, 2002), with
+``dA`` the gradients of the pre-activations ``a_u`` of unit ``u`` and ``s'`` the
+derivatives of the squashing functions, from ``t = T-1`` down to ``0``::
+
+    dh_t  = dy_t @ coef[:H].T + dA_{t+1} @ R.T
+    dA_o  = dh_t * tanh(c_t) * o_t (1 - o_t)
+    dc_t  = dc_{t+1} f_{t+1} + dA_i,t+1 p_i + dA_f,t+1 p_f        (from step t+1)
+            + dh_t o_t (1 - tanh(c_t)^2) + dA_o p_o
+    dA_z  = dc_t i_t (1 - z_t^2),   dA_i = dc_t z_t i_t (1 - i_t),
+    dA_f  = dc_t c_{t-1} f_t (1 - f_t)
+
+Only the recurrence runs in a Python loop over time; every step works on the
+whole batch ``(B, ...)`` at once, and the weight gradients are summed over all
+steps and sequences afterwards in one matrix product each
+(``dW = X^T dA``, ``dR = h_{t-1}^T dA``).
+
+Truncated BPTT with window ``k`` cuts the sequence into chunks of ``k`` steps;
+each chunk starts from the state the previous chunk ended in, treated as a
+constant (no gradient flows across a chunk boundary). :class:`BPTTTrainer`
+takes one optimizer step per chunk.
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+from ._validate import as_rng, check_array, check_choice, check_number, check_positive_int
+from .lstm import LSTMSpec, LSTMState
+
+__all__ = ["BPTTTrainer", "forward", "loss_and_grad", "teacher_forcing"]
+
+
+# --- weights ------------------------------------------------------------------------
+class _Weights(NamedTuple):
+    """One genome re-arranged for the batched step; columns grouped by unit ``[z | i | f | o]``.
+
+    ``*_h`` arrays have their gate columns halved, so that one ``tanh`` gives
+    ``sigma(a) = (1 + tanh(a / 2)) / 2``; the others are the plain weights the
+    backward pass needs.
+    """
+
+    W_h: np.ndarray  # (I, U*H) input weights, gates halved
+    R_h: np.ndarray  # (H, U*H) recurrent weights, gates halved
+    b_h: np.ndarray  # (U, H) biases, gates halved
+    RT: np.ndarray  # (U*H, H) plain recurrent weights, transposed
+    p_in: np.ndarray | None  # (U-2, H) peepholes of input (and forget) gate
+    p_o: np.ndarray | None  # (H,) peephole of output gate
+
+
+def _half(spec: LSTMSpec) -> np.ndarray:
+    """Column factors ``(U, H)``: 1 for the cell input, 1/2 for the gates."""
+    f = np.full((spec.n_units, spec.n_cells), 0.5, spec.dtype)
+    f[0] = 1.0
+    return f
+
+
+def _weights(spec: LSTMSpec, genome: np.ndarray) -> _Weights:
+    I, H, U = spec.n_inputs, spec.n_cells, spec.n_units
+    K = I + H + 1
+    cells = genome.reshape(H, spec.params_per_cell)
+    full = cells[:, : U * K].reshape(H, U, K).transpose(2, 1, 0)  # (K, U, H)
+    half = _half(spec)
+    scaled = full * half  # (K, U, H)
+    p_in = p_o = None
+    if spec.peepholes:
+        peep = cells[:, U * K :].T  # (U-1, H): i, (f), o
+        p_in, p_o = peep[:-1].copy(), peep[-1].copy()
+    return _Weights(
+        W_h=np.ascontiguousarray(scaled[:I].reshape(I, U * H)),
+        R_h=np.ascontiguousarray(scaled[I : I + H].reshape(H, U * H)),
+        b_h=np.ascontiguousarray(scaled[I + H]),
+        RT=np.ascontiguousarray(full[I : I + H].reshape(H, U * H).T),
+        p_in=p_in,
+        p_o=p_o,
+    )
+
+
+def _pack_grad(spec: LSTMSpec, dW, dR, db, dp) -> np.ndarray:
+    """Genome-layout gradient ``(n_params,)`` from ``dW (I, U, H)``, ``dR (H, U, H)``,
+    ``db (U, H)`` and the peephole gradients ``dp (U-1, H)`` (or None)."""
+    H, U = spec.n_cells, spec.n_units
+    full = np.concatenate([dW, dR, db[None]], axis=0)  # (K, U, H)
+    blocks = full.transpose(2, 1, 0).reshape(H, -1)  # (H, U*K)
+    if dp is not None:
+        blocks = np.concatenate([blocks, dp.T], axis=1)  # (H, params_per_cell)
+    return np.ascontiguousarray(blocks).reshape(spec.n_params)
+
+
+# --- forward and backward -------------------------------------------------------------
+class _Tape(NamedTuple):
+    """What the backward pass needs of one forward run, time-major."""
+
+    X: np.ndarray  # (T, B, I)
+    act: np.ndarray  # (T, B, U, H): z, i, (f,) o after squashing
+    c: np.ndarray  # (T+1, B, H): c[0] is the initial cell state
+    tc: np.ndarray  # (T, B, H): tanh(c_t)
+    h: np.ndarray  # (T+1, B, H): h[0] is the initial cell output
+    y: np.ndarray  # (T, B, O)
+
+
+def _run(spec: LSTMSpec, w: _Weights, coef: np.ndarray, Xt: np.ndarray, state) -> _Tape:
+    """Forward pass over time-major inputs ``Xt`` ``(T, B, I)`` from ``state`` ``(h, c)`` ``(B, H)``."""
+    T, B, _ = Xt.shape
+    H, U, dt = spec.n_cells, spec.n_units, spec.dtype
+    act = np.empty((T, B, U, H), dt)
+    np.matmul(Xt, w.W_h, out=act.reshape(T, B, U * H))  # input projections of all steps at once
+    act += w.b_h
+    hs = np.empty((T + 1, B, H), dt)
+    cs = np.empty((T + 1, B, H), dt)
+    tcs = np.empty((T, B, H), dt)
+    hs[0], cs[0] = state
+    rec = np.empty((B, U, H), dt)
+    rec2 = rec.reshape(B, U * H)
+    p_in = None if w.p_in is None else 0.5 * w.p_in  # halved like the gate columns
+    p_o = None if w.p_o is None else 0.5 * w.p_o
+    last = U - 1
+    for t in range(T):
+        a, c_prev, c = act[t], cs[t], cs[t + 1]
+        np.matmul(hs[t], w.R_h, out=rec2)
+        a += rec
+        if p_in is not None:
+            a[:, 1:last] += p_in * c_prev[:, None]
+        zg = a[:, :last]
+        np.tanh(zg, out=zg)
+        g = a[:, 1:last]
+        g *= 0.5
+        g += 0.5
+        np.multiply(a[:, 0], a[:, 1], out=c)
+        if spec.forget_gate:
+            c += a[:, 2] * c_prev
+        else:
+            c += c_prev
+        o = a[:, last]
+        if p_o is not None:
+            o += p_o * c
+        np.tanh(o, out=o)
+        o *= 0.5
+        o += 0.5
+        np.tanh(c, out=tcs[t])
+        np.multiply(o, tcs[t], out=hs[t + 1])
+    y = hs[1:] @ coef[:H]
+    y += coef[H]
+    return _Tape(Xt, act, cs, tcs, hs, y)
+
+
+def _backward(spec: LSTMSpec, w: _Weights, coef: np.ndarray, tape: _Tape, dy: np.ndarray):
+    """Gradients ``(d_genome (n_params,), d_coef (H+1, O))`` given ``dL/dy`` ``dy`` ``(T, B, O)``.
+
+    The initial state of the tape is a constant (no gradient flows into it).
+    """
+    X, act, cs, tcs, hs, _ = tape
+    T, B, U, H = act.shape
+    I, dt, last = X.shape[-1], spec.dtype, U - 1
+    d_coef = np.empty_like(coef)
+    d_coef[:H] = hs[1:].reshape(T * B, H).T @ dy.reshape(T * B, -1)
+    d_coef[H] = dy.sum(axis=(0, 1))
+    dh_all = dy @ coef[:H].T  # (T, B, H): error arriving at each h_t from the outputs
+
+    # Local derivatives of every step at once, so the loop below only chains them.
+    z, i, o = act[:, :, 0], act[:, :, 1], act[:, :, last]
+    M = np.empty((T, B, last, H), dt)  # dc_t -> dA of z, i, (f)
+    np.multiply(i, 1.0 - z * z, out=M[:, :, 0])
+    np.multiply(z, i * (1.0 - i), out=M[:, :, 1])
+    if spec.forget_gate:
+        f = act[:, :, 2]
+        np.multiply(cs[:-1], f * (1.0 - f), out=M[:, :, 2])
+    Mo = tcs * o * (1.0 - o)  # dh_t -> dA_o
+    N = o * (1.0 - tcs * tcs)  # dh_t -> dc_t
+
+    dA = np.empty((T, B, U, H), dt)
+    dc = np.zeros((B, H), dt)
+    dh_rec = np.zeros((B, H), dt)
+    tmp = np.empty((B, H), dt)
+    for t in range(T - 1, -1, -1):
+        dh = dh_all[t]
+        dh += dh_rec
+        dAo = dA[t, :, last]
+        np.multiply(dh, Mo[t], out=dAo)
+        np.multiply(dh, N[t], out=tmp)
+        dc += tmp
+        if w.p_o is not None:
+            dc += dAo * w.p_o
+        np.multiply(dc[:, None], M[t], out=dA[t, :, :last])
+        # dc becomes dL/dc_{t-1} through the paths via step t
+        if spec.forget_gate:
+            dc *= act[t, :, 2]
+        if w.p_in is not None:
+            dc += (dA[t, :, 1:last] * w.p_in).sum(axis=1)
+        np.matmul(dA[t].reshape(B, U * H), w.RT, out=dh_rec)
+
+    dA2 = dA.reshape(T * B, U * H)
+    dW = (X.reshape(T * B, I).T @ dA2).reshape(I, U, H)
+    dR = (hs[:-1].reshape(T * B, H).T @ dA2).reshape(H, U, H)
+    db = dA.sum(axis=(0, 1))  # (U, H)
+    dp = None
+    if spec.peepholes:
+        dp = np.empty((last, H), dt)
+        dp[:-1] = np.einsum("tbuh,tbh->uh", dA[:, :, 1:last], cs[:-1])
+        dp[-1] = np.einsum("tbh,tbh->h", dA[:, :, last], cs[1:])
+    return _pack_grad(spec, dW, dR, db, dp), d_coef
+
+
+def _sse_grad(y: np.ndarray, Y: np.ndarray, start: int, scale: float):
+    """``scale * sum((y - Y)^2)`` over steps ``>= start`` and its gradient ``dy`` (both time-major)."""
+    diff = y - Y
+    diff[:start] = 0.0
+    return scale * float(np.vdot(diff, diff)), (2.0 * scale) * diff
+
+
+# --- checks ---------------------------------------------------------------------------
+def _check_params(spec: LSTMSpec, genome, coef, n_outputs=None):
+    if not isinstance(spec, LSTMSpec):
+        raise TypeError(f"spec must be an LSTMSpec, got {type(spec).__name__}")
+    g = check_array(genome, "genome", ndims=(1,), dtype=spec.dtype, finite=True)
+    if g.shape != (spec.n_params,):
+        raise ValueError(f"genome must have shape ({spec.n_params},) for this spec, got {g.shape}")
+    c = check_array(coef, "coef", ndims=(2,), dtype=spec.dtype, finite=True)
+    H = spec.n_cells
+    if c.shape[0] != H + 1 or (n_outputs is not None and c.shape[1] != n_outputs) or c.shape[1] == 0:
+        want = f"({H + 1}, {n_outputs if n_outputs is not None else 'O'})"
+        raise ValueError(f"coef must have shape {want} (row H = bias), got {c.shape}")
+    return g, c
+
+
+def _check_sequences(spec: LSTMSpec, X, Y, n_outputs, washout, names=("X", "Y")):
+    """``X`` ``(T, I)``/``(B, T, I)`` and ``Y`` ``(T, O)``/``(B, T, O)`` as 3-D arrays, checked."""
+    nx, ny = names
+    X = check_array(X, nx, ndims=(2, 3), dtype=spec.dtype, finite=True)
+    Y = check_array(Y, ny, ndims=(2, 3), dtype=spec.dtype, finite=True)
+    if X.ndim != Y.ndim:
+        raise ValueError(f"{nx} {X.shape} and {ny} {Y.shape} must both be (T, .) or both be (B, T, .)")
+    if X.ndim == 2:
+        X, Y = X[None], Y[None]
+    B, T, I = X.shape
+    if B == 0 or T == 0:
+        raise ValueError(f"{nx} must hold at least one sequence and one step, got shape {X.shape}")
+    if I != spec.n_inputs:
+        raise ValueError(f"{nx} must have {spec.n_inputs} features (spec.n_inputs) in its last axis, got {I}")
+    if Y.shape[:2] != (B, T):
+        raise ValueError(f"{ny} must have {B} sequences of {T} steps like {nx} {X.shape}, got {Y.shape}")
+    if n_outputs is not None and Y.shape[2] != n_outputs:
+        raise ValueError(f"{ny} must have {n_outputs} outputs (n_outputs) in its last axis, got {Y.shape[2]}")
+    if washout >= T:
+        raise ValueError(f"washout ({washout}) must be shorter than the sequences of {nx} ({T} steps)")
+    return X, Y
+
+
+def _check_state(state, B, H, name="state"):
+    if state is None:
+        return None
+    if not isinstance(state, tuple) or len(state) != 2 or any(np.shape(s) != (B, H) for s in state):
+        raise ValueError(f"{name} must be an LSTMState (h, c) of shape ({B}, {H}) each")
+    return state
+
+
+# --- public functions -----------------------------------------------------------------
+def forward(spec: LSTMSpec, genome, coef, X, *, state: LSTMState | None = None, return_state: bool = False):
+    """Cell outputs and network outputs of one network on a batch of sequences.
+
+    Parameters
+    ----------
+    spec : LSTMSpec
+    genome : array of shape (n_params,)
+        Hidden weights in the layout of :class:`~evolino.lstm.LSTMSpec`.
+    coef : array of shape (H + 1, O)
+        Output weights; row ``H`` is the bias.
+    X : array of shape (T, I) or (B, T, I)
+    state : LSTMState, optional
+        Initial ``h``, ``c``, each ``(B, H)``; zeros by default.
+    return_state : bool, default=False
+        Also return the final state (``h``, ``c`` of shape ``(B, H)``).
+
+    Returns
+    -------
+    cells : ndarray of shape (T, H) or (B, T, H)
+        Cell outputs ``h_t``; equal to ``evolino.lstm.forward(spec, genome, X)``.
+    outputs : ndarray of shape (T, O) or (B, T, O)
+    state : LSTMState, only if ``return_state``
+    """
+    g, c = _check_params(spec, genome, coef)
+    X = check_array(X, "X", ndims=(2, 3), dtype=spec.dtype, finite=True)
+    seq = X.ndim == 2
+    X3 = X[None] if seq else X
+    B, T, I = X3.shape
+    if B == 0 or T == 0:
+        raise ValueError(f"X must hold at least one sequence and one step, got shape {X.shape}")
+    if I != spec.n_inputs:
+        raise ValueError(f"X must have {spec.n_inputs} features (spec.n_inputs) in its last axis, got {I}")
+    H = spec.n_cells
+    state = _check_state(state, B, H) or (np.zeros((B, H), spec.dtype),) * 2
+    tape = _run(spec, _weights(spec, g), c, X3.transpose(1, 0, 2), state)
+    cells = tape.h[1:].transpose(1, 0, 2)
+    out = tape.y.transpose(1, 0, 2)
+    if seq:
+        cells, out = cells[0], out[0]
+    result = (np.ascontiguousarray(cells), np.ascontiguousarray(out))
+    if return_state:
+        return result + (LSTMState(tape.h[-1].copy(), tape.c[-1].copy()),)
+    return result
+
+
+def _loss_and_grad(spec, w, coef, Xt, Yt, washout, truncate, state, scale, keep_state=False):
+    """Core of :func:`loss_and_grad` on checked, time-major arrays; optional final state."""
+    T = Xt.shape[0]
+    k = T if truncate is None else min(truncate, T)
+    loss = 0.0
+    d_gen = np.zeros(spec.n_params, spec.dtype)
+    d_coef = np.zeros_like(coef)
+    for s in range(0, T, k):
+        tape = _run(spec, w, coef, Xt[s : s + k], state)
+        state = (tape.h[-1], tape.c[-1])
+        if s + k <= washout:  # chunk wholly inside the washout: only its final state matters
+            continue
+        part, dy = _sse_grad(tape.y, Yt[s : s + k], max(0, washout - s), scale)
+        dg, dc = _backward(spec, w, coef, tape, dy)
+        loss += part
+        d_gen += dg
+        d_coef += dc
+    return (loss, d_gen, d_coef, state) if keep_state else (loss, d_gen, d_coef)
+
+
+def loss_and_grad(spec: LSTMSpec, genome, coef, X, Y, washout: int = 0, *, truncate: int | None = None):
+    """Mean squared error after ``washout`` and its exact gradient by backpropagation through time.
+
+    Parameters
+    ----------
+    spec : LSTMSpec
+    genome : array of shape (n_params,)
+    coef : array of shape (H + 1, O)
+        Output weights; row ``H`` is the bias.
+    X : array of shape (B, T, I) or (T, I)
+    Y : array of shape (B, T, O) or (T, O)
+        Targets; steps ``t < washout`` do not count.
+    washout : int, default=0
+    truncate : int, optional
+        Truncation window ``k``: the sequences are cut into chunks of ``k`` steps and
+        no gradient flows across chunk boundaries (the state is carried forward as
+        a constant). The loss is unchanged; the gradient is that of the truncated
+        objective. ``None`` (or ``k >= T``) is full BPTT.
+
+    Returns
+    -------
+    loss : float
+        ``sum over sequences, steps >= washout and outputs of (y - Y)^2`` divided by their count.
+    d_genome : ndarray of shape (n_params,)
+        Gradient in the genome layout of ``spec``.
+    d_coef : ndarray of shape (H + 1, O)
+    """
+    g, c = _check_params(spec, genome, coef)
+    washout = check_positive_int(washout, "washout", minimum=0)
+    if truncate is not None:
+        truncate = check_positive_int(truncate, "truncate")
+    X, Y = _check_sequences(spec, X, Y, c.shape[1], washout)
+    B, T, _ = X.shape
+    H = spec.n_cells
+    zeros = np.zeros((B, H), spec.dtype)
+    scale = 1.0 / (B * (T - washout) * c.shape[1])
+    return _loss_and_grad(
+        spec, _weights(spec, g), c, X.transpose(1, 0, 2), Y.transpose(1, 0, 2), washout, truncate, (zeros, zeros), scale
+    )
+
+
+def teacher_forcing(series):
+    """Inputs and targets for next-step prediction with teacher forcing.
+
+    The input at step ``t`` is the target at step ``t - 1``: ``X = series[..., :-1, :]``,
+    ``Y = series[..., 1:, :]``. A network trained on them generates in closed loop by
+    feeding its output back as its next input.
+
+    Parameters
+    ----------
+    series : array of shape (T, O) or (B, T, O)
+
+    Returns
+    -------
+    X, Y : ndarrays of shape (T - 1, O) or (B, T - 1, O)
+
+    Examples
+    --------
+    >>> X, Y = teacher_forcing(np.arange(4.0)[:, None])
+    >>> X.ravel().tolist(), Y.ravel().tolist()
+    ([0.0, 1.0, 2.0], [1.0, 2.0, 3.0])
+    """
+    s = check_array(series, "series", ndims=(2, 3), finite=True)
+    if s.shape[-2] < 2:
+        raise ValueError(f"series must hold at least 2 steps (axis -2), got shape {s.shape}")
+    return s[..., :-1, :].copy(), s[..., 1:, :].copy()
+
+
+# --- optimizers -----------------------------------------------------------------------
+class _Adam:
+    """Adam (Kingma & Ba 2015) with bias correction, on a flat parameter vector."""
+
+    def __init__(self, n, dtype, lr, betas, eps=1e-8):
+        self.lr, (self.b1, self.b2), self.eps = lr, betas, eps
+        self.m = np.zeros(n, dtype)
+        self.v = np.zeros(n, dtype)
+        self.t = 0
+
+    def step(self, theta, grad):
+        self.t += 1
+        self.m *= self.b1
+        self.m += (1.0 - self.b1) * grad
+        self.v *= self.b2
+        self.v += (1.0 - self.b2) * grad * grad
+        m_hat = self.m / (1.0 - self.b1**self.t)
+        v_hat = self.v / (1.0 - self.b2**self.t)
+        theta -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+class _SGD:
+    """SGD with (heavy-ball) momentum in PyTorch's form: ``v = mu v + g``, ``theta -= lr v``."""
+
+    def __init__(self, n, dtype, lr, momentum):
+        self.lr, self.mu = lr, momentum
+        self.v = np.zeros(n, dtype)
+
+    def step(self, theta, grad):
+        self.v *= self.mu
+        self.v += grad
+        theta -= self.lr * self.v
+
+
+def _clip(grad: np.ndarray, clip: float | None) -> float:
+    """Scale ``grad`` in place to norm ``<= clip``; returns the norm before clipping."""
+    norm = float(np.sqrt(np.dot(grad, grad)))
+    if clip is not None and norm > clip:
+        grad *= clip / norm
+    return norm
+
+
+# --- trainer --------------------------------------------------------------------------
+class BPTTTrainer:
+    """Train the Evolino LSTM and its linear output layer by (truncated) BPTT.
+
+    Parameters
+    ----------
+    spec_or_n_cells : LSTMSpec or int
+        The network, or its number of cells ``H`` (then ``n_inputs`` is taken from
+        ``X`` at :meth:`fit`, with ``peepholes``, ``forget_gate`` and ``dtype``).
+    n_outputs : int, default=1
+    lr : float, default=1e-2
+        Learning rate, > 0.
+    optimizer : {'adam', 'sgd'}, default='adam'
+        Adam, or SGD with momentum ``momentum``.
+    clip : float or None, default=1.0
+        Maximal Euclidean norm of the whole gradient (genome and output weights
+        together); larger gradients are scaled down. ``None`` disables clipping.
+    epochs : int, default=100
+        Passes over the training sequences.
+    batch_size : int or None, default=16
+        Sequences per mini-batch (drawn without replacement, reshuffled every
+        epoch); ``None`` uses all sequences.
+    truncate : int or None, default=None
+        Truncated BPTT window: one optimizer step per chunk of ``truncate`` steps,
+        the state carried over from the previous chunk. ``None``: full BPTT, one
+        step per mini-batch.
+    washout : int, default=0
+        Leading steps of every sequence that do not count in the loss.
+    patience : int or None, default=10
+        Stop after this many epochs without a new best monitored loss (the
+        validation loss if validation data are given, else the epoch's training
+        loss). ``None`` never stops early.
+    momentum : float, default=0.9
+        Momentum of ``optimizer='sgd'``, in ``[0, 1)``.
+    betas : tuple of float, default=(0.9, 0.999)
+        Adam's decay rates, each in ``[0, 1)``.
+    init_scale : float, default=1.0
+        Scale of the initial hidden weights (see :meth:`LSTMSpec.init`).
+    max_time : float or None, default=None
+        Wall-clock budget in seconds, checked at the end of every epoch.
+    peepholes, forget_gate : bool, default=True
+        Only used when ``spec_or_n_cells`` is an int.
+    dtype : numpy dtype, default=np.float64
+        Only used when ``spec_or_n_cells`` is an int.
+    callbacks : sequence of callables, default=()
+        ``callback(status) -> bool | None`` after every epoch; ``True`` stops.
+        ``status`` holds ``epoch``, ``train_loss``, ``val_loss``, ``best_loss``,
+        ``elapsed``.
+    seed : int, numpy.random.Generator or None
+        Seeds the initial weights and the mini-batch order.
+
+    Attributes
+    ----------
+    spec_ : LSTMSpec
+    genome_ : ndarray of shape (n_params,)
+        Hidden weights of the best epoch (lowest monitored loss).
+    coef_ : ndarray of shape (H + 1, O)
+        Output weights of the best epoch; row ``H`` is the bias.
+    history_ : dict of lists
+        Per epoch: ``epoch``, ``train_loss`` (mean of the epoch's mini-batch
+        losses, during training), ``val_loss`` (NaN without validation data),
+        ``time`` (seconds since the start of :meth:`fit`).
+    best_epoch_ : int
+        Epoch whose weights were kept (0: the initial weights).
+    stop_reason_ : str
+        ``'epochs'``, ``'patience'``, ``'max_time'``, ``'callback'`` or ``'diverged'``.
+
+    Examples
+    --------
+    >>> t = np.arange(120.0)
+    >>> X, Y = teacher_forcing(np.sin(0.2 * t)[:, None])
+    >>> tr = BPTTTrainer(4, epochs=5, washout=10, seed=0).fit(X, Y)
+    >>> tr.coef_.shape, len(tr.history_["train_loss"])
+    ((5, 1), 5)
+    """
+
+    def __init__(
+        self,
+        spec_or_n_cells,
+        *,
+        n_outputs=1,
+        lr=1e-2,
+        optimizer="adam",
+        clip=1.0,
+        epochs=100,
+        batch_size=16,
+        truncate=None,
+        washout=0,
+        patience=10,
+        momentum=0.9,
+        betas=(0.9, 0.999),
+        init_scale=1.0,
+        max_time=None,
+        peepholes=True,
+        forget_gate=True,
+        dtype=np.float64,
+        callbacks=(),
+        seed=None,
+    ):
+        self.spec_or_n_cells = spec_or_n_cells
+        self.n_outputs = n_outputs
+        self.lr = lr
+        self.optimizer = optimizer
+        self.clip = clip
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.truncate = truncate
+        self.washout = washout
+        self.patience = patience
+        self.momentum = momentum
+        self.betas = betas
+        self.init_scale = init_scale
+        self.max_time = max_time
+        self.peepholes = peepholes
+        self.forget_gate = forget_gate
+        self.dtype = dtype
+        self.callbacks = callbacks
+        self.seed = seed
+
+    # --- setup ------------------------------------------------------------------------
+    def _check_options(self):
+        check_number(self.lr, "lr", low=0.0, low_open=True)
+        check_choice(self.optimizer, "optimizer", ("adam", "sgd"))
+        if self.clip is not None:
+            check_number(self.clip, "clip", low=0.0, low_open=True)
+        check_positive_int(self.epochs, "epochs")
+        if self.batch_size is not None:
+            check_positive_int(self.batch_size, "batch_size")
+        if self.truncate is not None:
+            check_positive_int(self.truncate, "truncate")
+        check_positive_int(self.washout, "washout", minimum=0)
+        if self.patience is not None:
+            check_positive_int(self.patience, "patience")
+        check_positive_int(self.n_outputs, "n_outputs")
+        mu = check_number(self.momentum, "momentum", low=0.0)
+        if mu >= 1.0:
+            raise ValueError(f"momentum must be < 1, got {mu}")
+        if not isinstance(self.betas, (tuple, list)) or len(self.betas) != 2:
+            raise TypeError(f"betas must be a pair of numbers, got {self.betas!r}")
+        for beta in self.betas:
+            if not 0.0 <= check_number(beta, "betas") < 1.0:
+                raise ValueError(f"betas must lie in [0, 1), got {self.betas!r}")
+        check_number(self.init_scale, "init_scale", low=0.0, low_open=True)
+        if self.max_time is not None:
+            check_number(self.max_time, "max_time", low=0.0, low_open=True)
+        if callable(self.callbacks) or not all(callable(cb) for cb in self.callbacks):
+            raise TypeError("callbacks must be a sequence of callables")
+
+    def _make_spec(self, n_inputs: int) -> LSTMSpec:
+        s = self.spec_or_n_cells
+        if isinstance(s, LSTMSpec):
+            return s
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral):
+            raise TypeError(f"spec_or_n_cells must be an LSTMSpec or an int, got {s!r}")
+        check_positive_int(s, "spec_or_n_cells")
+        return LSTMSpec(n_inputs, int(s), peepholes=self.peepholes, forget_gate=self.forget_gate, dtype=self.dtype)
+
+    def _make_optimizer(self, n, dtype):
+        if self.optimizer == "adam":
+            return _Adam(n, dtype, float(self.lr), tuple(float(b) for b in self.betas))
+        return _SGD(n, dtype, float(self.lr), float(self.momentum))
+
+    # --- fit --------------------------------------------------------------------------
+    def fit(self, X, Y, X_val=None, Y_val=None, *, init_genome=None, init_coef=None) -> "BPTTTrainer":
+        """Train on sequences ``X`` -> ``Y``; keep the weights of the best epoch.
+
+        Parameters
+        ----------
+        X : array of shape (T, I) or (B, T, I)
+            Input sequences (for generation tasks, see :func:`teacher_forcing`).
+        Y : array of shape (T, O) or (B, T, O)
+            Targets.
+        X_val, Y_val : arrays of shape (T', I) / (T', O) or (B', T', I) / (B', T', O), optional
+            Validation sequences (same washout) for early stopping and model
+            selection; both or neither.
+        init_genome : array of shape (n_params,), optional
+            Initial hidden weights instead of ``spec.init(seed)``.
+        init_coef : array of shape (H + 1, O), optional
+            Initial output weights instead of small uniform ones.
+
+        Returns
+        -------
+        self
+        """
+        self._check_options()
+        X_arr = check_array(X, "X", ndims=(2, 3))
+        spec = self._make_spec(X_arr.shape[-1])
+        washout, O = int(self.washout), int(self.n_outputs)
+        X, Y = _check_sequences(spec, X_arr, Y, O, washout)
+        if (X_val is None) != (Y_val is None):
+            raise ValueError("X_val and Y_val must be given together")
+        val = None
+        if X_val is not None:
+            Xv, Yv = _check_sequences(spec, X_val, Y_val, O, washout, names=("X_val", "Y_val"))
+            val = (Xv.transpose(1, 0, 2), Yv.transpose(1, 0, 2))
+        rng = as_rng(self.seed)
+        H, dt = spec.n_cells, spec.dtype
+        genome = spec.init(rng, 1, float(self.init_scale))[0] if init_genome is None else init_genome
+        if init_coef is None:
+            a = 1.0 / np.sqrt(H + 1)
+            init_coef = rng.uniform(-a, a, (H + 1, O)).astype(dt)
+        genome, coef = _check_params(spec, genome, init_coef, O)
+        n = spec.n_params
+        theta = np.concatenate([genome, coef.ravel()])  # one flat vector for clipping and the optimizer
+        opt = self._make_optimizer(theta.size, dt)
+        clip = None if self.clip is None else float(self.clip)
+
+        self.spec_ = spec
+        self.history_ = {"epoch": [], "train_loss": [], "val_loss": [], "time": []}
+        best_theta, best_loss, best_epoch, reason = theta.copy(), np.inf, 0, "epochs"
+        B = X.shape[0]
+        bs = B if self.batch_size is None else min(int(self.batch_size), B)
+        t0 = time.perf_counter()
+        for epoch in range(1, int(self.epochs) + 1):
+            order = rng.permutation(B)
+            losses, weights = [], []
+            for s in range(0, B, bs):
+                idx = order[s : s + bs]
+                ok = self._train_batch(spec, theta, opt, clip, X[idx], Y[idx], losses, weights)
+                if not ok:
+                    reason = "diverged"
+                    break
+            if reason == "diverged":
+                self._warn_diverged(epoch, losses[-1], best_epoch)
+                break
+            train_loss = float(np.average(losses, weights=weights))
+            val_loss = np.nan
+            if val is not None:
+                val_loss = self._mse(spec, theta[:n], theta[n:].reshape(H + 1, O), *val, washout)
+            monitored = val_loss if val is not None else train_loss
+            if not np.isfinite(monitored):
+                self._warn_diverged(epoch, monitored, best_epoch)
+                reason = "diverged"
+                break
+            h = self.history_
+            h["epoch"].append(epoch)
+            h["train_loss"].append(train_loss)
+            h["val_loss"].append(float(val_loss))
+            h["time"].append(time.perf_counter() - t0)
+            if monitored < best_loss:
+                best_theta, best_loss, best_epoch = theta.copy(), monitored, epoch
+            status = dict(epoch=epoch, train_loss=train_loss, val_loss=float(val_loss),
+                          best_loss=float(best_loss), elapsed=h["time"][-1])
+            if any(cb(status) for cb in self.callbacks):
+                reason = "callback"
+                break
+            if self.patience is not None and epoch - best_epoch >= self.patience:
+                reason = "patience"
+                break
+            if self.max_time is not None and h["time"][-1] >= self.max_time:
+                reason = "max_time"
+                break
+        self.genome_ = best_theta[:n].copy()
+        self.coef_ = best_theta[n:].reshape(H + 1, O).copy()
+        self.best_epoch_ = best_epoch
+        self.stop_reason_ = reason
+        return self
+
+    def _train_batch(self, spec, theta, opt, clip, Xb, Yb, losses, weights) -> bool:
+        """Optimizer steps on one mini-batch ``(b, T, .)``; False if the loss or gradient is not finite."""
+        n, H, O, washout = spec.n_params, spec.n_cells, int(self.n_outputs), int(self.washout)
+        Xt, Yt = Xb.transpose(1, 0, 2), Yb.transpose(1, 0, 2)
+        T, b, _ = Xt.shape
+        k = T if self.truncate is None else min(int(self.truncate), T)
+        state = (np.zeros((b, H), spec.dtype),) * 2
+        for s in range(0, T, k):
+            if s + k <= washout:  # no loss in this chunk: only advance the state
+                tape = _run(spec, _weights(spec, theta[:n]), theta[n:].reshape(H + 1, O), Xt[s : s + k], state)
+                state = (tape.h[-1], tape.c[-1])
+                continue
+            count = b * (min(s + k, T) - max(s, washout)) * O
+            loss, dg, dc, state = _loss_and_grad(
+                spec, _weights(spec, theta[:n]), theta[n:].reshape(H + 1, O), Xt[s : s + k], Yt[s : s + k],
+                max(0, washout - s), None, state, 1.0 / count, keep_state=True,
+            )
+            losses.append(loss)
+            weights.append(count)
+            grad = np.concatenate([dg, dc.ravel()])
+            if not (np.isfinite(loss) and np.all(np.isfinite(grad))):
+                return False
+            _clip(grad, clip)
+            opt.step(theta, grad)
+        return True
+
+    @staticmethod
+    def _mse(spec, genome, coef, Xt, Yt, washout) -> float:
+        B = Xt.shape[1]
+        zeros = np.zeros((B, spec.n_cells), spec.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = _run(spec, _weights(spec, genome), coef, Xt, (zeros, zeros)).y
+            return float(np.mean((y[washout:] - Yt[washout:]) ** 2))
+
+    def _warn_diverged(self, epoch, loss, best_epoch):
+        warnings.warn(
+            f"BPTT diverged in epoch {epoch} (loss {loss}); stopped and kept the weights of epoch "
+            f"{best_epoch} (the best so far{', the initial weights' if best_epoch == 0 else ''}). "
+            "Try a smaller lr or a clip.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+    # --- use --------------------------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "genome_"):
+            raise ValueError("this BPTTTrainer is not fitted yet: call fit(X, Y) first")
+
+    def predict(self, X) -> np.ndarray:
+        """Outputs ``(T, O)`` or ``(B, T, O)`` for inputs ``X`` ``(T, I)`` or ``(B, T, I)`` (input-driven)."""
+        self._check_fitted()
+        return forward(self.spec_, self.genome_, self.coef_, X)[1]
+
+    def to_network(self, *, feedback: bool = False):
+        """The trained network as an :class:`evolino.model.EvolinoNetwork` (predict / generate / save).
+
+        Parameters
+        ----------
+        feedback : bool, default=False
+            Generate in closed loop, feeding the output back as the next input
+            (for networks trained with :func:`teacher_forcing`).
+        """
+        self._check_fitted()
+        from .model import EvolinoNetwork  # lazy: model.py sits above this module's dependencies
+
+        return EvolinoNetwork(self.spec_, self.genome_, self.coef_, feedback=feedback, washout=int(self.washout))
