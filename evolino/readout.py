@@ -6,17 +6,22 @@ bias column, ``A_p = [S_p, 1]`` ``(N, K)`` with ``K = H + 1``::
 
     W_p = argmin_W ||A_p W - Y||^2 + ridge * ||W[:H]||^2          (bias not penalised)
 
-With ``ridge = 0`` this is the pseudo-inverse solution ``W_p = pinv(A_p) Y``: the
-minimum-norm least-squares solution, also when ``A_p`` is rank-deficient (a
-saturated cell gives a constant column, collinear with the bias).
+With ``ridge = 0`` this is the limit ``ridge -> 0+``: the least-squares solution
+whose non-bias weights have minimum norm, i.e. ``W_p[:H] = pinv(S_p - mean) (Y - mean)``
+and the bias fitting the means. It is unique (and equals ``pinv(A_p) Y``) when
+the states have full rank, and stays well defined when they do not (a saturated
+cell gives a constant column, collinear with the bias; two cells may coincide).
 
-How: the normal equations ``G_p = A_p^T A_p`` ``(P, K, K)`` are formed by one
-batched product. Candidates whose Jacobi-scaled ``G_p`` has a Cholesky pivot
-above ``rcond`` are solved by one batched ``np.linalg.solve`` (their solution is
-unique, so it *is* the pseudo-inverse solution); the others get the
-pseudo-inverse of ``G_p`` from a batched eigendecomposition with eigenvalues
-below ``rcond * max eigenvalue`` dropped. This is 5-10x faster than a
-per-candidate ``np.linalg.lstsq`` loop (see ``benchmarks/kernel.py``).
+How: states and targets are centred (the bias direction otherwise dominates the
+spectrum), the normal equations ``G_p = S_p^T S_p`` ``(P, H, H)`` are formed by
+one batched product and Jacobi-scaled to unit diagonal. Candidates whose
+Cholesky pivots stay above a tolerance are solved by one batched
+``np.linalg.solve`` followed by iterative refinement against the true residual
+(which restores the accuracy lost by squaring the condition number); the others
+(near-singular, cond(S) above about 1e7) are solved exactly by
+``np.linalg.lstsq``, one at a time. This is
+several times faster than a per-candidate ``np.linalg.lstsq`` loop (see
+``benchmarks/kernel.py``).
 """
 
 from __future__ import annotations
@@ -27,34 +32,10 @@ from ._validate import check_array, check_number
 
 __all__ = ["Linear", "solve_least_squares"]
 
-_PIVOT_TOL = 1e-10  # Cholesky pivots of the unit-diagonal Gram matrix below this -> eigh path
+_PIVOT_TOL = 1e-14  # unit-diagonal Cholesky pivot below this (cond(S) >~ 1e7) -> eigh path
 
 
-def _gram(S: np.ndarray, Y: np.ndarray):
-    """Normal equations of ``A = [S, 1]``: ``G`` ``(P, K, K)`` and ``A^T Y`` ``(P, K, O)``."""
-    P, N, H = S.shape
-    G = np.empty((P, H + 1, H + 1), S.dtype)
-    St = S.transpose(0, 2, 1)
-    np.matmul(St, S, out=G[:, :H, :H])
-    col = S.sum(axis=1)  # (P, H)
-    G[:, :H, H] = col
-    G[:, H, :H] = col
-    G[:, H, H] = N
-    AtY = np.empty((P, H + 1, Y.shape[-1]), S.dtype)
-    np.matmul(St, Y, out=AtY[:, :H])
-    AtY[:, H] = Y.sum(axis=-2)
-    return G, AtY
-
-
-def _pinv_solve(G: np.ndarray, b: np.ndarray, rcond: float) -> np.ndarray:
-    """``pinv(G) @ b`` for symmetric PSD ``G`` ``(n, K, K)``, ``b`` ``(n, K, O)``."""
-    lam, V = np.linalg.eigh(G)
-    keep = lam > rcond * lam[:, -1:]
-    inv = np.where(keep, 1.0 / np.where(keep, lam, 1.0), 0.0)
-    return V @ (inv[:, :, None] * (V.transpose(0, 2, 1) @ b))
-
-
-def solve_least_squares(S, Y, ridge: float = 0.0, rcond: float = 1e-12) -> np.ndarray:
+def solve_least_squares(S, Y, ridge: float = 0.0, refine: int = 3) -> np.ndarray:
     """Least-squares readout weights for a population of state matrices.
 
     Parameters
@@ -65,35 +46,61 @@ def solve_least_squares(S, Y, ridge: float = 0.0, rcond: float = 1e-12) -> np.nd
         Targets, shared by all candidates or one set each.
     ridge : float, default=0.0
         L2 penalty on the non-bias weights; 0 gives the pseudo-inverse solution.
-    rcond : float, default=1e-12
-        Relative eigenvalue cut-off of the normal equations for rank-deficient
-        candidates (``pinv`` semantics).
+    refine : int, default=3
+        Steps of iterative refinement of the Cholesky path (each costs two
+        matrix-vector products per candidate); they recover the accuracy that
+        forming normal equations loses on ill-conditioned states.
 
     Returns
     -------
     W : ndarray of shape (P, H + 1, O)
         Weights; row ``H`` is the bias.
     """
-    G, AtY = _gram(S, Y)
-    K = G.shape[-1]
+    P, N, H = S.shape
+    s_mean = S.mean(axis=1, keepdims=True)  # (P, 1, H)
+    y_mean = Y.mean(axis=-2, keepdims=True)  # (1|P, 1, O)
+    Sc = S - s_mean  # centring removes the bias direction, which dominates the spectrum
+    Yc = Y - y_mean
+    Sct = Sc.transpose(0, 2, 1)
+    G = Sct @ Sc  # (P, H, H)
+    b = Sct @ Yc  # (P, H, O)
+    d = np.sqrt(np.diagonal(G, axis1=1, axis2=2))  # (P, H)
+    dead = d <= np.finfo(S.dtype).tiny ** 0.25
+    d = np.where(dead, 1.0, d)
+    Gs = G / (d[:, :, None] * d[:, None, :])  # unit diagonal (Jacobi scaling)
+    lam = ridge / d**2  # the ridge penalty in scaled coordinates
+    idx = np.arange(H)
+    Gs[:, idx, idx] += lam
+    bs = b / d[:, :, None]
+    good = ~dead.any(axis=1)
+    if ridge == 0 and good.any():
+        try:
+            L = np.linalg.cholesky(Gs[good])
+            ok = np.diagonal(L, axis1=1, axis2=2).min(axis=1) ** 2 > _PIVOT_TOL
+        except np.linalg.LinAlgError:  # numpy fails the whole batch if one is singular
+            ok = np.zeros(int(good.sum()), bool)
+        good[good] = ok
+    Ws = np.empty_like(bs)
     if ridge > 0:
-        idx = np.arange(K - 1)
-        G[:, idx, idx] += ridge
-        return np.linalg.solve(G, AtY)
-    d = np.sqrt(np.diagonal(G, axis1=1, axis2=2))  # (P, K); d[:, H] = sqrt(N) > 0
-    d = np.where(d > 0, d, 1.0)
-    Gs = G / (d[:, :, None] * d[:, None, :])
-    W = np.empty_like(AtY)
-    try:
-        L = np.linalg.cholesky(Gs)
-        good = np.diagonal(L, axis1=1, axis2=2).min(axis=1) ** 2 > _PIVOT_TOL
-    except np.linalg.LinAlgError:  # some candidate is singular: numpy fails the whole batch
-        good = np.zeros(G.shape[0], bool)
+        good[:] = True
     if good.any():
-        W[good] = np.linalg.solve(Gs[good], AtY[good] / d[good][:, :, None]) / d[good][:, :, None]
+        Gg, bg, Scg, dg = Gs[good], bs[good], Sc[good], d[good][:, :, None]
+        w = np.linalg.solve(Gg, bg)
+        Ycg = np.broadcast_to(Yc, (P, N, Yc.shape[-1]))[good]
+        for _ in range(refine):
+            r = Ycg - Scg @ (w / dg)  # (n, N, O) residual
+            rhs = (Scg.transpose(0, 2, 1) @ r) / dg - lam[good][:, :, None] * w
+            w = w + np.linalg.solve(Gg, rhs)
+        Ws[good] = w
     if not good.all():
-        bad = ~good
-        W[bad] = _pinv_solve(G[bad], AtY[bad], rcond)
+        # near-singular (cond(S) >~ 1e7) or dead cells: exact pseudo-inverse semantics by
+        # LAPACK's SVD-based lstsq, one candidate at a time (rare in practice)
+        Ycb = np.broadcast_to(Yc, (P, N, Yc.shape[-1]))
+        for p in np.flatnonzero(~good):
+            Ws[p] = np.linalg.lstsq(Sc[p], Ycb[p], rcond=None)[0] * d[p][:, None]
+    W = np.empty((P, H + 1, Y.shape[-1]), S.dtype)
+    W[:, :H] = Ws / d[:, :, None]
+    W[:, H] = (y_mean - s_mean @ W[:, :H])[:, 0]
     return W
 
 

@@ -5,6 +5,12 @@ from evolino.readout import Linear, solve_least_squares
 
 
 def _lstsq(S, Y, ridge=0.0):
+    """Reference weights (H+1, O). ridge=0: minimum-norm state weights, free bias
+    (the ridge -> 0 limit), from np.linalg.lstsq on centred data."""
+    if not ridge:
+        sm, ym = S.mean(0), Y.mean(0)
+        W = np.linalg.lstsq(S - sm, Y - ym, rcond=None)[0]
+        return np.vstack([W, ym - sm @ W])
     A = np.c_[S, np.ones(len(S))]
     if ridge:
         K = A.shape[1]
@@ -34,7 +40,27 @@ def test_linear_equals_lstsq_per_candidate(ridge, O):
     for p in range(S.shape[0]):
         W = _lstsq(S[p], Y, ridge)
         np.testing.assert_allclose(r.coef_[p], W, atol=1e-8)
-        np.testing.assert_allclose(pred[p], np.c_[S[p], np.ones(len(S[p]))] @ W, atol=1e-8)
+        A = np.c_[S[p], np.ones(len(S[p]))]
+        np.testing.assert_allclose(pred[p], A @ W, atol=1e-8)
+        if ridge == 0:  # fitted values of any least-squares solution are unique: pinv(A) Y
+            np.testing.assert_allclose(pred[p], A @ np.linalg.lstsq(A, Y, rcond=None)[0], atol=1e-8)
+
+
+@pytest.mark.parametrize("noise", [1e-4, 1e-6, 1e-8])
+def test_linear_is_accurate_on_ill_conditioned_states(noise):
+    # LSTM-like states: nearly collinear columns (condition numbers ~3e4, 3e6, 3e8):
+    # forming normal equations alone loses up to ~cond^2 * eps; refinement or the
+    # exact fallback must recover lstsq's fitted values.
+    rng = np.random.default_rng(5)
+    N, H = 400, 8
+    t = np.arange(N)
+    base = np.stack([np.sin(0.2 * t), np.cos(0.2 * t), np.sin(0.311 * t), np.cos(0.311 * t)], 1)
+    S = base @ rng.normal(size=(4, H)) + noise * rng.normal(size=(N, H)) + 0.3
+    Y = base[:, :1] + base[:, 2:3] + np.tanh(S[:, :2]).sum(1, keepdims=True)
+    A = np.c_[S, np.ones(N)]
+    ref = A @ np.linalg.lstsq(A, Y, rcond=None)[0]
+    pred = Linear().fit(S[None], Y).predict(S[None])[0]
+    np.testing.assert_allclose(pred, ref, atol=1e-8)
 
 
 def test_linear_per_candidate_targets_and_float32():
