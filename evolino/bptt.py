@@ -264,12 +264,14 @@ def _check_sequences(spec: LSTMSpec, X, Y, n_outputs, washout, names=("X", "Y"))
     return X, Y
 
 
-def _check_state(state, B, H, name="state"):
+def _check_state(state, B, spec, name="state"):
+    """``state`` as a pair ``(h, c)`` of finite ``(B, H)`` arrays, or None."""
     if state is None:
         return None
+    H = spec.n_cells
     if not isinstance(state, tuple) or len(state) != 2 or any(np.shape(s) != (B, H) for s in state):
         raise ValueError(f"{name} must be an LSTMState (h, c) of shape ({B}, {H}) each")
-    return state
+    return tuple(check_array(s, name, dtype=spec.dtype, finite=True) for s in state)
 
 
 # --- public functions -----------------------------------------------------------------
@@ -306,7 +308,7 @@ def forward(spec: LSTMSpec, genome, coef, X, *, state: LSTMState | None = None, 
     if I != spec.n_inputs:
         raise ValueError(f"X must have {spec.n_inputs} features (spec.n_inputs) in its last axis, got {I}")
     H = spec.n_cells
-    state = _check_state(state, B, H) or (np.zeros((B, H), spec.dtype),) * 2
+    state = _check_state(state, B, spec) or (np.zeros((B, H), spec.dtype),) * 2
     tape = _run(spec, _weights(spec, g), c, X3.transpose(1, 0, 2), state)
     cells = tape.h[1:].transpose(1, 0, 2)
     out = tape.y.transpose(1, 0, 2)
@@ -338,7 +340,10 @@ def _loss_and_grad(spec, w, coef, Xt, Yt, washout, truncate, state, scale, keep_
     return (loss, d_gen, d_coef, state) if keep_state else (loss, d_gen, d_coef)
 
 
-def loss_and_grad(spec: LSTMSpec, genome, coef, X, Y, washout: int = 0, *, truncate: int | None = None):
+def loss_and_grad(
+    spec: LSTMSpec, genome, coef, X, Y, washout: int = 0, *, truncate: int | None = None,
+    state: LSTMState | None = None,
+):
     """Mean squared error after ``washout`` and its exact gradient by backpropagation through time.
 
     Parameters
@@ -356,6 +361,9 @@ def loss_and_grad(spec: LSTMSpec, genome, coef, X, Y, washout: int = 0, *, trunc
         no gradient flows across chunk boundaries (the state is carried forward as
         a constant). The loss is unchanged; the gradient is that of the truncated
         objective. ``None`` (or ``k >= T``) is full BPTT.
+    state : LSTMState, optional
+        Initial ``h``, ``c``, each ``(B, H)``, a constant (zeros by default): to
+        continue sequences cut into pieces by the caller.
 
     Returns
     -------
@@ -371,39 +379,53 @@ def loss_and_grad(spec: LSTMSpec, genome, coef, X, Y, washout: int = 0, *, trunc
         truncate = check_positive_int(truncate, "truncate")
     X, Y = _check_sequences(spec, X, Y, c.shape[1], washout)
     B, T, _ = X.shape
-    H = spec.n_cells
-    zeros = np.zeros((B, H), spec.dtype)
+    state = _check_state(state, B, spec) or (np.zeros((B, spec.n_cells), spec.dtype),) * 2
     scale = 1.0 / (B * (T - washout) * c.shape[1])
     return _loss_and_grad(
-        spec, _weights(spec, g), c, X.transpose(1, 0, 2), Y.transpose(1, 0, 2), washout, truncate, (zeros, zeros), scale
+        spec, _weights(spec, g), c, X.transpose(1, 0, 2), Y.transpose(1, 0, 2), washout, truncate, state, scale
     )
 
 
-def teacher_forcing(series):
-    """Inputs and targets for next-step prediction with teacher forcing.
+def teacher_forcing(Y, X=None):
+    """Inputs and targets for a generation task trained with teacher forcing.
 
-    The input at step ``t`` is the target at step ``t - 1``: ``X = series[..., :-1, :]``,
-    ``Y = series[..., 1:, :]``. A network trained on them generates in closed loop by
-    feeding its output back as its next input.
+    The input at step ``t`` is ``[X[t], Y[t-1]]``: the external inputs (if any),
+    then the target at ``t - 1`` (zeros at ``t = 0``); the target stays ``Y[t]``.
+    This is the input convention of ``evolino.model.EvolinoNetwork(..., feedback=True)``,
+    so ``BPTTTrainer(...).fit(*teacher_forcing(Y)).to_network(feedback=True)``
+    generates in closed loop by feeding its own output back.
 
     Parameters
     ----------
-    series : array of shape (T, O) or (B, T, O)
+    Y : array of shape (T, O) or (B, T, O)
+        Target series.
+    X : array of shape (T, I_ext) or (B, T, I_ext), optional
+        External inputs.
 
     Returns
     -------
-    X, Y : ndarrays of shape (T - 1, O) or (B, T - 1, O)
+    inputs : ndarray of shape (T, I_ext + O) or (B, T, I_ext + O)
+    targets : ndarray of shape (T, O) or (B, T, O)
+        A copy of ``Y``.
 
     Examples
     --------
-    >>> X, Y = teacher_forcing(np.arange(4.0)[:, None])
-    >>> X.ravel().tolist(), Y.ravel().tolist()
+    >>> import numpy as np
+    >>> inputs, targets = teacher_forcing(np.arange(1.0, 4.0)[:, None])
+    >>> inputs.ravel().tolist(), targets.ravel().tolist()
     ([0.0, 1.0, 2.0], [1.0, 2.0, 3.0])
     """
-    s = check_array(series, "series", ndims=(2, 3), finite=True)
-    if s.shape[-2] < 2:
-        raise ValueError(f"series must hold at least 2 steps (axis -2), got shape {s.shape}")
-    return s[..., :-1, :].copy(), s[..., 1:, :].copy()
+    Y = check_array(Y, "Y", ndims=(2, 3), finite=True)
+    if Y.shape[-2] == 0:
+        raise ValueError(f"Y must hold at least one step (axis -2), got shape {Y.shape}")
+    prev = np.zeros_like(Y)
+    prev[..., 1:, :] = Y[..., :-1, :]
+    if X is None:
+        return prev, Y.copy()
+    X = check_array(X, "X", ndims=(Y.ndim,), finite=True)
+    if X.shape[:-1] != Y.shape[:-1]:
+        raise ValueError(f"X must have the sequences and steps of Y {Y.shape[:-1]}, got {X.shape}")
+    return np.concatenate([X, prev.astype(np.result_type(X, prev))], axis=-1), Y.copy()
 
 
 # --- optimizers -----------------------------------------------------------------------
@@ -517,9 +539,10 @@ class BPTTTrainer:
 
     Examples
     --------
+    >>> import numpy as np
     >>> t = np.arange(120.0)
-    >>> X, Y = teacher_forcing(np.sin(0.2 * t)[:, None])
-    >>> tr = BPTTTrainer(4, epochs=5, washout=10, seed=0).fit(X, Y)
+    >>> inputs, targets = teacher_forcing(np.sin(0.2 * t)[:, None])
+    >>> tr = BPTTTrainer(4, epochs=5, washout=10, seed=0).fit(inputs, targets)
     >>> tr.coef_.shape, len(tr.history_["train_loss"])
     ((5, 1), 5)
     """
@@ -666,7 +689,8 @@ class BPTTTrainer:
             losses, weights = [], []
             for s in range(0, B, bs):
                 idx = order[s : s + bs]
-                ok = self._train_batch(spec, theta, opt, clip, X[idx], Y[idx], losses, weights)
+                with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected below
+                    ok = self._train_batch(spec, theta, opt, clip, X[idx], Y[idx], losses, weights)
                 if not ok:
                     reason = "diverged"
                     break
