@@ -1,8 +1,20 @@
-"""evolino: LSTM networks trained by neuroevolution (Evolino, Schmidhuber et al. 2007)."""
+"""evolino: LSTM networks trained by neuroevolution (Evolino, Schmidhuber et al. 2007).
+
+Quick start::
+
+    from evolino import Evolino
+    from evolino.tasks import SinesTask
+    task = SinesTask(terms=2)
+    net = Evolino(n_cells=10, seed=0).fit(task.train_series)
+    generated = net.generate(300, Y_prefix=task.train_series)
+"""
 
 from .lstm import LSTMSpec, LSTMState, forward, initial_state, prepare, step
+from .model import EvolinoNetwork
 from .readout import Linear
+from .trainer import Evolino
 
 __version__ = "0.1.0"
 
-__all__ = ["LSTMSpec", "LSTMState", "forward", "initial_state", "prepare", "step", "Linear", "__version__"]
+__all__ = ["Evolino", "EvolinoNetwork", "LSTMSpec", "LSTMState", "forward", "initial_state", "prepare", "step",
+           "Linear", "__version__"]

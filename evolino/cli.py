@@ -1,0 +1,254 @@
+"""The ``evolino`` command: thin argument parsing over the public API.
+
+    evolino sines [--terms 2 | --freqs 0.2,0.311] [--search esp|cmaes] [--cells N] [--seed S] [--out DIR]
+    evolino mackey-glass [...]
+
+Each run shows a progress bar, prints a summary beside the paper's number and
+writes ``results.json``, ``model.npz``, ``checkpoint.npz`` and ``plot.png`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+REFERENCE_SINES = {2: 4.15e-3, 3: 8.04e-3, 4: 0.110, 5: 0.166}  # see benchmarks/REFERENCES.md
+REFERENCE_MG = 1.9e-3
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):  # one line and status 2, as argparse does, without the usage block
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _freqs(text):
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--freqs must be comma-separated numbers, got {text!r}") from None
+    if not values or not all(np.isfinite(values)):
+        raise argparse.ArgumentTypeError(f"--freqs must be finite numbers, got {text!r}")
+    return values
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _common(p, cells, popsize, generations):
+    p.add_argument("--search", choices=["esp", "cmaes"], default="esp", help="search strategy (default: esp)")
+    p.add_argument("--cells", type=_positive, default=cells, help=f"memory cells (default: {cells})")
+    p.add_argument("--popsize", type=_positive, default=popsize,
+                   help="networks per generation (default: the strategy's; ESP 200 = 20 per cell x 10 trials)")
+    p.add_argument("--generations", type=_positive, default=generations, help=f"generations (default: {generations})")
+    p.add_argument("--ridge", type=float, default=0.0, help="ridge penalty of the readout (default: 0, pseudo-inverse)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--out", default=None, help="output folder for results.json, model.npz, plot.png")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    p.add_argument("--checkpoint-every", type=_positive, default=10, help="generations between checkpoints")
+    p.add_argument("--evaluator", choices=["serial", "pool", "ray"], default="serial")
+    p.add_argument("--workers", type=_positive, default=None, help="worker processes for pool/ray")
+    p.add_argument("--address", default=None, help="Ray cluster address (e.g. auto)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plot", action="store_true", help="do not write plot.png")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _ArgumentParser(prog="evolino", description="Train LSTM networks by Evolino.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
+    p = sub.add_parser("sines", help="superimposed sine waves, closed-loop generation (MSO protocol)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--terms", type=_positive, default=2, help="number of sines, frequencies 0.2, 0.311, ... (default: 2)")
+    g.add_argument("--freqs", type=_freqs, default=None, help="comma-separated frequencies instead of --terms")
+    _common(p, cells=10, popsize=None, generations=100)
+    p = sub.add_parser("mackey-glass", help="Mackey-Glass tau=17, NRMSE84 (Jaeger's protocol)")
+    p.add_argument("--train", type=_positive, default=1000, help="training steps after washout (default: 1000)")
+    _common(p, cells=30, popsize=None, generations=50)
+    try:
+        from .rl.cli import add_subcommands
+    except ImportError:  # RL policy search not installed in this build
+        pass
+    else:
+        add_subcommands(sub)
+    return parser
+
+
+def _progress(total, disable):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit="gen", disable=disable, dynamic_ncols=True)
+
+    def callback(status):
+        bar.update(status["generation"] - bar.n)
+        bar.set_postfix_str(f"best {status['best_fitness']:.3g}  evals {status['evaluations']}")
+
+    return bar, callback
+
+
+def _evaluator(args):
+    if args.evaluator == "serial":
+        return "serial"
+    from .evaluate import make_evaluator
+
+    kw = {"address": args.address} if args.evaluator == "ray" and args.address else {}
+    return make_evaluator(args.evaluator, n_jobs=args.workers, **kw)
+
+
+def _train(args, task, target_name):
+    from .trainer import Evolino
+
+    out = args.out
+    if args.resume and out is None:
+        raise SystemExit("evolino: error: --resume needs --out (the folder holding checkpoint.npz)")
+    checkpoint = None if out is None else os.path.join(out, "checkpoint.npz")
+    if args.resume and not os.path.exists(checkpoint):
+        raise SystemExit(f"evolino: error: --resume: no checkpoint at {checkpoint}")
+    bar, cb = _progress(args.generations, args.no_progress)
+    trainer = Evolino(args.cells, search=args.search, ridge=args.ridge, washout=task.washout,
+                      popsize=args.popsize, max_generations=args.generations, evaluator=_evaluator(args),
+                      checkpoint=checkpoint, checkpoint_every=args.checkpoint_every, callbacks=[cb], seed=args.seed)
+    t0 = time.perf_counter()
+    try:
+        net = trainer.fit(task.train_series, resume=args.resume)
+    finally:
+        bar.close()
+    wall = time.perf_counter() - t0
+    score, detail = task.score(net)
+    hist = trainer.history_
+    return trainer, net, score, detail, hist, wall
+
+
+def _write(args, results, net, plot):
+    if args.out is None:
+        return
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    net.save(os.path.join(args.out, "model.npz"))
+    if not args.no_plot:
+        try:
+            plot(os.path.join(args.out, "plot.png"))
+        except ImportError:
+            print("(matplotlib not installed: no plot; pip install evolino[plot])", file=sys.stderr)
+
+
+def _fitness_axis(ax, hist):
+    ax.semilogy(hist["evaluations"], hist["best"], label="best so far")
+    ax.semilogy(hist["evaluations"], hist["gen_median"], alpha=0.5, label="generation median")
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("validation NRMSE")
+    ax.legend()
+
+
+def run_sines(args):
+    from .tasks import SinesTask
+
+    task = SinesTask(terms=args.terms, freqs=args.freqs)
+    trainer, net, score, generated, hist, wall = _train(args, task, "test NRMSE")
+    n_terms = len(args.freqs) if args.freqs else args.terms
+    ref = REFERENCE_SINES.get(n_terms) if args.freqs is None else None
+    results = {
+        "task": "sines", "freqs": list(args.freqs or []), "terms": n_terms, "test_nrmse": score,
+        "reference_nrmse_evolino_2007": ref, "generation1_best_validation": hist["gen_best"][0],
+        "best_validation": trainer.best_fitness_, "evaluations": hist["evaluations"][-1],
+        "generations": hist["generation"][-1], "wall_time_s": hist["time"][-1], "seed": trainer.seed_,
+        "config": {k: v for k, v in vars(args).items() if k != "func"},
+    }
+    print(f"sines ({n_terms} terms, {args.search}, {args.cells} cells, seed {trainer.seed_}): "
+          f"test NRMSE {score:.3g} over {task.test} closed-loop steps"
+          + (f"  [Evolino 2007: {ref:.3g}]" if ref else ""))
+    print(f"  generation-1 best (random networks + readout): {hist['gen_best'][0]:.3g} validation NRMSE; "
+          f"final {trainer.best_fitness_:.3g}; {hist['evaluations'][-1]} evaluations in {hist['time'][-1]:.1f} s")
+
+    def plot(path):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, (a, b) = plt.subplots(2, 1, figsize=(9, 6))
+        n0 = task.washout + task.train
+        a.plot(np.arange(len(task.series)), task.series[:, 0], "k", lw=1, label="target")
+        a.plot(np.arange(n0, n0 + task.test), generated[:, 0], "r--", lw=1, label="closed-loop generation")
+        a.axvline(n0, color="gray", ls=":")
+        a.set_title(f"{n_terms} superimposed sines: test NRMSE {score:.2e}")
+        a.legend(loc="upper left")
+        _fitness_axis(b, hist)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+    _write(args, results, net, plot)
+    return 0
+
+
+def run_mackey_glass(args):
+    from .tasks import MackeyGlassTask
+
+    task = MackeyGlassTask(train=args.train)
+    trainer, net, score, errors, hist, wall = _train(args, task, "NRMSE84")
+    results = {
+        "task": "mackey-glass", "nrmse84": score, "test_nrmse": score, "reference_nrmse84_evolino_2007": REFERENCE_MG,
+        "generation1_best_validation": hist["gen_best"][0], "best_validation": trainer.best_fitness_,
+        "evaluations": hist["evaluations"][-1], "generations": hist["generation"][-1],
+        "wall_time_s": hist["time"][-1], "seed": trainer.seed_,
+        "config": {k: v for k, v in vars(args).items() if k != "func"},
+    }
+    print(f"mackey-glass ({args.search}, {args.cells} cells, seed {trainer.seed_}): NRMSE84 {score:.3g} "
+          f"over {task.n_runs} runs  [Evolino 2007: {REFERENCE_MG:.3g}]")
+    print(f"  generation-1 best: {hist['gen_best'][0]:.3g}; final {trainer.best_fitness_:.3g}; "
+          f"{hist['evaluations'][-1]} evaluations in {hist['time'][-1]:.1f} s")
+
+    def plot(path):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        seg = task.segments()[0]
+        gen = net.generate(task.horizon, Y_prefix=seg[: task.warm])
+        fig, (a, b) = plt.subplots(2, 1, figsize=(9, 6))
+        t = np.arange(task.warm - 200, task.warm + task.horizon)
+        a.plot(t, seg[t, 0], "k", lw=1, label="target")
+        a.plot(np.arange(task.warm, task.warm + task.horizon), gen[:, 0], "r--", lw=1, label="free run")
+        a.set_title(f"Mackey-Glass: NRMSE84 {score:.2e}")
+        a.legend(loc="upper left")
+        _fitness_axis(b, hist)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+    _write(args, results, net, plot)
+    return 0
+
+
+COMMANDS = {"sines": run_sines, "mackey-glass": run_mackey_glass}
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = COMMANDS.get(args.command) or getattr(args, "func", None)
+    try:
+        return int(func(args) or 0)
+    except (ValueError, TypeError) as exc:  # bad input found past argparse: one line, status 2
+        print(f"evolino {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("evolino: interrupted; resume with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

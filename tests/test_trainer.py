@@ -1,0 +1,163 @@
+import json
+
+import numpy as np
+import pytest
+
+from evolino import Evolino, EvolinoNetwork, LSTMSpec, forward
+from evolino.model import teacher_inputs
+from evolino.tasks import SinesTask, nrmse
+from reference import lstm_reference
+
+TASK = SinesTask(terms=2)
+
+
+def _small(**kw):
+    base = dict(n_cells=5, washout=100, popsize=20, max_generations=3, seed=1,
+                search_options=dict(trials=4))
+    base.update(kw)
+    return Evolino(**base)
+
+
+def test_generate_equals_manual_feedback_loop():
+    rng = np.random.default_rng(0)
+    spec = LSTMSpec(2, 4)  # one external input + one fed-back output
+    net = EvolinoNetwork(spec, spec.init(rng, 1)[0], rng.normal(size=(5, 1)), feedback=True, input_scale=0.5)
+    Y = rng.normal(size=(20, 1))
+    X = rng.normal(size=(30, 1))
+    gen = net.generate(10, Y_prefix=Y, X=X)
+    # manual: teacher-forced prefix, then own output fed back, from the equations
+    inputs = 0.5 * np.c_[X[:20], np.r_[0.0, Y[:-1, 0]]]
+    _, h, c = lstm_reference(spec, net.genome, inputs)
+    y = Y[-1, 0]
+    manual = []
+    for t in range(10):
+        x = 0.5 * np.array([[X[20 + t, 0], y]])
+        out, h, c = lstm_reference(spec, net.genome, x, h, c)
+        y = out[0] @ net.coef[:-1, 0] + net.coef[-1, 0]
+        manual.append(y)
+    np.testing.assert_allclose(gen[:, 0], manual, atol=1e-12)
+    # predict is the teacher-forced one-step output
+    pred = net.predict(X[:20], Y=Y)
+    ref, _, _ = lstm_reference(spec, net.genome, inputs)
+    np.testing.assert_allclose(pred[:, 0], ref @ net.coef[:-1, 0] + net.coef[-1, 0], atol=1e-12)
+
+
+def test_final_readout_equals_lstsq_on_collected_states():
+    tr = _small()
+    net = tr.fit(TASK.train_series)
+    Y = TASK.train_series[None]
+    h = forward(net.spec, net.genome, teacher_inputs(Y, None, net.input_scale)[0])
+    S, T = h[100:], Y[0, 100:]
+    sm, ym = S.mean(0), T.mean(0)
+    W = np.linalg.lstsq(S - sm, T - ym, rcond=None)[0]
+    np.testing.assert_allclose(net.coef[:-1], W, rtol=1e-6, atol=1e-6 * np.abs(W).max())
+    pred = np.c_[S, np.ones(len(S))] @ net.coef
+    A = np.c_[S, np.ones(len(S))]
+    np.testing.assert_allclose(pred, A @ np.linalg.lstsq(A, T, rcond=None)[0], atol=1e-9)
+
+
+@pytest.mark.parametrize("search", ["esp", "cmaes"])
+def test_best_so_far_is_monotone_and_kept(search):
+    opts = dict(trials=4) if search == "esp" else dict(sigma0=0.1)
+    tr = _small(search=search, max_generations=6, search_options=opts)
+    tr.fit(TASK.train_series)
+    best = np.array(tr.history_["best"])
+    assert np.all(np.diff(best) <= 0)
+    assert best[-1] == min(tr.history_["gen_best"]) == tr.best_fitness_
+    assert tr.history_["generation"] == list(range(1, 7))
+
+
+def test_learns_two_sines_far_better_than_constant():
+    tr = _small(n_cells=10, max_generations=5)
+    net = tr.fit(TASK.train_series)
+    score, gen = TASK.score(net)
+    zero = nrmse(np.zeros_like(TASK.test_target), TASK.test_target)
+    assert zero > 0.9
+    assert score < 1e-3 * zero, score
+
+
+def test_same_seed_same_run_and_different_seed_differs():
+    a, b, c = _small(), _small(), _small(seed=2)
+    na, nb, nc = (t.fit(TASK.train_series) for t in (a, b, c))
+    assert a.history_["best"] == b.history_["best"]
+    np.testing.assert_array_equal(na.genome, nb.genome)
+    assert a.history_["best"] != c.history_["best"]
+
+
+@pytest.mark.parametrize("search", ["esp", "cmaes"])
+def test_checkpoint_resume_equals_uninterrupted(tmp_path, search):
+    opts = dict(trials=4) if search == "esp" else dict(sigma0=0.1)
+    full = _small(search=search, max_generations=6, search_options=opts)
+    full_net = full.fit(TASK.train_series)
+    ck = tmp_path / "ck.npz"
+    part = _small(search=search, max_generations=4, search_options=opts, checkpoint=ck, checkpoint_every=2)
+    part.fit(TASK.train_series)
+    rest = _small(search=search, max_generations=6, search_options=opts, checkpoint=ck)
+    rest_net = rest.fit(TASK.train_series, resume=True)
+    assert rest.history_["best"] == full.history_["best"]
+    assert rest.history_["evaluations"] == full.history_["evaluations"]
+    np.testing.assert_array_equal(rest_net.genome, full_net.genome)
+    np.testing.assert_array_equal(rest_net.coef, full_net.coef)
+
+
+def test_resume_refuses_other_configuration(tmp_path):
+    ck = tmp_path / "ck.npz"
+    _small(max_generations=2, checkpoint=ck).fit(TASK.train_series)
+    with pytest.raises(ValueError, match="different configuration.*n_cells|different configuration.*spec"):
+        _small(n_cells=6, max_generations=3, checkpoint=ck).fit(TASK.train_series, resume=True)
+    with pytest.raises(ValueError, match="different configuration.*data"):
+        _small(max_generations=3, checkpoint=ck).fit(TASK.train_series * 2, resume=True)
+
+
+def test_save_load_round_trip(tmp_path):
+    net = _small(max_generations=1).fit(TASK.train_series)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    back = EvolinoNetwork.load(path)
+    np.testing.assert_array_equal(back.generate(50, Y_prefix=TASK.train_series),
+                                  net.generate(50, Y_prefix=TASK.train_series))
+    assert back.metadata() == net.metadata()
+    # a file of another format version is refused clearly
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays.pop("metadata")))
+    meta["version"] = 999
+    np.savez(tmp_path / "v.npz", metadata=np.array(json.dumps(meta)), **arrays)
+    with pytest.raises(ValueError, match="version"):
+        EvolinoNetwork.load(tmp_path / "v.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="cannot read"):
+        EvolinoNetwork.load(tmp_path / "bad.npz")
+
+
+def test_input_driven_task_without_feedback():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 1))
+    Y = np.zeros_like(X)  # a leaky average of the input: needs memory, not feedback
+    for t in range(1, len(X)):
+        Y[t] = 0.7 * Y[t - 1] + 0.3 * X[t - 1]
+    tr = Evolino(6, feedback=False, washout=20, popsize=20, max_generations=3, input_scale=0.1,
+                 search_options=dict(trials=4), seed=0)
+    net = tr.fit(Y, X)
+    pred = net.predict(X)
+    assert pred.shape == (300, 1)
+    assert nrmse(pred[20:], Y[20:]) < 0.05
+
+
+@pytest.mark.parametrize(
+    "kwargs,data,match",
+    [
+        (dict(), np.zeros((50, 1)), "washout"),
+        (dict(), np.full((400, 1), np.nan), "NaN"),
+        (dict(), np.zeros(400), "Y must be"),
+        (dict(search="espp"), TASK.train_series, "did you mean 'esp'"),
+        (dict(readout="svmm"), TASK.train_series, "readout"),
+        (dict(max_generations=-1), TASK.train_series, "max_generations"),
+        (dict(validation=1.5), TASK.train_series, "validation"),
+        (dict(input_scale=0), TASK.train_series, "input_scale"),
+        (dict(feedback=False), TASK.train_series, "X is required"),
+    ],
+)
+def test_trainer_bad_input(kwargs, data, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        _small(**kwargs).fit(data)
