@@ -13,18 +13,11 @@ import time
 import numpy as np
 
 from ._validate import check_number, check_positive_int
+from .evaluate import Serial
 
 __all__ = ["run_search", "SerialEvaluator", "History"]
 
-
-class SerialEvaluator:
-    """Evaluates the whole population in this process, in one call (the batched kernel does the rest)."""
-
-    def evaluate(self, fitness_fn, genomes):
-        return np.asarray(fitness_fn(genomes), dtype=np.float64)
-
-    def close(self):
-        pass
+SerialEvaluator = Serial  # old name, kept importable; use evolino.evaluate.Serial
 
 
 class History(dict):

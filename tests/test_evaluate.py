@@ -1,0 +1,467 @@
+"""Evaluators: identical fitness on Serial, Pool (fork, spawn) and Ray; faults; task data sent once.
+
+The reference for "same fitness" is each candidate evaluated alone in this process
+(``fitness(genome[None])``), which involves no evaluator and no chunking at all.
+
+The fitness classes live at module level so that spawned workers can unpickle them:
+spawn children inherit the parent's ``sys.path`` (which conftest.py extends with
+tests/), and Ray actors get tests/ through ``PYTHONPATH`` in the fixture below.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from evolino.evaluate import (
+    EvaluationError,
+    Pool,
+    Ray,
+    Serial,
+    candidate_seeds,
+    chunk_bounds,
+    make_evaluator,
+)
+from evolino.loop import SerialEvaluator, run_search
+from evolino.lstm import LSTMSpec, forward
+from evolino.readout import Linear
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+# --------------------------------------------------------------------------- fitness functions
+class LSTMFitness:
+    """Evolino-style fitness: pseudo-inverse readout on a training part, MSE on a held-out part."""
+
+    def __init__(self, spec, series, washout=20, n_train=150):
+        self.spec, self.washout, self.n_train = spec, washout, n_train
+        self.X = series[:-1]  # (T, 1) input
+        self.Y = series[1:]  # (T, 1) next-step target
+
+    def __call__(self, genomes):  # (m, n) -> (m,)
+        S = forward(self.spec, genomes, self.X)[:, self.washout :]  # (m, T - washout, H)
+        Y = self.Y[self.washout :]
+        n = self.n_train
+        pred = Linear().fit(S[:, :n], Y[:n]).predict(S[:, n:])  # (m, T_test, 1)
+        return ((pred - Y[n:]) ** 2).mean(axis=(1, 2))
+
+
+class SeededFitness:
+    """A randomized fitness that draws only from per-candidate seeds."""
+
+    def __call__(self, genomes, seeds):
+        noise = np.array([np.random.default_rng(s).normal() for s in seeds])
+        return (genomes**2).sum(axis=1) + noise
+
+
+_LOADS = {}  # uid -> times a CountingFitness with that uid was unpickled in this process
+
+
+class CountingFitness:
+    """Returns how often this process has unpickled (received) this fitness object."""
+
+    def __init__(self, uid):
+        self.uid = uid
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        _LOADS[self.uid] = _LOADS.get(self.uid, 0) + 1
+
+    def __call__(self, genomes):
+        return np.full(len(genomes), float(_LOADS.get(self.uid, 0)))
+
+
+class RaisingFitness:
+    """Raises on the chunk that holds a genome whose first gene is ``marker``."""
+
+    def __init__(self, marker=-7.0):
+        self.marker = marker
+
+    def __call__(self, genomes):
+        if np.any(genomes[:, 0] == self.marker):
+            raise ArithmeticError("bad candidate in this chunk")
+        return genomes.sum(axis=1)
+
+
+class KillingFitness:
+    """SIGKILLs the worker that gets the marked genome (never the test process itself)."""
+
+    def __init__(self, marker=-9.0):
+        self.marker, self.main_pid = marker, os.getpid()
+
+    def __call__(self, genomes):
+        if np.any(genomes[:, 0] == self.marker) and os.getpid() != self.main_pid:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return genomes.sum(axis=1)
+
+
+class SleepingFitness:
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __call__(self, genomes):
+        time.sleep(self.seconds)
+        return genomes.sum(axis=1)
+
+
+class BadShapeFitness:
+    def __call__(self, genomes):
+        return np.zeros(len(genomes) + 1)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(42)
+    spec = LSTMSpec(1, 6)
+    t = np.arange(301)
+    series = (np.sin(0.2 * t) + np.sin(0.311 * t))[:, None]
+    genomes = spec.init(rng, 23)  # odd size: uneven chunks
+    fitness = LSTMFitness(spec, series)
+    reference = np.array([fitness(g[None])[0] for g in genomes])
+    return fitness, genomes, reference
+
+
+def _pids_gone(pids, within=5.0, zombies_ok=False):
+    """True once none of ``pids`` runs; ``zombies_ok`` counts exited-but-unreaped ones as gone
+    (orphans of another interpreter are reaped by the machine's init, which we do not control)."""
+    deadline = time.monotonic() + within
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except FileNotFoundError:
+                continue
+            if not (zombies_ok and state == "Z"):
+                alive.append(pid)
+        if not alive:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------- helpers and serial
+def test_chunk_bounds_match_array_split():
+    for n_items in (0, 1, 5, 23, 64):
+        for n_chunks in (1, 2, 3, 7, 30):
+            expected = [(int(c[0]), int(c[-1]) + 1) for c in np.array_split(np.arange(n_items), n_chunks) if len(c)]
+            assert chunk_bounds(n_items, n_chunks) == expected
+
+
+def test_candidate_seeds_depend_on_seed_generation_and_index_only():
+    s = candidate_seeds(3, 5, 10)
+    assert s.shape == (10,) and s.dtype == np.uint64
+    np.testing.assert_array_equal(candidate_seeds(3, 5, 4), s[:4])
+    assert len(set(s.tolist())) == 10
+    assert not np.array_equal(candidate_seeds(3, 6, 10), s)
+    assert not np.array_equal(candidate_seeds(4, 5, 10), s)
+
+
+def test_serial_matches_per_candidate_reference(problem):
+    fitness, genomes, reference = problem
+    with Serial() as ev:
+        out = ev.evaluate(fitness, genomes)
+    assert out.dtype == np.float64 and out.shape == (len(genomes),)
+    np.testing.assert_array_equal(out, reference)
+
+
+def test_loop_serial_evaluator_is_serial():
+    assert SerialEvaluator is Serial
+
+
+def test_serial_wraps_exception_with_range():
+    g = np.zeros((4, 3))
+    g[2, 0] = -7.0
+    with pytest.raises(EvaluationError, match=r"candidates 0\.\.3") as info:
+        Serial().evaluate(RaisingFitness(), g)
+    assert "ArithmeticError: bad candidate" in info.value.remote_traceback
+    assert isinstance(info.value.__cause__, ArithmeticError)
+
+
+@pytest.mark.parametrize("ev", [Serial(), Pool(2, start_method="fork")], ids=["serial", "pool"])
+def test_bad_arguments(ev):
+    with ev:
+        with pytest.raises(TypeError, match="fitness_fn"):
+            ev.evaluate(42, np.zeros((2, 2)))
+        with pytest.raises(ValueError, match="genomes"):
+            ev.evaluate(BadShapeFitness(), np.zeros(3))
+        with pytest.raises(ValueError, match="seeds"):
+            ev.evaluate(SeededFitness(), np.zeros((3, 2)), seeds=np.arange(2))
+        with pytest.raises(ValueError, match=r"fitness_fn must return shape"):
+            ev.evaluate(BadShapeFitness(), np.zeros((4, 2)))
+        assert ev.evaluate(BadShapeFitness(), np.zeros((0, 2))).shape == (0,)
+
+
+def test_constructor_and_factory_validation():
+    with pytest.raises(ValueError, match="n_workers"):
+        Pool(0)
+    with pytest.raises(TypeError, match="n_workers"):
+        Pool(1.5)
+    with pytest.raises(ValueError, match="start_method"):
+        Pool(2, start_method="frok")
+    with pytest.raises(ValueError, match="timeout"):
+        Pool(2, timeout=0)
+    with pytest.raises(ValueError, match="evaluator"):
+        make_evaluator("poool")
+    with pytest.raises(ValueError, match="n_jobs"):
+        make_evaluator("serial", n_jobs=4)
+    with pytest.raises(TypeError, match="evaluator"):
+        make_evaluator(object())
+    assert isinstance(make_evaluator(), Serial)
+    assert isinstance(make_evaluator(None, n_jobs=1), Serial)
+    pool = make_evaluator(None, n_jobs=2, start_method="spawn", timeout=3)
+    assert isinstance(pool, Pool) and (pool.n_workers, pool.start_method, pool.timeout) == (2, "spawn", 3.0)
+    assert make_evaluator(pool) is pool
+    with pytest.raises(ValueError, match="n_jobs"):
+        make_evaluator(pool, n_jobs=2)
+    assert Pool(-1).n_workers >= 1
+
+
+# --------------------------------------------------------------------------- pool
+@pytest.fixture(scope="module", params=["fork", "spawn"])
+def pool(request):
+    with Pool(2, start_method=request.param, timeout=60) as p:
+        yield p
+
+
+def test_pool_matches_reference(pool, problem):
+    fitness, genomes, reference = problem
+    np.testing.assert_array_equal(pool.evaluate(fitness, genomes), reference)
+    # fewer candidates than workers, and a single one
+    np.testing.assert_array_equal(pool.evaluate(fitness, genomes[:1]), reference[:1])
+
+
+def test_pool_seeds_are_split_with_the_genomes(pool):
+    genomes = np.random.default_rng(0).normal(size=(9, 3))
+    seeds = candidate_seeds(7, 2, 9)
+    expected = np.array([SeededFitness()(g[None], s[None])[0] for g, s in zip(genomes, seeds)])
+    np.testing.assert_array_equal(pool.evaluate(SeededFitness(), genomes, seeds=seeds), expected)
+
+
+def test_pool_sends_task_data_once_per_worker(pool):
+    genomes = np.zeros((10, 2))
+    a, b = CountingFitness("a"), CountingFitness("b")
+    for _ in range(4):
+        np.testing.assert_array_equal(pool.evaluate(a, genomes), np.ones(10))  # loaded once, not per call
+    np.testing.assert_array_equal(pool.evaluate(b, genomes), np.ones(10))
+    np.testing.assert_array_equal(pool.evaluate(a, genomes), np.full(10, 2.0))  # a different object: re-sent
+
+
+def test_pool_exception_names_chunk_and_carries_traceback(pool):
+    genomes = np.arange(20.0).reshape(10, 2)
+    genomes[7, 0] = -7.0
+    with pytest.raises(EvaluationError, match=r"candidates 5\.\.9") as info:
+        pool.evaluate(RaisingFitness(), genomes)
+    assert (info.value.start, info.value.stop) == (5, 10)
+    assert "ArithmeticError: bad candidate in this chunk" in str(info.value)
+    assert 'raise ArithmeticError("bad candidate' in info.value.remote_traceback  # the worker's frames
+    pids = pool.pids
+    np.testing.assert_array_equal(pool.evaluate(RaisingFitness(), genomes[:5]), genomes[:5].sum(axis=1))
+    assert pool.pids == pids  # a raising fitness does not cost the workers
+
+
+def test_pool_killed_worker_is_reported_fast(pool):
+    genomes = np.arange(20.0).reshape(10, 2)
+    genomes[1, 0] = -9.0
+    t0 = time.monotonic()
+    with pytest.raises(EvaluationError, match=r"died \(killed by signal 9\).*candidates 0\.\.4"):
+        pool.evaluate(KillingFitness(), genomes)
+    assert time.monotonic() - t0 < 5.0  # the pool's 60 s timeout would mean a hang
+    assert pool.pids == []  # all workers replaced
+    np.testing.assert_array_equal(pool.evaluate(KillingFitness(), genomes[2:]), genomes[2:].sum(axis=1))
+
+
+def test_pool_timeout():
+    genomes = np.ones((4, 2))
+    with Pool(2, start_method="fork", timeout=0.5) as pool:
+        pids = pool.evaluate(SleepingFitness(0), genomes) is not None and pool.pids
+        t0 = time.monotonic()
+        with pytest.raises(EvaluationError, match=r"timed out after 0.5 s with candidates 0\.\.3"):
+            pool.evaluate(SleepingFitness(30), genomes)
+        assert time.monotonic() - t0 < 3.0
+        assert _pids_gone(pids)
+        np.testing.assert_array_equal(pool.evaluate(SleepingFitness(0), genomes), np.full(4, 2.0))
+
+
+def test_pool_ctrl_c_kills_and_reaps_workers():
+    pool = Pool(2, start_method="fork", timeout=20)
+    pool.evaluate(SleepingFitness(0), np.ones((2, 2)))
+    pids = pool.pids
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pool.evaluate(SleepingFitness(15), np.ones((2, 2)))
+    finally:
+        timer.cancel()
+    assert pool.pids == [] and _pids_gone(pids)
+    pool.close()
+
+
+def test_pool_close_and_exit_leave_no_processes():
+    pool = Pool(2, start_method="fork")
+    pool.evaluate(SleepingFitness(0), np.ones((3, 2)))
+    pids = pool.pids
+    assert len(pids) == 2
+    pool.close()
+    assert pool.pids == [] and _pids_gone(pids, within=0.5)
+    # an interpreter that exits without close(), and one that is SIGKILLed, leave no workers behind
+    for how in ("exit", "sigkill"):
+        code = textwrap.dedent(
+            f"""
+            import os, signal, sys, numpy as np
+            sys.path.insert(0, {TESTS_DIR!r})
+            from test_evaluate import SleepingFitness
+            from evolino.evaluate import Pool
+            pool = Pool(2, start_method="spawn")
+            pool.evaluate(SleepingFitness(0), np.ones((2, 2)))
+            print(*pool.pids, flush=True)
+            if {how!r} == "sigkill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            """
+        )
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        child_pids = [int(p) for p in res.stdout.split()]
+        assert len(child_pids) == 2, res.stderr
+        assert _pids_gone(child_pids, within=5.0, zombies_ok=True), how
+
+
+def test_run_search_gives_same_history_on_serial_and_pool(problem):
+    fitness, genomes, _ = problem
+
+    class TinyES:
+        """A (1, lambda) evolution strategy, just enough of the strategy protocol for run_search."""
+
+        def __init__(self, x0, seed):
+            self.mean, self.rng, self.generation, self.evaluations = x0.copy(), np.random.default_rng(seed), 0, 0
+            self.best = (x0, np.inf)
+
+        def ask(self):
+            self._x = self.mean + 0.1 * self.rng.standard_normal((12, len(self.mean)))
+            return self._x
+
+        def tell(self, f):
+            k = int(np.argmin(f))
+            self.mean = self._x[k]
+            if f[k] < self.best[1]:
+                self.best = (self._x[k].copy(), float(f[k]))
+            self.generation += 1
+            self.evaluations += len(f)
+
+        def stop(self):
+            return {}
+
+    histories = []
+    for ev in (Serial(), Pool(2, start_method="fork")):
+        with ev:
+            h = run_search(TinyES(genomes[0], seed=1), fitness, evaluator=ev, max_generations=4)
+        histories.append({k: v for k, v in h.items() if k != "time"})
+    assert histories[0] == histories[1]
+    assert histories[0]["best"][-1] < histories[0]["best"][0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="readout.solve_least_squares: one singular candidate sends its whole batch to the lstsq path "
+    "(np.linalg.cholesky fails for the batch), so a candidate's readout depends on its chunk-mates; "
+    "reported to the lead — remove this marker when readout.py decides 'good' per candidate",
+)
+def test_fitness_is_chunk_invariant_with_a_singular_candidate(problem):
+    fitness, genomes, _ = problem
+    g = genomes.copy()
+    spec = fitness.spec
+    c0, c1 = spec.cell_slices[:2]
+    g[5, c1] = g[5, c0]  # cell 1 a copy of cell 0: identical outputs, a singular state matrix
+    alone = np.array([fitness(x[None])[0] for x in g])
+    np.testing.assert_array_equal(fitness(g), alone)
+
+
+# --------------------------------------------------------------------------- ray
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        ray.shutdown()
+    path = os.pathsep.join([TESTS_DIR] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": path}},
+    )
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_ev(ray_cluster):
+    with Ray(n_workers=2, timeout=60) as ev:
+        yield ev
+
+
+def test_ray_matches_reference(ray_ev, problem):
+    fitness, genomes, reference = problem
+    np.testing.assert_array_equal(ray_ev.evaluate(fitness, genomes), reference)
+    np.testing.assert_array_equal(ray_ev.evaluate(fitness, genomes[:1]), reference[:1])
+    seeds = candidate_seeds(7, 2, 9)
+    g = genomes[:9, :3]
+    expected = np.array([SeededFitness()(x[None], s[None])[0] for x, s in zip(g, seeds)])
+    np.testing.assert_array_equal(ray_ev.evaluate(SeededFitness(), g, seeds=seeds), expected)
+
+
+def test_ray_sends_task_data_once_per_actor(ray_ev):
+    genomes = np.zeros((10, 2))
+    a, b = CountingFitness("ray-a"), CountingFitness("ray-b")
+    for _ in range(4):
+        np.testing.assert_array_equal(ray_ev.evaluate(a, genomes), np.ones(10))
+    np.testing.assert_array_equal(ray_ev.evaluate(b, genomes), np.ones(10))
+    np.testing.assert_array_equal(ray_ev.evaluate(a, genomes), np.full(10, 2.0))
+
+
+def test_ray_exception_names_chunk_and_carries_traceback(ray_ev):
+    genomes = np.arange(20.0).reshape(10, 2)
+    genomes[7, 0] = -7.0
+    with pytest.raises(EvaluationError, match=r"candidates 5\.\.9") as info:
+        ray_ev.evaluate(RaisingFitness(), genomes)
+    assert "bad candidate in this chunk" in info.value.remote_traceback
+    assert 'raise ArithmeticError("bad candidate' in info.value.remote_traceback
+    np.testing.assert_array_equal(ray_ev.evaluate(RaisingFitness(), genomes[:5]), genomes[:5].sum(axis=1))
+
+
+def test_ray_killed_actor_is_reported_fast(ray_ev):
+    genomes = np.arange(20.0).reshape(10, 2)
+    genomes[8, 0] = -9.0
+    t0 = time.monotonic()
+    with pytest.raises(EvaluationError, match=r"died while evaluating candidates 5\.\.9"):
+        ray_ev.evaluate(KillingFitness(), genomes)
+    assert time.monotonic() - t0 < 10.0  # the evaluator's 60 s timeout would mean a hang
+    np.testing.assert_array_equal(ray_ev.evaluate(KillingFitness(), genomes[:5]), genomes[:5].sum(axis=1))
+
+
+def test_ray_timeout(ray_ev):
+    # the fixture's actors hold both CPUs of the test cluster, so reuse that evaluator
+    ray_ev.evaluate(SleepingFitness(0), np.ones((4, 2)))
+    ray_ev.timeout = 1.0
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(EvaluationError, match=r"timed out after 1.0 s with candidates 0\.\.3"):
+            ray_ev.evaluate(SleepingFitness(30), np.ones((4, 2)))
+        assert time.monotonic() - t0 < 5.0
+    finally:
+        ray_ev.timeout = 60.0
+    np.testing.assert_array_equal(ray_ev.evaluate(SleepingFitness(0), np.ones((4, 2))), np.full(4, 2.0))
+
+
+def test_ray_more_workers_than_cpus_warns(ray_cluster):
+    ev = Ray(n_workers=64)
+    with pytest.warns(UserWarning, match="64 actors but the Ray cluster has 2 CPUs"):
+        ev._check_resources()
+    ev.close()
