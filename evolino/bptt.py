@@ -137,13 +137,18 @@ def _run(spec: LSTMSpec, w: _Weights, coef: np.ndarray, Xt: np.ndarray, state) -
         a, c_prev, c = act[t], cs[t], cs[t + 1]
         np.matmul(hs[t], w.R_h, out=rec2)
         a += rec
-        if p_in is not None:
+        if p_in is None:  # no peephole: all units squash at once
+            np.tanh(a, out=a)
+            g = a[:, 1:]
+            g *= 0.5
+            g += 0.5
+        else:
             a[:, 1:last] += p_in * c_prev[:, None]
-        zg = a[:, :last]
-        np.tanh(zg, out=zg)
-        g = a[:, 1:last]
-        g *= 0.5
-        g += 0.5
+            zg = a[:, :last]
+            np.tanh(zg, out=zg)
+            g = a[:, 1:last]
+            g *= 0.5
+            g += 0.5
         np.multiply(a[:, 0], a[:, 1], out=c)
         if spec.forget_gate:
             c += a[:, 2] * c_prev
@@ -152,9 +157,9 @@ def _run(spec: LSTMSpec, w: _Weights, coef: np.ndarray, Xt: np.ndarray, state) -
         o = a[:, last]
         if p_o is not None:
             o += p_o * c
-        np.tanh(o, out=o)
-        o *= 0.5
-        o += 0.5
+            np.tanh(o, out=o)
+            o *= 0.5
+            o += 0.5
         np.tanh(c, out=tcs[t])
         np.multiply(o, tcs[t], out=hs[t + 1])
     y = hs[1:] @ coef[:H]
@@ -184,7 +189,14 @@ def _backward(spec: LSTMSpec, w: _Weights, coef: np.ndarray, tape: _Tape, dy: np
         f = act[:, :, 2]
         np.multiply(cs[:-1], f * (1.0 - f), out=M[:, :, 2])
     Mo = tcs * o * (1.0 - o)  # dh_t -> dA_o
-    N = o * (1.0 - tcs * tcs)  # dh_t -> dc_t
+    N = o * (1.0 - tcs * tcs)  # dh_t -> dc_t, directly ...
+    if w.p_o is not None:
+        N += Mo * w.p_o  # ... and through the output gate's peephole
+    # dc_{t-1} = dc_t * F_t: through the carousel (f_t) and the input/forget gates' peepholes
+    F = act[:, :, 2].copy() if spec.forget_gate else None
+    if w.p_in is not None:
+        peep = np.einsum("tbuh,uh->tbh", M[:, :, 1:], w.p_in)
+        F = 1.0 + peep if F is None else F + peep
 
     dA = np.empty((T, B, U, H), dt)
     dc = np.zeros((B, H), dt)
@@ -193,18 +205,12 @@ def _backward(spec: LSTMSpec, w: _Weights, coef: np.ndarray, tape: _Tape, dy: np
     for t in range(T - 1, -1, -1):
         dh = dh_all[t]
         dh += dh_rec
-        dAo = dA[t, :, last]
-        np.multiply(dh, Mo[t], out=dAo)
+        np.multiply(dh, Mo[t], out=dA[t, :, last])
         np.multiply(dh, N[t], out=tmp)
         dc += tmp
-        if w.p_o is not None:
-            dc += dAo * w.p_o
         np.multiply(dc[:, None], M[t], out=dA[t, :, :last])
-        # dc becomes dL/dc_{t-1} through the paths via step t
-        if spec.forget_gate:
-            dc *= act[t, :, 2]
-        if w.p_in is not None:
-            dc += (dA[t, :, 1:last] * w.p_in).sum(axis=1)
+        if F is not None:
+            dc *= F[t]
         np.matmul(dA[t].reshape(B, U * H), w.RT, out=dh_rec)
 
     dA2 = dA.reshape(T * B, U * H)

@@ -111,6 +111,33 @@ def test_gradient_matches_finite_differences(peepholes, forget_gate):
     assert_groups_close(spec, dg, dc, fd_g, fd_c)
 
 
+def test_gradient_matches_torch_autograd():
+    """nn.LSTM is our cell without peepholes (gate order i, f, g, o; two bias vectors)."""
+    torch = pytest.importorskip("torch")
+    spec, genome, coef, X, Y = make_problem(False, True, B=4, T=15)
+    w = spec.unpack(genome)
+    order = ("i", "f", "z", "o")
+    net = torch.nn.LSTM(I, H, batch_first=True).double()
+    with torch.no_grad():
+        net.weight_ih_l0.copy_(torch.tensor(np.concatenate([w[f"W_{u}"] for u in order])))
+        net.weight_hh_l0.copy_(torch.tensor(np.concatenate([w[f"R_{u}"] for u in order])))
+        net.bias_ih_l0.copy_(torch.tensor(np.concatenate([w[f"b_{u}"] for u in order])))
+        net.bias_hh_l0.zero_()
+    W_out = torch.tensor(coef, requires_grad=True)
+    out, _ = net(torch.tensor(X))
+    y = out @ W_out[:-1] + W_out[-1]
+    t_loss = torch.mean((y[:, 3:] - torch.tensor(Y[:, 3:])) ** 2)
+    t_loss.backward()
+    grads = {}
+    for key, p in (("W", net.weight_ih_l0), ("R", net.weight_hh_l0), ("b", net.bias_ih_l0)):
+        for u, part in zip(order, np.split(p.grad.numpy(), 4)):
+            grads[f"{key}_{u}"] = part
+    loss, dg, dc = loss_and_grad(spec, genome, coef, X, Y, 3)
+    np.testing.assert_allclose(loss, t_loss.item(), rtol=1e-13)
+    np.testing.assert_allclose(dg, spec.pack(grads), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(dc, W_out.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
 def test_gradient_from_a_given_state():
     spec, genome, coef, X, Y = make_problem(True, True, B=2, T=6)
     rng = np.random.default_rng(5)
