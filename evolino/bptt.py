@@ -233,17 +233,19 @@ def _sse_grad(y: np.ndarray, Y: np.ndarray, start: int, scale: float):
 
 
 # --- checks ---------------------------------------------------------------------------
-def _check_params(spec: LSTMSpec, genome, coef, n_outputs=None):
+def _check_params(spec: LSTMSpec, genome, coef, n_outputs=None, names=("genome", "coef")):
+    """``genome`` ``(n_params,)`` and ``coef`` ``(H+1, O)`` as finite arrays of ``spec.dtype``."""
     if not isinstance(spec, LSTMSpec):
         raise TypeError(f"spec must be an LSTMSpec, got {type(spec).__name__}")
-    g = check_array(genome, "genome", ndims=(1,), dtype=spec.dtype, finite=True)
+    ng, nc = names
+    g = check_array(genome, ng, ndims=(1,), dtype=spec.dtype, finite=True)
     if g.shape != (spec.n_params,):
-        raise ValueError(f"genome must have shape ({spec.n_params},) for this spec, got {g.shape}")
-    c = check_array(coef, "coef", ndims=(2,), dtype=spec.dtype, finite=True)
+        raise ValueError(f"{ng} must have shape ({spec.n_params},) for this spec, got {g.shape}")
+    c = check_array(coef, nc, ndims=(2,), dtype=spec.dtype, finite=True)
     H = spec.n_cells
     if c.shape[0] != H + 1 or (n_outputs is not None and c.shape[1] != n_outputs) or c.shape[1] == 0:
         want = f"({H + 1}, {n_outputs if n_outputs is not None else 'O'})"
-        raise ValueError(f"coef must have shape {want} (row H = bias), got {c.shape}")
+        raise ValueError(f"{nc} must have shape {want} (row H = bias), got {c.shape}")
     return g, c
 
 
@@ -678,7 +680,7 @@ class BPTTTrainer:
         if init_coef is None:
             a = 1.0 / np.sqrt(H + 1)
             init_coef = rng.uniform(-a, a, (H + 1, O)).astype(dt)
-        genome, coef = _check_params(spec, genome, init_coef, O)
+        genome, coef = _check_params(spec, genome, init_coef, O, names=("init_genome", "init_coef"))
         n = spec.n_params
         theta = np.concatenate([genome, coef.ravel()])  # one flat vector for clipping and the optimizer
         opt = self._make_optimizer(theta.size, dt)

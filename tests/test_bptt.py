@@ -411,6 +411,10 @@ def test_bad_data_raise_naming_the_argument():
         tr.fit(X, Y, X[:1])
     with pytest.raises(ValueError, match="X_val"):
         tr.fit(X, Y, X[:1, :, :0], Y[:1])
+    with pytest.raises(ValueError, match="init_genome"):
+        tr.fit(X, Y, init_genome=np.zeros(5))
+    with pytest.raises(ValueError, match="init_coef"):
+        tr.fit(X, Y, init_coef=np.zeros((4, 2)))
 
 
 def test_loss_and_grad_rejects_bad_arguments():
