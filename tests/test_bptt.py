@@ -200,7 +200,8 @@ def test_adam_and_sgd_steps_match_torch():
     x0 = rng.normal(size=6)
     grads = rng.normal(size=(5, 6))
     for ours, make_theirs in [
-        (_Adam(6, np.float64, 0.01, (0.8, 0.99)), lambda p: torch.optim.Adam([p], lr=0.01, betas=(0.8, 0.99), eps=1e-8)),
+        (_Adam(6, np.float64, 0.01, (0.8, 0.99)),
+         lambda p: torch.optim.Adam([p], lr=0.01, betas=(0.8, 0.99), eps=1e-8)),
         (_SGD(6, np.float64, 0.1, 0.7), lambda p: torch.optim.SGD([p], lr=0.1, momentum=0.7)),
     ]:
         x = x0.copy()
