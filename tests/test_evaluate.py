@@ -31,6 +31,7 @@ from evolino.evaluate import (
 from evolino.loop import SerialEvaluator, run_search
 from evolino.lstm import LSTMSpec, forward
 from evolino.readout import Linear
+from evolino.trainer import Evolino
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -125,6 +126,27 @@ def problem():
     fitness = LSTMFitness(spec, series)
     reference = np.array([fitness(g[None])[0] for g in genomes])
     return fitness, genomes, reference
+
+
+def _evolino_run(evaluator):
+    """History (without wall times) and best genome of a short Evolino run on two sines."""
+    t = np.arange(300)
+    Y = (np.sin(0.2 * t) + np.sin(0.311 * t))[:, None]
+    est = Evolino(5, washout=50, popsize=20, max_generations=3, seed=3, evaluator=evaluator)
+    net = est.fit(Y)
+    history = {k: v for k, v in est.history_.items() if k != "time"}
+    return history, est.strategy_.best[0].tobytes(), net
+
+
+@pytest.fixture(scope="module")
+def serial_run():
+    return _evolino_run(Serial())
+
+
+def _assert_same_run(run, reference):
+    assert run[0] == reference[0]
+    assert run[1] == reference[1]
+    np.testing.assert_array_equal(run[2].coef, reference[2].coef)
 
 
 def _pids_gone(pids, within=5.0, zombies_ok=False):
@@ -237,6 +259,10 @@ def test_pool_matches_reference(pool, problem):
     np.testing.assert_array_equal(pool.evaluate(fitness, genomes), reference)
     # fewer candidates than workers, and a single one
     np.testing.assert_array_equal(pool.evaluate(fitness, genomes[:1]), reference[:1])
+
+
+def test_evolino_run_is_identical_on_pool(pool, serial_run):
+    _assert_same_run(_evolino_run(pool), serial_run)
 
 
 def test_pool_seeds_are_split_with_the_genomes(pool):
@@ -415,6 +441,10 @@ def test_ray_matches_reference(ray_ev, problem):
     g = genomes[:9, :3]
     expected = np.array([SeededFitness()(x[None], s[None])[0] for x, s in zip(g, seeds)])
     np.testing.assert_array_equal(ray_ev.evaluate(SeededFitness(), g, seeds=seeds), expected)
+
+
+def test_evolino_run_is_identical_on_ray(ray_ev, serial_run):
+    _assert_same_run(_evolino_run(ray_ev), serial_run)
 
 
 def test_ray_sends_task_data_once_per_actor(ray_ev):
