@@ -10,12 +10,15 @@ the same weights (float64), so the timed computations are the same.
 Threads are pinned: NumPy's BLAS through ``threadpoolctl.threadpool_limits`` and
 PyTorch through ``torch.set_num_threads`` / ``torch.set_num_interop_threads``.
 
-Throughput = B * T / seconds (sequence-steps per second), the median over
-``--repeats`` timed runs after one warm-up run.
+Throughput = B * T / seconds (sequence-steps per second), from the median over
+``--repeats`` timed runs after one warm-up run; all contenders of a shape are
+timed round-robin so that load from other processes hits them alike.
 
 Usage::
 
-    python benchmarks/bptt_speed.py [--threads 1] [--repeats 7] [--T 500] [--B 16] [--H 10 32 64]
+    python benchmarks/bptt_speed.py [--threads 1] [--repeats 7] [--T 500] [--shapes 10x16 32x16 64x16 32x128]
+
+A shape ``HxB`` is H cells and B sequences per batch.
 """
 
 from __future__ import annotations
@@ -35,14 +38,21 @@ except ImportError:  # the NumPy columns still run
     torch = None
 
 
-def median_seconds(fn, repeats):
-    fn()  # warm-up: allocations, BLAS and torch kernels initialised
-    times = []
+def median_seconds(fns: dict, repeats: int) -> dict:
+    """Median wall time of each function, timed round-robin (A B C A B C ...).
+
+    Interleaving spreads any load from other processes on a shared machine over
+    all contenders alike, so the ratios stay fair even when absolute numbers drift.
+    """
+    for fn in fns.values():
+        fn()  # warm-up: allocations, BLAS and torch kernels initialised
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def torch_model(spec, genome, coef, dtype):
@@ -95,10 +105,10 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--T", type=int, default=500)
-    ap.add_argument("--B", type=int, default=16)
-    ap.add_argument("--H", type=int, nargs="+", default=[10, 32, 64])
+    ap.add_argument("--shapes", nargs="+", default=["10x16", "32x16", "64x16", "32x128"], help="HxB pairs")
     args = ap.parse_args()
-    B, T, I, O = args.B, args.T, 1, 1
+    shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes]
+    T, I, O = args.T, 1, 1
     rng = np.random.default_rng(0)
 
     if torch is not None:
@@ -106,15 +116,15 @@ def main():
         torch.set_num_interop_threads(args.threads)
     with threadpool_limits(limits=args.threads):
         blas = ", ".join(f"{d['internal_api']} {d['version']} ({d['num_threads']} thr)" for d in threadpool_info())
-        print(f"# B={B} T={T} I={I} O={O}; threads={args.threads} (threadpoolctl for NumPy BLAS: {blas}; "
+        print(f"# T={T} I={I} O={O}; threads={args.threads} (threadpoolctl for NumPy BLAS: {blas}; "
               f"torch.set_num_threads={args.threads}); median of {args.repeats} runs")
         if torch is not None:
             check_same_computation(5, 3, 20, rng)
             print(f"# torch {torch.__version__}: same loss and gradients as evolino.bptt on the same weights (checked)")
         rows = []
-        for H in args.H:
+        for H, B in shapes:
             X, Y = rng.normal(size=(B, T, I)), rng.normal(size=(B, T, O))
-            row = {"H": H}
+            fns = {}
             for peep in (True, False):
                 for dt in (np.float64, np.float32):
                     spec = LSTMSpec(I, H, peepholes=peep, dtype=dt)
@@ -122,22 +132,24 @@ def main():
                     c = rng.uniform(-0.3, 0.3, (H + 1, O)).astype(dt)
                     Xd, Yd = X.astype(dt), Y.astype(dt)
                     key = f"np{'_peep' if peep else ''}_{np.dtype(dt).name}"
-                    row[key] = B * T / median_seconds(lambda: loss_and_grad(spec, g, c, Xd, Yd), args.repeats)
+                    fns[key] = lambda spec=spec, g=g, c=c, Xd=Xd, Yd=Yd: loss_and_grad(spec, g, c, Xd, Yd)
                     if not peep:
-                        row[key + "_fwd"] = B * T / median_seconds(lambda: forward(spec, g, c, Xd), args.repeats)
+                        fns[key + "_fwd"] = lambda spec=spec, g=g, c=c, Xd=Xd: forward(spec, g, c, Xd)
             if torch is not None:
                 spec = LSTMSpec(I, H, peepholes=False)
                 g, c = spec.init(rng)[0], rng.uniform(-0.3, 0.3, (H + 1, O))
                 for tdt, name in ((torch.float64, "float64"), (torch.float32, "float32")):
                     lstm, lin = torch_model(spec, g, c, tdt)
                     Xt, Yt = torch.tensor(X, dtype=tdt), torch.tensor(Y, dtype=tdt)
-                    row[f"torch_{name}"] = B * T / median_seconds(lambda: torch_step(lstm, lin, Xt, Yt), args.repeats)
+                    fns[f"torch_{name}"] = lambda lstm=lstm, lin=lin, Xt=Xt, Yt=Yt: torch_step(lstm, lin, Xt, Yt)
 
-                    def fwd():
+                    def fwd(lstm=lstm, lin=lin, Xt=Xt):
                         with torch.no_grad():
                             lin(lstm(Xt)[0])
 
-                    row[f"torch_{name}_fwd"] = B * T / median_seconds(fwd, args.repeats)
+                    fns[f"torch_{name}_fwd"] = fwd
+            row = {key: B * T / sec for key, sec in median_seconds(fns, args.repeats).items()}
+            row.update(H=H, B=B)
             rows.append(row)
 
     def k(v):
@@ -145,18 +157,18 @@ def main():
 
     nan = float("nan")
     print("\nForward + backward (loss and all gradients), sequence-steps per second")
-    print("| H | ours f64 peep | ours f64 | torch f64 | ratio f64 | ours f32 | torch f32 | ratio f32 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| H | B | ours f64 peep | ours f64 | torch f64 | ratio f64 | ours f32 | torch f32 | ratio f32 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         t64, t32 = r.get("torch_float64", nan), r.get("torch_float32", nan)
-        print(f"| {r['H']} | {k(r['np_peep_float64'])} | {k(r['np_float64'])} | {k(t64)} | "
+        print(f"| {r['H']} | {r['B']} | {k(r['np_peep_float64'])} | {k(r['np_float64'])} | {k(t64)} | "
               f"{r['np_float64'] / t64:.2f} | {k(r['np_float32'])} | {k(t32)} | {r['np_float32'] / t32:.2f} |")
     print("\nForward only (outputs, no gradient), sequence-steps per second, no peepholes")
-    print("| H | ours f64 | torch f64 | ratio f64 | ours f32 | torch f32 | ratio f32 |")
-    print("|---|---|---|---|---|---|---|")
+    print("| H | B | ours f64 | torch f64 | ratio f64 | ours f32 | torch f32 | ratio f32 |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         t64, t32 = r.get("torch_float64_fwd", nan), r.get("torch_float32_fwd", nan)
-        print(f"| {r['H']} | {k(r['np_float64_fwd'])} | {k(t64)} | {r['np_float64_fwd'] / t64:.2f} | "
+        print(f"| {r['H']} | {r['B']} | {k(r['np_float64_fwd'])} | {k(t64)} | {r['np_float64_fwd'] / t64:.2f} | "
               f"{k(r['np_float32_fwd'])} | {k(t32)} | {r['np_float32_fwd'] / t32:.2f} |")
     print("\nratio = ours / torch (> 1: ours faster). 'peep' = with peepholes (torch has none).")
 
