@@ -195,7 +195,7 @@ def _worker_main(conn):
         _, new_token, payload, chunk, seeds = msg
         try:
             if payload is not None:
-                fn, token = None, None
+                fn, token = None, None  # a failed load must not leave the previous fn in use
                 fn, token = pickle.loads(payload), new_token
             if token != new_token:
                 raise RuntimeError("this worker holds no fitness_fn (an earlier transfer failed)")
@@ -266,7 +266,8 @@ class Pool(_Base):
         ``forkserver`` the class of ``fitness_fn`` must be importable by the workers.
     timeout : float, optional
         Seconds one :meth:`evaluate` call may take (including worker start-up on the
-        first call and sending a new ``fitness_fn``); then the workers are killed and :class:`EvaluationError` is raised.
+        first call and sending a new ``fitness_fn``); then the workers are killed and
+        :class:`EvaluationError` is raised.
 
     Notes
     -----
