@@ -147,7 +147,8 @@ def part2(cells, T, repeats, gens):
             med, mean = strategy_seconds(es, gens)
             rows.append((H, n, label, P, med, mean, t_eval))
     print(f"\n### Strategy overhead per generation vs evaluating the population (LSTM forward, T={T}, 1 input)\n")
-    print("| H | n_params | strategy | P | ask+tell ms (median) | ask+tell ms (mean) | forward ms | overhead / forward |")
+    print("| H | n_params | strategy | P | ask+tell ms (median) | ask+tell ms (mean) | forward ms "
+          "| overhead / forward |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|")
     for H, n, label, P, med, mean, t_eval in rows:
         print(f"| {H} | {n} | {label} | {P} | {1e3 * med:.2f} | {1e3 * mean:.2f} | {1e3 * t_eval:.1f} | "

@@ -9,15 +9,17 @@ weights). One generation:
    subpopulation. So ``popsize = subpop_size * trials`` networks, and every
    chromosome takes part in exactly ``trials`` networks, with random partners.
 2. **Chromosome fitness** (``tell``). ``chromosome_fitness="best"``: the best fitness
-   of the networks the chromosome took part in (Evolino: Schmidhuber et al. 2007, as
-   implemented in PyBrain's Evolino, ``EvolinoPopulation.setIndividualFitness``);
-   ``"mean"``: their average (the original ESP, Gomez & Miikkulainen 1999).
+   of the networks the chromosome took part in: the rule of PyBrain's Evolino
+   (``EvolinoPopulation.setIndividualFitness``, "max fitness distribution"; PyBrain's
+   Evolino came from Schmidhuber's group at IDSIA). The Evolino papers' own wording
+   could not be consulted here. ``"mean"``: their average (the original ESP's
+   cumulative fitness divided by the trials, Gomez & Miikkulainen 1999).
 3. **Recombination** within each subpopulation: the best quarter (at least one)
    survives unchanged; the rest is replaced by offspring of the best quarter. Parent
    one goes round the best quarter in rank order, parent two is drawn at random from
    it; with ``crossover=True`` the child is a one-point crossover of the two inside
-   the unit (ESP's operator), with ``crossover=False`` a copy of parent one (Evolino's
-   "duplicate the top quarter", PyBrain's ``EvolinoSubReproduction``).
+   the unit (ESP's operator), with ``crossover=False`` a copy of parent one (PyBrain's
+   Evolino, ``EvolinoSubReproduction``: clone the best quarter round-robin, mutate).
 4. **Mutation**: every offspring weight gets Cauchy noise of scale ``mutation_scale``
    (heavy tails: mostly small steps, occasionally large jumps).
 5. **Burst mutation** (ESP's escape from stagnation): when the best-ever network has
@@ -181,7 +183,10 @@ class ESP(SearchStrategy):
         return self.subpop_size * self.trials
 
     def subpopulation(self, k: int) -> np.ndarray:
-        """Chromosomes of unit ``k``, ``(subpop_size, unit size)`` (a copy)."""
+        """Chromosomes of unit ``k``, ``(subpop_size, unit size)`` (a copy), in the unit's index order."""
+        k = check_positive_int(k, "k", minimum=0)
+        if k >= self.n_units:
+            raise ValueError(f"k must be < n_units ({self.n_units}), got {k}")
         ii = np.flatnonzero(self._unit_of == k)
         return self.pop[:, ii[np.argsort(self._pos[ii])]].copy()
 
