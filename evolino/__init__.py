@@ -12,9 +12,10 @@ Quick start::
 from .lstm import LSTMSpec, LSTMState, forward, initial_state, prepare, step
 from .model import EvolinoNetwork
 from .readout import Linear
+from .search import CMAES, ESP, make_strategy
 from .trainer import Evolino
 
 __version__ = "0.1.0"
 
 __all__ = ["Evolino", "EvolinoNetwork", "LSTMSpec", "LSTMState", "forward", "initial_state", "prepare", "step",
-           "Linear", "__version__"]
+           "Linear", "ESP", "CMAES", "make_strategy", "__version__"]

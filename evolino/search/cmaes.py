@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 
-import cma
 import numpy as np
 
 from .._validate import check_array, check_choice, check_number, check_positive_int
@@ -43,6 +42,8 @@ _QUIET = {"verbose": -9, "verb_disp": 0, "verb_log": 0, "verb_time": False}
 
 
 def _valid_option_names():
+    import cma  # lazy: importing pycma takes about a second
+
     return set(cma.CMAOptions().keys())
 
 
@@ -133,6 +134,8 @@ class CMAES(SearchStrategy):
             opts["popsize"] = int(popsize)
         if maxiter is not None:
             opts["maxiter"] = maxiter
+        import cma
+
         return cma.CMAEvolutionStrategy(self.x0, sigma, opts)
 
     def _randn(self, *shape):
