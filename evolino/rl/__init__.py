@@ -11,3 +11,6 @@ __all__ = [
     "Policy", "PolicyBatch", "PolicySpec", "PoleBalancing", "PoleParams", "generalization_score", "rollout",
     "run_episodes",
 ]
+from .search import PoleTask, SearchResult, evolve_policy  # noqa: E402
+
+__all__ += ["PoleTask", "SearchResult", "evolve_policy"]

@@ -1,0 +1,255 @@
+"""Policy search: evolve a whole LSTM policy with ESP or CMA-ES on a task.
+
+A *task* bundles an environment with its protocol (see :class:`PoleTask`, and
+:class:`evolino.rl.gym.GymTask`): it builds the picklable fitness function
+``fn(genomes (m, n)) -> (m,)`` (lower is better) that evaluators map over the
+population, and after each generation decides whether the search has solved it.
+:func:`evolve_policy` runs :func:`evolino.loop.run_search` on it.
+
+Pole-balancing protocols (Gomez, Schmidhuber & Miikkulainen, JMLR 2008):
+
+- ``fitness="standard"``: fitness = steps balanced from the standard start, up to
+  100,000; solved when a network balances all 100,000. Evaluations to solve are
+  counted up to and including the solving network (its index in the generation).
+- ``fitness="damping"`` (Gruau et al. 1996): fitness ``0.1 f1 + 0.9 f2`` over 1,000
+  steps, which rewards calm control; the best network of every generation is
+  then tested for 100,000 steps and the search is solved when it passes (and,
+  with ``require_generalization``, balances at least 200 of the 625 starts of
+  the generalization test). These tests are not counted as evaluations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._validate import check_choice, check_positive_int
+from ..loop import History, SerialEvaluator, run_search
+from .policy import Policy, PolicyBatch, PolicySpec
+from .pole import PoleBalancing, generalization_score, run_episodes
+
+__all__ = ["PoleTask", "PoleFitness", "SearchResult", "evolve_policy", "make_pole_strategy"]
+
+FITNESS = ("standard", "damping")
+GENERALIZATION_PASS = 200
+
+
+class PoleFitness:
+    """Picklable pole-balancing fitness of policy genomes, lower is better.
+
+    ``standard``: ``-steps`` balanced (up to ``max_steps``); ``damping``: ``-(0.1 f1 + 0.9 f2)``.
+
+    Parameters
+    ----------
+    spec : PolicySpec
+    env : dict
+        Keyword arguments of :class:`PoleBalancing` (plain data, cheap to pickle).
+    fitness : {"standard", "damping"}
+    max_steps : int
+    """
+
+    def __init__(self, spec: PolicySpec, env: dict, fitness: str, max_steps: int):
+        self.spec, self.env_kwargs, self.fitness, self.max_steps = spec, dict(env), fitness, max_steps
+        self._env = None
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_env"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._env = None
+
+    @property
+    def env(self) -> PoleBalancing:
+        if self._env is None:
+            self._env = PoleBalancing(**self.env_kwargs)
+        return self._env
+
+    def __call__(self, genomes) -> np.ndarray:
+        """Fitness ``(m,)`` of genomes ``(m, n_params)``."""
+        res = run_episodes(self.env, PolicyBatch(self.spec, genomes), max_steps=self.max_steps,
+                           damping=self.fitness == "damping")
+        score = res.damping[:, 0] if self.fitness == "damping" else res.steps[:, 0].astype(np.float64)
+        return -score
+
+
+class PoleTask:
+    """Pole balancing with the literature's protocol.
+
+    Parameters
+    ----------
+    n_poles : {1, 2}, default=2
+    velocities : bool, default=False
+    fitness : {"standard", "damping"}, default="standard"
+    max_steps : int, optional
+        Steps of a fitness episode; 100,000 (standard) or 1,000 (damping).
+    test_steps : int, default=100000
+        Steps the generation's best must balance (damping fitness) to solve.
+    require_generalization : bool, default=False
+        Also require >= 200 of the 625 generalization starts (damping fitness).
+    """
+
+    def __init__(self, n_poles: int = 2, *, velocities: bool = False, fitness: str = "standard",
+                 max_steps: int | None = None, test_steps: int = 100_000, require_generalization: bool = False):
+        self.env = PoleBalancing(n_poles, velocities=velocities)
+        self.fitness = check_choice(fitness, "fitness", FITNESS)
+        default = 100_000 if fitness == "standard" else 1000
+        self.max_steps = check_positive_int(default if max_steps is None else max_steps, "max_steps")
+        self.test_steps = check_positive_int(test_steps, "test_steps")
+        self.require_generalization = bool(require_generalization)
+
+    def __repr__(self):
+        return (f"PoleTask(n_poles={self.env.n_poles}, velocities={self.env.velocities}, "
+                f"fitness={self.fitness!r}, max_steps={self.max_steps})")
+
+    def describe(self) -> dict:
+        return {**self.env.to_dict(), "fitness": self.fitness, "max_steps": self.max_steps}
+
+    def default_spec(self, n_cells: int = 2, **options) -> PolicySpec:
+        return PolicySpec(self.env.n_obs, n_cells, **options)
+
+    def fitness_fn(self, spec: PolicySpec) -> PoleFitness:
+        kw = {"n_poles": self.env.n_poles, "velocities": self.env.velocities}
+        return PoleFitness(spec, kw, self.fitness, self.max_steps)
+
+    def passes_test(self, spec: PolicySpec, genome) -> bool:
+        """Does ``genome`` balance ``test_steps`` from the standard start (and generalize, if required)?"""
+        batch = PolicyBatch(spec, np.reshape(genome, (1, -1)))
+        if run_episodes(self.env, batch, max_steps=self.test_steps).steps[0, 0] < self.test_steps:
+            return False
+        return not self.require_generalization or generalization_score(self.env, batch)[0] >= GENERALIZATION_PASS
+
+    def check(self, spec: PolicySpec, status: dict, genomes) -> tuple[bool, np.ndarray | None, int | None]:
+        """After a generation: ``(solved, champion genome, evaluations to solve)``."""
+        f = status["fitness"]
+        if self.fitness == "standard":
+            winners = np.flatnonzero(f <= -self.max_steps)
+            if winners.size == 0:
+                return False, None, None
+            i = int(winners[0])
+            return True, genomes[i].copy(), int(status["evaluations"] - len(f) + i + 1)
+        i = int(np.argmin(f))
+        if -f[i] < 0.1 or not self.passes_test(spec, genomes[i]):  # 0.1 f1 < 0.1: fell within 1,000 steps
+            return False, None, None
+        return True, genomes[i].copy(), int(status["evaluations"])
+
+    def generalization(self, spec: PolicySpec, genome) -> int:
+        """Starts of the 625-start test the policy balances for 1,000 steps."""
+        return int(generalization_score(self.env, PolicyBatch(spec, np.reshape(genome, (1, -1))))[0])
+
+
+@dataclass
+class SearchResult:
+    """Outcome of :func:`evolve_policy`.
+
+    Attributes
+    ----------
+    policy : Policy
+        The solving network, or the best ever found if unsolved.
+    solved : bool
+    evaluations : int
+        Evaluations to solve (or all spent, if unsolved).
+    generations : int
+    history : History
+    generalization : int or None
+        Generalization score of ``policy`` (pole tasks, when computed).
+    strategy : object
+        The search strategy, as left at the end (``state_dict()`` to resume).
+    """
+
+    policy: Policy
+    solved: bool
+    evaluations: int
+    generations: int
+    history: History
+    generalization: int | None = None
+    strategy: object = field(default=None, repr=False)
+
+
+class _Recording:
+    """Evaluator wrapper that keeps the last population it scored (the loop's status lacks genomes)."""
+
+    def __init__(self, inner):
+        self.inner, self.genomes = inner, None
+
+    def evaluate(self, fitness_fn, genomes):
+        self.genomes = genomes
+        return self.inner.evaluate(fitness_fn, genomes)
+
+
+def make_pole_strategy(search: str, spec: PolicySpec, *, popsize=None, seed=None, **options):
+    """A strategy with defaults that suit small LSTM policies.
+
+    ESP: 10 trials per chromosome, subpopulations from ``spec.init`` (weights of
+    order 1), Cauchy mutation 0.3, crossover. CMA-ES: mean 0, ``sigma0 = 1``.
+    """
+    from ..search import make_strategy
+
+    search = check_choice(search, "search", ("esp", "cmaes"))
+    if search == "esp":
+        options.setdefault("mutation_scale", 0.3)
+        options.setdefault("init", lambda rng, size: spec.init(rng, size, scale=2.0))
+        return make_strategy("esp", spec.n_params, popsize=popsize, seed=seed, units=spec.units, **options)
+    options.setdefault("sigma0", 1.0)
+    x0 = options.pop("x0", np.zeros(spec.n_params))
+    return make_strategy("cmaes", spec.n_params, popsize=popsize, seed=seed, x0=x0, **options)
+
+
+def evolve_policy(task, *, spec: PolicySpec | None = None, n_cells: int = 2, search: str = "esp",
+                  popsize: int | None = None, seed=None, max_evaluations: int | None = 100_000,
+                  max_generations: int | None = None, evaluator=None, callbacks=(), search_options=None,
+                  generalization: bool = True) -> SearchResult:
+    """Evolve an LSTM policy for ``task`` until it is solved or a budget runs out.
+
+    Parameters
+    ----------
+    task : PoleTask or evolino.rl.gym.GymTask
+    spec : PolicySpec, optional
+        Default ``task.default_spec(n_cells)``.
+    n_cells : int, default=2
+    search : {"esp", "cmaes"}, default="esp"
+    popsize : int, optional
+        Networks per generation (ESP: a multiple of its ``trials``, 10 by default).
+    seed : None, int or numpy.random.Generator
+    max_evaluations, max_generations : int, optional
+    evaluator : optional
+        ``evaluate(fitness_fn, genomes)``, e.g. a parallel one from ``evolino.evaluate``.
+    callbacks : sequence of callables
+        ``callback(status) -> bool | None`` after every generation (see :mod:`evolino.loop`);
+        the status also holds ``solved`` (bool).
+    search_options : dict, optional
+        Extra keyword arguments of the strategy.
+    generalization : bool, default=True
+        Compute the champion's generalization score (pole tasks).
+
+    Returns
+    -------
+    SearchResult
+    """
+    spec = task.default_spec(n_cells) if spec is None else spec
+    if not isinstance(spec, PolicySpec):
+        raise TypeError(f"spec must be a PolicySpec, got {type(spec).__name__}")
+    strategy = make_pole_strategy(search, spec, popsize=popsize, seed=seed, **dict(search_options or {}))
+    fitness_fn = task.fitness_fn(spec)
+    recorder = _Recording(SerialEvaluator() if evaluator is None else evaluator)
+    outcome = {"solved": False, "genome": None, "evaluations": None}
+
+    def check(status):
+        solved, genome, evals = task.check(spec, status, recorder.genomes)
+        status["solved"] = solved
+        if solved:
+            outcome.update(solved=True, genome=genome, evaluations=evals)
+        return solved
+
+    history = run_search(strategy, fitness_fn, evaluator=recorder, max_evaluations=max_evaluations,
+                         max_generations=max_generations, callbacks=(check, *callbacks))
+    genome = outcome["genome"] if outcome["solved"] else strategy.best[0]
+    policy = Policy(spec, genome, info={**task.describe(), "search": search, "seed": _plain_seed(seed)})
+    score = task.generalization(spec, genome) if generalization and hasattr(task, "generalization") else None
+    evals = outcome["evaluations"] if outcome["solved"] else strategy.evaluations
+    return SearchResult(policy, outcome["solved"], evals, strategy.generation, history, score, strategy)
+
+
+def _plain_seed(seed):
+    return int(seed) if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None
