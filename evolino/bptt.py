@@ -13,8 +13,7 @@ sequences, steps ``t >= w`` and outputs::
     L = sum_{b, t >= w, k} (y_btk - d_btk)^2 / (B (T - w) O)
 
 Backward pass (Hochreiter & Schmidhuber 1997; Gers et al. 2000, 2002), with
-``dA`` the gradients of the pre-activations ``a_u`` of unit ``u`` and ``s'`` the
-derivatives of the squashing functions, from ``t = T-1`` down to ``0``::
+``dA_u`` the gradient of the pre-activation of unit ``u``, from ``t = T-1`` down to ``0``::
 
     dh_t  = dy_t @ coef[:H].T + dA_{t+1} @ R.T
     dA_o  = dh_t * tanh(c_t) * o_t (1 - o_t)
@@ -24,9 +23,12 @@ derivatives of the squashing functions, from ``t = T-1`` down to ``0``::
     dA_f  = dc_t c_{t-1} f_t (1 - f_t)
 
 Only the recurrence runs in a Python loop over time; every step works on the
-whole batch ``(B, ...)`` at once, and the weight gradients are summed over all
-steps and sequences afterwards in one matrix product each
-(``dW = X^T dA``, ``dR = h_{t-1}^T dA``).
+whole batch ``(B, ...)`` at once. The local factors of every step, e.g.
+``dc_{t-1} = dc_t F_t`` with ``F_t = f_t + p_i z_t i_t (1 - i_t) + p_f c_{t-1} f_t (1 - f_t)``
+(through the carousel and the peepholes), are computed for all steps before
+the loop, which only chains them; the weight
+gradients are summed over all steps and sequences afterwards in one matrix
+product each (``dW = X^T dA``, ``dR = h_{t-1}^T dA``).
 
 Truncated BPTT with window ``k`` cuts the sequence into chunks of ``k`` steps;
 each chunk starts from the state the previous chunk ended in, treated as a
