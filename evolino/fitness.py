@@ -37,6 +37,8 @@ class EvolinoFitness:
     feedback : bool
         Previous target is an input (teacher forcing), validation in closed loop.
     readout : readout object with ``fit(S, Y) -> self`` and ``coef_ (P, H+1, O)``
+        Optional hooks: ``validation_loss(out (P, N, O), Y (N, O)) -> (P,)`` replaces the
+        NRMSE (classification readouts), ``for_final()`` gives the readout of the final network.
     input_scale : float
         Factor on every network input (see :class:`~evolino.model.EvolinoNetwork`).
     """
@@ -49,11 +51,12 @@ class EvolinoFitness:
         self.inputs = teacher_inputs(Y, X, input_scale) if feedback else X * input_scale
         self._scale = float(np.std(Y[:, split:])) or 1.0
 
-    def _fit_readout(self, h, end):
+    def _fit_readout(self, h, end, readout=None):
         """Readout weights ``(P, H+1, O)`` on cell outputs ``h`` ``(P, B, >=end, H)`` steps ``[washout, end)``."""
         P, H, O = h.shape[0], self.spec.n_cells, self.Y.shape[-1]
         S = h[:, :, self.washout : end].reshape(P, -1, H)
-        return self.readout.fit(S, self.Y[:, self.washout : end].reshape(-1, O)).coef_
+        readout = self.readout if readout is None else readout
+        return readout.fit(S, self.Y[:, self.washout : end].reshape(-1, O)).coef_
 
     def __call__(self, genomes) -> np.ndarray:
         w = prepare(self.spec, genomes)
@@ -68,6 +71,10 @@ class EvolinoFitness:
                 h = forward(self.spec, w, self.inputs)
                 coef = self._fit_readout(h, self.split)
                 out = h[:, :, self.split :] @ coef[:, None, :-1] + coef[:, None, -1:]
+            loss = getattr(self.readout, "validation_loss", None)  # e.g. SVC: misclassification + margin
+            if loss is not None:
+                O = self.Y.shape[-1]
+                return loss(out.reshape(out.shape[0], -1, O), self.Y[:, self.split :].reshape(-1, O))
             err = out - self.Y[None, :, self.split :]
             fit = np.sqrt(np.mean(err.reshape(err.shape[0], -1) ** 2, axis=1)) / self._scale
         return np.where(np.isfinite(fit), fit, np.inf)
@@ -76,4 +83,6 @@ class EvolinoFitness:
         """Readout ``(H+1, O)`` of one genome ``(n_params,)``, fitted teacher-forced on all
         post-washout steps (``refit``) or, as during evolution, on the fit part only."""
         h = forward(self.spec, genome[None], self.inputs)
-        return self._fit_readout(h, self.Y.shape[1] if refit else self.split)[0]
+        # an SVM subsampled during evolution fits all states now
+        readout = self.readout.for_final() if hasattr(self.readout, "for_final") else self.readout
+        return self._fit_readout(h, self.Y.shape[1] if refit else self.split, readout)[0]

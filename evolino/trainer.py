@@ -26,7 +26,7 @@ __all__ = ["Evolino", "CHECKPOINT_VERSION"]
 
 CHECKPOINT_VERSION = 1
 SEARCHES = ("esp", "cmaes")
-READOUTS = ("linear",)
+READOUTS = ("linear", "svr", "svc")
 
 
 def _as_batch(A, name, dtype):
@@ -43,7 +43,9 @@ class Evolino:
         Memory cells (or a full spec; its ``n_inputs`` must match the data).
     search : {"esp", "cmaes"} or strategy object, default="esp"
         A strategy object must have the ask/tell protocol and ``spec.n_params`` dimensions.
-    readout : "linear" or readout object, default="linear"
+    readout : {"linear", "svr", "svc"} or readout object, default="linear"
+        ``"svr"``/``"svc"``: support-vector readouts of Evoke with default options
+        (:mod:`evolino.readout_svm`; pass an ``SVR(...)``/``SVC(...)`` object for others).
     ridge : float, default=0.0
         Ridge penalty of the ``"linear"`` readout (0 = pseudo-inverse, as in Evolino).
     washout : int, default=100
@@ -153,10 +155,17 @@ class Evolino:
 
     def _readout(self):
         if isinstance(self.readout, str):
-            check_choice(self.readout, "readout", READOUTS)
-            return Linear(ridge=check_number(self.ridge, "ridge", low=0.0))
+            name = check_choice(self.readout, "readout", READOUTS)
+            if name == "linear":
+                return Linear(ridge=check_number(self.ridge, "ridge", low=0.0))
+            from .readout_svm import SVC, SVR  # lazy: imports scikit-learn
+
+            return SVR() if name == "svr" else SVC()
         if not hasattr(self.readout, "fit"):
             raise TypeError(f"readout must be one of {READOUTS} or an object with fit(S, Y), got {self.readout!r}")
+        if getattr(self.readout, "kernel", "linear") != "linear":
+            raise ValueError(f"readout must give linear output weights (kernel='linear') for the Evolino trainer, "
+                             f"got kernel={self.readout.kernel!r}; EvolinoRegressor accepts other kernels")
         return self.readout
 
     def _strategy(self, spec, seed):
