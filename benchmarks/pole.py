@@ -1,0 +1,162 @@
+"""Double pole balancing: evaluations to solve, beside the CoSyNE JMLR 2008 table.
+
+For each configuration (with / without velocities, standard / damping fitness,
+ESP / CMA-ES) it runs ``--runs`` independent searches (seeds 0..runs-1) of an
+LSTM policy with :func:`evolino.rl.evolve_policy` and reports the mean and
+median evaluations to solve, the failures (budget exhausted) and the mean
+generalization score of the solutions (625-start test, >= 200 passes). Then it
+measures the episode-steps per second of the vectorized simulator (policy +
+physics, all candidates in lockstep) against a per-candidate loop.
+
+Usage::
+
+    python benchmarks/pole.py --quick            # 5 runs per configuration
+    python benchmarks/pole.py --runs 20          # the full table
+    python benchmarks/pole.py --configs novel-standard-esp,novel-standard-cmaes --runs 10
+
+Reference numbers (Gomez, Schmidhuber & Miikkulainen, JMLR 9:937-965, 2008, Tables 3 and 4;
+see benchmarks/REFERENCES.md section 4.1 for their status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+
+import numpy as np
+
+from evolino.rl import PolicyBatch, PoleBalancing, PoleParams, PoleTask, evolve_policy, run_episodes
+
+# method -> (with velocities, without velocities standard, without velocities damping)
+PAPER = {
+    "ESP": (3800, 7374, 26342),
+    "NEAT": (3600, None, 6929),
+    "CMA-ES": (895, 3521, 6061),
+    "CoSyNE": (954, 1249, 3416),
+}
+COLUMN = {("vel", "standard"): 0, ("novel", "standard"): 1, ("novel", "damping"): 2}
+
+# name -> (velocities, fitness, search)
+CONFIGS = {
+    f"{v}-{f}-{s}": (v == "vel", f, s)
+    for (v, f) in COLUMN
+    for s in ("esp", "cmaes")
+}
+
+# settings of the LSTM policy and strategies (chosen on a few seeds outside the reported runs)
+SETTINGS = {
+    "n_cells": 2,
+    "esp": {"popsize": 100},
+    "cmaes": {"popsize": None},
+}
+
+
+def run_config(name, runs, max_evaluations, first_seed=0, log=print):
+    velocities, fitness, search = CONFIGS[name]
+    task = PoleTask(2, velocities=velocities, fitness=fitness)
+    rows = []
+    for seed in range(first_seed, first_seed + runs):
+        t0 = time.perf_counter()
+        res = evolve_policy(task, n_cells=SETTINGS["n_cells"], search=search, seed=seed,
+                            popsize=SETTINGS[search]["popsize"], max_evaluations=max_evaluations)
+        rows.append({"seed": seed, "solved": res.solved, "evaluations": res.evaluations,
+                     "generalization": res.generalization, "seconds": time.perf_counter() - t0})
+        log(f"  {name} seed {seed}: {'solved' if res.solved else 'FAILED'} {res.evaluations} evals, "
+            f"generalization {res.generalization}, {rows[-1]['seconds']:.0f} s")
+    return rows
+
+
+def summarize(rows):
+    solved = [r for r in rows if r["solved"]]
+    ev = np.array([r["evaluations"] for r in solved], float)
+    gen = np.array([r["generalization"] for r in solved], float)
+    return {
+        "runs": len(rows), "failures": len(rows) - len(solved),
+        "mean": float(ev.mean()) if len(ev) else math.nan,
+        "median": float(np.median(ev)) if len(ev) else math.nan,
+        "generalization": float(gen.mean()) if len(gen) else math.nan,
+        "seconds": float(np.mean([r["seconds"] for r in rows])),
+    }
+
+
+def fmt(x, digits=0):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:,.{digits}f}"
+
+
+def print_table(results):
+    print("\n| task | fitness | search | runs | failures | mean evals | median evals | mean generalization (/625)"
+          " | paper, same method | ours / paper (mean) | paper: ESP / NEAT / CMA-ES / CoSyNE | s per run |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, s in results.items():
+        velocities, fitness, search = CONFIGS[name]
+        col = COLUMN[("vel" if velocities else "novel", fitness)]
+        same = PAPER["ESP" if search == "esp" else "CMA-ES"][col]
+        ratio = s["mean"] / same if same and not math.isnan(s["mean"]) else math.nan
+        paper = " / ".join(fmt(PAPER[m][col]) for m in ("ESP", "NEAT", "CMA-ES", "CoSyNE"))
+        task = "double pole, velocities" if velocities else "double pole, no velocities"
+        print(f"| {task} | {fitness} | {search} | {s['runs']} | {s['failures']} | {fmt(s['mean'])} | "
+              f"{fmt(s['median'])} | {fmt(s['generalization'])} | {fmt(same)} | {fmt(ratio, 2)} | {paper} | "
+              f"{fmt(s['seconds'])} |")
+
+
+# --- simulator throughput -------------------------------------------------------
+def _steps_per_second(fn, n_steps):
+    t0 = time.perf_counter()
+    fn()
+    return n_steps / (time.perf_counter() - t0)
+
+
+def simulator_speed(populations=(1, 10, 100, 1000), steps=200):
+    """Episode-steps per second: all P candidates in lockstep vs one candidate at a time."""
+    # no failures, so that every episode runs all `steps`: an endless track and no angle limit
+    env = PoleBalancing(2, velocities=False, params=PoleParams(track=1e9), failure_angle=1e9)
+    spec = PoleTask(2, velocities=False).default_spec(SETTINGS["n_cells"])
+    start = env.initial_state(1)
+    print("\n| policies P | lockstep: episode-steps/s | per-candidate loop: episode-steps/s | ratio |")
+    print("| --- | --- | --- | --- |")
+    rows = []
+    for P in populations:
+        g = spec.init(0, P)
+        batch = PolicyBatch(spec, g)
+        check = run_episodes(env, batch, start, max_steps=steps)
+        assert np.all(check.steps == steps), "the throughput episodes must not fail"
+        vec = _steps_per_second(lambda: run_episodes(env, batch, start, max_steps=steps), P * steps)
+        n_loop = min(P, 20)  # the loop's rate per candidate does not depend on P
+        singles = [PolicyBatch(spec, g[i: i + 1]) for i in range(n_loop)]
+        loop = _steps_per_second(lambda: [run_episodes(env, b, start, max_steps=steps) for b in singles],
+                                 n_loop * steps)
+        rows.append((P, vec, loop))
+        print(f"| {P} | {vec:,.0f} | {loop:,.0f} | {vec / loop:.1f} |")
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="5 runs per configuration")
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of " + ", ".join(CONFIGS))
+    ap.add_argument("--max-evaluations", type=int, default=40_000, help="budget per run (a failure beyond it)")
+    ap.add_argument("--no-speed", action="store_true", help="skip the simulator throughput table")
+    args = ap.parse_args(argv)
+    runs = 5 if args.quick else args.runs
+    names = [c.strip() for c in args.configs.split(",") if c.strip()]
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        ap.error(f"unknown configs {unknown}; choose from {list(CONFIGS)}")
+    print(f"# double pole balancing, {runs} runs per configuration, LSTM with {SETTINGS['n_cells']} cells, "
+          f"budget {args.max_evaluations:,} evaluations per run")
+    print("command: python benchmarks/pole.py " + " ".join(sys.argv[1:] if argv is None else argv))
+    results = {}
+    for name in names:
+        results[name] = summarize(run_config(name, runs, args.max_evaluations, log=lambda m: print(m, flush=True)))
+    print_table(results)
+    if not args.no_speed:
+        simulator_speed()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Gymnasium adapter: CartPole with and without velocities, seeding, masking, bad input."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+gym = pytest.importorskip("gymnasium")
+
+from evolino.rl import Policy, PolicySpec, evolve_policy  # noqa: E402
+from evolino.rl.gym import GymFitness, GymTask, rollout  # noqa: E402
+
+
+class _NaNEnv(gym.Env):
+    """Observations turn NaN after 3 steps."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,))
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.full(2, np.nan if self.t >= 3 else 0.0, np.float32)
+        return obs, 1.0, False, self.t >= 10, {}
+
+
+class _BoxEnv(gym.Env):
+    """Reward = minus the distance of a 2-D action in [[-2, 2], [0, 1]] from (1, 0.25); 5 steps."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,))
+    action_space = gym.spaces.Box(np.array([-2.0, 0.0], np.float32), np.array([2.0, 1.0], np.float32))
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        assert self.action_space.contains(np.asarray(action, np.float32))
+        self.t += 1
+        r = -float(np.abs(np.asarray(action) - [1.0, 0.25]).sum())
+        return np.zeros(1, np.float32), r, False, self.t >= 5, {}
+
+
+gym.register("EvolinoTestNaN-v0", entry_point=_NaNEnv)
+gym.register("EvolinoTestBox-v0", entry_point=_BoxEnv)
+
+
+def manual_returns(spec, genome, env_id, mask, seeds):
+    """Reference: each episode alone with a plain gymnasium loop and Policy.act."""
+    pol = Policy(spec, genome, info={"mask": list(mask)})
+    return [rollout(env_id, pol, seed=int(s))["return"] for s in seeds]
+
+
+def test_returns_match_plain_episodes_and_chunking():
+    task = GymTask("CartPole-v1", mask=(1, 3), episodes=2, seed=5)
+    spec = task.default_spec(2)
+    assert spec.n_inputs == 2 and spec.head == "argmax" and spec.n_outputs == 2
+    fn = task.fitness_fn(spec)
+    g = spec.init(0, 4, scale=3.0)
+    R = fn.returns(g)
+    seeds = fn.episode_seeds(g)
+    for i in range(4):
+        np.testing.assert_allclose(R[i], manual_returns(spec, g[i], "CartPole-v1", (1, 3), seeds[i]))
+    np.testing.assert_allclose(fn(g), -R.mean(1))
+    # a parallel evaluator hands over chunks, and a pickled copy: same values
+    fn2 = pickle.loads(pickle.dumps(fn))
+    np.testing.assert_allclose(np.concatenate([fn2(g[:1]), fn2(g[1:])]), fn(g))
+
+
+def test_seeding_modes():
+    spec = GymTask("CartPole-v1").default_spec(1)
+    g = spec.init(1, 3)
+    fixed = GymFitness(spec, "CartPole-v1", episodes=2, seed=3, seeding="fixed").episode_seeds(g)
+    assert np.all(fixed == fixed[0])
+    by_genome = GymFitness(spec, "CartPole-v1", episodes=2, seed=3, seeding="genome")
+    s = by_genome.episode_seeds(g)
+    assert len({tuple(r) for r in s}) == 3
+    np.testing.assert_array_equal(by_genome.episode_seeds(g[[2, 0]]), s[[2, 0]])
+
+
+def test_box_actions_scaled_to_bounds():
+    task = GymTask("EvolinoTestBox-v0", episodes=1, target_return=-0.05)
+    spec = task.default_spec(1)
+    assert spec.head == "tanh" and spec.n_outputs == 2
+    res = evolve_policy(task, spec=spec, search="cmaes", seed=0, max_evaluations=1500)
+    assert res.solved, res.history["best"][-1]
+
+
+def test_learns_cartpole():
+    task = GymTask("CartPole-v1", episodes=2, seed=0)
+    res = evolve_policy(task, n_cells=2, search="cmaes", seed=0, max_evaluations=800)
+    assert res.solved, f"best mean return {-res.history['best'][-1]}"
+    assert rollout("CartPole-v1", res.policy, seed=int(task.fitness_fn(res.policy.spec).episode_seeds(
+        res.policy.genome[None])[0, 0]))["return"] >= 475
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="NoSuchEnv-v0"):
+        GymTask("NoSuchEnv-v0")
+    with pytest.raises(ValueError, match="mask"):
+        GymTask("CartPole-v1", mask=(4,))
+    with pytest.raises(ValueError, match="hides all"):
+        GymTask("CartPole-v1", mask=(0, 1, 2, 3))
+    with pytest.raises(ValueError, match="seeding"):
+        GymTask("CartPole-v1", seeding="random")
+    spec = GymTask("CartPole-v1").default_spec(2)
+    with pytest.raises(ValueError, match="action space"):
+        GymFitness(PolicySpec(1, 2, n_outputs=2, head="argmax"), "EvolinoTestBox-v0")
+    with pytest.raises(ValueError, match="inputs"):
+        GymFitness(spec, "CartPole-v1", mask=(1,))
+    nan_task = GymTask("EvolinoTestNaN-v0", episodes=1)
+    fn = nan_task.fitness_fn(nan_task.default_spec(1))
+    with pytest.raises(ValueError, match="non-finite"):
+        fn(nan_task.default_spec(1).init(0, 2))
