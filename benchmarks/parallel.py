@@ -150,7 +150,7 @@ def main(argv=None):
         import ray
 
         # 8 logical CPUs only so that Ray(8) can be placed for the dispatch fit; compute uses Ray(2).
-        ray.init(num_cpus=max(WORKERS_FIT), include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=max(WORKERS_FIT), include_dashboard=False, log_to_driver=False)
         sweeps["ray"] = dispatch_sweep(lambda w: Ray(n_workers=w), cases, big_genomes)
         evaluators["ray(2)"] = Ray(n_workers=2)
 

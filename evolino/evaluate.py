@@ -322,7 +322,13 @@ class Pool(_Base):
         if P == 0:
             return np.empty(0)
         if fitness_fn is not self._fn:
-            payload = pickle.dumps(fitness_fn, protocol=pickle.HIGHEST_PROTOCOL)  # fails here, not in a worker
+            try:  # fail here, not in a worker
+                payload = pickle.dumps(fitness_fn, protocol=pickle.HIGHEST_PROTOCOL)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                raise TypeError(
+                    f"fitness_fn must be picklable to go to Pool workers (a module-level class or function, "
+                    f"not a lambda or local object): {exc}"
+                ) from exc
             self._fn, self._token, self._payload = fitness_fn, self._token + 1, payload
         if not self._workers:
             self._start()

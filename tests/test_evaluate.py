@@ -215,6 +215,9 @@ def test_bad_arguments(ev):
             ev.evaluate(42, np.zeros((2, 2)))
         with pytest.raises(ValueError, match="genomes"):
             ev.evaluate(BadShapeFitness(), np.zeros(3))
+        if isinstance(ev, Pool):
+            with pytest.raises(TypeError, match="fitness_fn must be picklable"):
+                ev.evaluate(lambda g: g.sum(axis=1), np.zeros((3, 2)))
         with pytest.raises(ValueError, match="seeds"):
             ev.evaluate(SeededFitness(), np.zeros((3, 2)), seeds=np.arange(2))
         with pytest.raises(ValueError, match=r"fitness_fn must return shape"):
@@ -418,6 +421,7 @@ def ray_cluster():
         ray.shutdown()
     path = os.pathsep.join([TESTS_DIR] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     ray.init(
+        address="local",  # a fresh local instance, even if a `ray start` cluster runs on this machine
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,
