@@ -35,6 +35,21 @@ __all__ = ["Linear", "solve_least_squares"]
 _PIVOT_TOL = 1e-14  # unit-diagonal Cholesky pivot below this (cond(S) >~ 1e7) -> eigh path
 
 
+def _well_conditioned(Gs: np.ndarray) -> np.ndarray:
+    """Per candidate: does the unit-diagonal ``Gs`` ``(n, H, H)`` have all Cholesky pivots above tolerance?
+
+    The verdict depends on each matrix alone, never on its batch-mates, so a
+    candidate's readout is the same however the population is chunked.
+    """
+    try:
+        L = np.linalg.cholesky(Gs)
+    except np.linalg.LinAlgError:  # numpy fails the whole batch if one matrix is singular
+        if len(Gs) == 1:
+            return np.zeros(1, bool)
+        return np.concatenate([_well_conditioned(g[None]) for g in Gs])
+    return np.diagonal(L, axis1=1, axis2=2).min(axis=1) ** 2 > _PIVOT_TOL
+
+
 def solve_least_squares(S, Y, ridge: float = 0.0, refine: int = 3) -> np.ndarray:
     """Least-squares readout weights for a population of state matrices.
 
@@ -61,28 +76,24 @@ def solve_least_squares(S, Y, ridge: float = 0.0, refine: int = 3) -> np.ndarray
     y_mean = Y.mean(axis=-2, keepdims=True)  # (1|P, 1, O)
     Sc = S - s_mean  # centring removes the bias direction, which dominates the spectrum
     Yc = Y - y_mean
+    d2 = np.einsum("pnh,pnh->ph", Sc, Sc)  # (P, H) centred column energies
+    # constant cells (saturated or dead): after centring only rounding is left; their
+    # minimum-norm weight is exactly 0, so drop them instead of scaling noise up
+    const = d2 <= (1e-10) ** 2 * (d2 + N * s_mean[:, 0] ** 2)
+    if const.any():
+        Sc *= ~const[:, None, :]
+    d = np.sqrt(np.where(const, 1.0, d2))  # (P, H)
     Sct = Sc.transpose(0, 2, 1)
     G = Sct @ Sc  # (P, H, H)
     b = Sct @ Yc  # (P, H, O)
-    d = np.sqrt(np.diagonal(G, axis1=1, axis2=2))  # (P, H)
-    dead = d <= np.finfo(S.dtype).tiny ** 0.25
-    d = np.where(dead, 1.0, d)
     Gs = G / (d[:, :, None] * d[:, None, :])  # unit diagonal (Jacobi scaling)
-    lam = ridge / d**2  # the ridge penalty in scaled coordinates
     idx = np.arange(H)
+    Gs[:, idx, idx] = 1.0  # exact, and 1 for the constant cells' zero rows
+    lam = ridge / d**2  # the ridge penalty in scaled coordinates
     Gs[:, idx, idx] += lam
     bs = b / d[:, :, None]
-    good = ~dead.any(axis=1)
-    if ridge == 0 and good.any():
-        try:
-            L = np.linalg.cholesky(Gs[good])
-            ok = np.diagonal(L, axis1=1, axis2=2).min(axis=1) ** 2 > _PIVOT_TOL
-        except np.linalg.LinAlgError:  # numpy fails the whole batch if one is singular
-            ok = np.zeros(int(good.sum()), bool)
-        good[good] = ok
+    good = _well_conditioned(Gs) if ridge == 0 else np.ones(P, bool)  # ridge > 0 is always PD
     Ws = np.empty_like(bs)
-    if ridge > 0:
-        good[:] = True
     if good.any():
         Gg, bg, Scg, dg = Gs[good], bs[good], Sc[good], d[good][:, :, None]
         w = np.linalg.solve(Gg, bg)
@@ -93,7 +104,7 @@ def solve_least_squares(S, Y, ridge: float = 0.0, refine: int = 3) -> np.ndarray
             w = w + np.linalg.solve(Gg, rhs)
         Ws[good] = w
     if not good.all():
-        # near-singular (cond(S) >~ 1e7) or dead cells: exact pseudo-inverse semantics by
+        # near-singular (cond(S) >~ 1e7): exact pseudo-inverse semantics by
         # LAPACK's SVD-based lstsq, one candidate at a time (rare in practice)
         Ycb = np.broadcast_to(Yc, (P, N, Yc.shape[-1]))
         for p in np.flatnonzero(~good):

@@ -397,12 +397,6 @@ def test_run_search_gives_same_history_on_serial_and_pool(problem):
     assert histories[0]["best"][-1] < histories[0]["best"][0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="readout.solve_least_squares: one singular candidate sends its whole batch to the lstsq path "
-    "(np.linalg.cholesky fails for the batch), so a candidate's readout depends on its chunk-mates; "
-    "reported to the lead — remove this marker when readout.py decides 'good' per candidate",
-)
 def test_fitness_is_chunk_invariant_with_a_singular_candidate(problem):
     fitness, genomes, _ = problem
     g = genomes.copy()
