@@ -217,3 +217,35 @@ def test_bad_input():
         run_episodes(env3, PolicyBatch(spec, spec.init(0, 2)), bad, max_steps=10)
     with pytest.raises(ValueError, match="max_steps"):
         run_episodes(env3, PolicyBatch(spec, spec.init(0, 2)), max_steps=0)
+
+
+@pytest.mark.parametrize("n_poles", [1, 2])
+def test_scalar_physics_matches_arrays(n_poles):
+    rng = np.random.default_rng(5)
+    env = PoleBalancing(n_poles)
+    s = rng.uniform(-0.3, 0.3, size=(5, env.n_state))
+    s[0, 1] = 0.0
+    u = rng.uniform(-1.1, 1.1, size=5)
+    u[1] = 0.0
+    got = [env._scalar_advance(list(r), a) for r, a in zip(s, u)]
+    np.testing.assert_allclose(got, env.step(s, u), rtol=1e-12, atol=1e-15)
+    assert env._scalar_failed([0, 0, 0.0, 0, 0.0, 0][: env.n_state]) is False
+    assert env._scalar_failed([2.5, 0, 0.0, 0, 0.0, 0][: env.n_state]) is True
+
+
+def test_scalar_continuation_gives_the_same_episodes():
+    env = PoleBalancing(1, velocities=True)
+    spec = PolicySpec(env.n_obs, 2, direct=True)
+    genomes = spec.init(np.random.default_rng(6), 6, scale=3.0)
+    lstm, w_out, _, _ = spec.split(genomes)
+    gains = np.array([[0.5, 1, 5, 1, 0], [1, 2, 10, 2, 0], [2, 2, 10, 3, 0.1], [0.2, 0.5, 4, 1, 0]])
+    genomes[:4] = spec.join(0.2 * lstm[:4], 0.2 * w_out[:4], gains)
+    batch = PolicyBatch(spec, genomes)
+    arrays = run_episodes(env, batch, max_steps=3000, scalar_after=None).steps
+    mixed = run_episodes(env, batch, max_steps=3000, scalar_after=40).steps
+    np.testing.assert_array_equal(mixed, arrays)
+    assert np.sum(arrays == 3000) >= 3
+    # the switch depends only on a policy's own episode: alone or in the crowd, same result
+    alone = [run_episodes(env, batch.take(np.array([i])), max_steps=3000, scalar_after=40).steps[0, 0]
+             for i in range(6)]
+    np.testing.assert_array_equal(alone, mixed[:, 0])

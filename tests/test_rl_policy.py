@@ -123,3 +123,24 @@ def test_bad_input(tmp_path):
         Policy.load(tmp_path / "text.npz")
     with pytest.raises(FileNotFoundError):
         Policy.load(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize("head,direct,peepholes,forget", [("tanh", False, True, True), ("logistic", True, False, True),
+                                                          ("argmax", True, True, False)])
+def test_scalar_policy_continues_a_batch_row(head, direct, peepholes, forget):
+    spec = PolicySpec(3, 3, n_outputs=1 if head == "tanh" else 3, head=head, direct=direct, peepholes=peepholes,
+                      forget_gate=forget)
+    g = spec.init(0, 2, scale=2.0)
+    X = np.random.default_rng(1).normal(size=(12, 3))
+    batch = PolicyBatch(spec, g)
+    state = batch.initial_state(1)
+    for t in range(12):
+        if t == 4:
+            sp = batch.scalar(1, state)
+        state, y = batch.act(state, np.repeat(X[t][None, None], 2, 0))
+        if t >= 4:
+            ys = sp.act(X[t].tolist())
+            if head == "argmax":
+                assert ys == y[1, 0]
+            else:
+                np.testing.assert_allclose(ys, y[1, 0], rtol=1e-12, atol=1e-14)

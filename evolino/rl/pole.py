@@ -23,6 +23,7 @@ All carts advance together: states are arrays, never a Python loop over carts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -96,6 +97,7 @@ class PoleBalancing:
         self._mup_ml = params.hinge_friction / (m * l)
         self._m075, self._neg_m075, self._neg_075_l = 0.75 * m, -0.75 * m, -0.75 / l
         self._limits = np.array([params.track] + [np.deg2rad(self.failure_angle)] * n)
+        self._limit_list = self._limits.tolist()
         scale = np.array([4.8, 2.0] + [0.52, 2.0] * n)
         keep = np.arange(self.n_state) if velocities else np.arange(0, self.n_state, 2)
         self._obs_index, self._obs_scale = keep, 1.0 / scale[keep]
@@ -228,6 +230,59 @@ class PoleBalancing:
     def _observe_cols(self, s, shape):
         return (s[self._obs_index].T * self._obs_scale).reshape(*shape, self.n_obs)
 
+    # --- the same equations on plain floats, for one long episode -------------------
+    def _scalar_derivs(self, s, force):
+        p = self.params
+        num, den = force - math.copysign(p.cart_friction, s[1]), p.cart_mass
+        parts = []
+        for i in range(self.n_poles):
+            th, w = s[2 + 2 * i], s[3 + 2 * i]
+            m, l = float(self._m[i, 0]), float(self._l[i, 0])
+            c, sn = math.cos(th), math.sin(th)
+            a = sn * p.gravity + float(self._mup_ml[i, 0]) * w
+            num += m * l * w * w * sn + 0.75 * m * c * a
+            den += m - 0.75 * m * c * c
+            parts.append((w, c, a, l))
+        xacc = num / den
+        out = [s[1], xacc]
+        for w, c, a, l in parts:
+            out += [w, -0.75 / l * (c * xacc + a)]
+        return out
+
+    def _scalar_advance(self, s, action):
+        p = self.params
+        f = max(-1.0, min(1.0, action)) * p.max_force
+        f = max(f, p.min_force) if f >= 0 else min(f, -p.min_force)
+        h = p.dt
+        for _ in range(p.substeps):
+            k1 = self._scalar_derivs(s, f)
+            k2 = self._scalar_derivs([a + 0.5 * h * b for a, b in zip(s, k1)], f)
+            k3 = self._scalar_derivs([a + 0.5 * h * b for a, b in zip(s, k2)], f)
+            k4 = self._scalar_derivs([a + h * b for a, b in zip(s, k3)], f)
+            s = [a + h / 6.0 * (q1 + q4 + 2.0 * (q2 + q3)) for a, q1, q2, q3, q4 in zip(s, k1, k2, k3, k4)]
+        return s
+
+    def _scalar_failed(self, s):
+        return any(abs(s[2 * i]) > lim for i, lim in enumerate(self._limit_list))
+
+    def _scalar_episode(self, policy, s, n_steps):
+        """Continue one episode of a :class:`~evolino.rl.policy.ScalarPolicy` from state ``s``
+        (list) for at most ``n_steps`` steps; returns the steps survived."""
+        index, scale = self._obs_index.tolist(), self._obs_scale.tolist()
+        head = policy.spec.head
+        for t in range(n_steps):
+            out = policy.act([s[i] * k for i, k in zip(index, scale)])
+            if head == "tanh":
+                u = out[0]
+            elif head == "logistic":
+                u = 2.0 * out[0] - 1.0
+            else:
+                u = 1.0 if out >= 1 else -1.0
+            s = self._scalar_advance(s, u)
+            if self._scalar_failed(s):
+                return t
+        return n_steps
+
 
 class EpisodeResult(NamedTuple):
     """Outcome of ``P x B`` episodes.
@@ -261,7 +316,7 @@ def _unit_action(head, out):
 
 
 def run_episodes(env: PoleBalancing, policy, starts=None, *, max_steps: int = 100_000, damping: bool = False,
-                 record: bool = False) -> EpisodeResult:
+                 record: bool = False, scalar_after: int | None = 1000) -> EpisodeResult:
     """Run ``P`` policies on ``B`` episodes each, all in lockstep.
 
     Parameters
@@ -276,6 +331,13 @@ def run_episodes(env: PoleBalancing, policy, starts=None, *, max_steps: int = 10
         Also compute Gruau's damping fitness.
     record : bool, default=False
         Keep the whole trajectory (for plots; memory grows with ``max_steps``).
+    scalar_after : int or None, default=1000
+        With one episode per policy (``B = 1``, no damping, no recording), a policy
+        that has balanced this many steps finishes its episode in plain Python floats
+        (:class:`~evolino.rl.policy.ScalarPolicy`), several times faster than NumPy
+        calls on a handful of carts. The switch depends only on the policy's own
+        episode, so its result does not depend on the rest of the population;
+        the two paths agree to rounding. None: never switch.
 
     Returns
     -------
@@ -308,6 +370,10 @@ def run_episodes(env: PoleBalancing, policy, starts=None, *, max_steps: int = 10
     h = policy.initial_state(B)
     traj, acts = ([starts.copy()], []) if record else (None, None)
     head = policy.spec.head
+    if B != 1 or damping or record or scalar_after is None:
+        scalar_after = None
+    else:
+        scalar_after = check_positive_int(scalar_after, "scalar_after")
     for t in range(max_steps):
         p = len(idx)
         h, out = policy.act(h, env._observe_cols(s, (p, B)))
@@ -324,6 +390,12 @@ def run_episodes(env: PoleBalancing, policy, starts=None, *, max_steps: int = 10
         if record:
             traj.append(np.moveaxis(s.reshape(k, p, B), 0, -1).copy())
             acts.append(np.array(u, float))
+        if scalar_after is not None and t + 1 == scalar_after and t + 1 < max_steps:
+            for r in np.flatnonzero(alive[:, 0]):
+                sp = policy.scalar(int(r), h)
+                col = s.reshape(k, p)[:, r].tolist()
+                steps[idx[r], 0] += env._scalar_episode(sp, col, max_steps - t - 1)
+            alive[:] = False
         going = alive.any(axis=1)
         if not going.any():
             break
