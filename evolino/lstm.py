@@ -386,8 +386,10 @@ def _forward_chunk(spec, cw: _ChunkWeights, X1, h0, c0, out):
     acts_in = G[z : z + U]  # z, (f), i, o'
     zg, g, g_o = G[z : z + U - 1], G[z + 1 : z + U - 1], G[z + 1 : z + U]  # (z,) (f,) i (, o')
     c, o_new, o_c, c_peep = G[1], G[z + U - 1], G[0:2], G[1 : U - 1]
+    o, z_, g_i, c_z = G[0], G[z], G[z + U - 2], G[nc : nc + 2]
     t_g = np.empty((U - 2, n, B, H), dt)
     t_oc = np.empty((2, n, B, H), dt)
+    t_o, t_c = t_oc
     t_1 = np.empty((n, B, H), dt)
     mix, c_all = np.full((3, 2), 0.5, dt), G[1:4].reshape(3, -1)  # c = (2 f c + 2 i z) / 2, thrice
     t_g2 = t_g.reshape(U - 2, -1)
@@ -403,33 +405,34 @@ def _forward_chunk(spec, cw: _ChunkWeights, X1, h0, c0, out):
         t1 = min(T, t0 + block)
         xp = np.matmul(X1[:, t0:t1].reshape(-1, I1), cw.W)  # (B * steps, U*n*H)
         xp = xp.reshape(B, t1 - t0, U, n, H).transpose(1, 2, 3, 0, 4)  # (steps, U, n, B, H)
+        # outputs passed positionally: the keyword costs about 5% at small H
         for x_t, h_prev, h_next in zip(xp, hs, hs[1:]):
-            matmul(h_prev, R, out=acts)
-            add(acts_t, x_t, out=acts_in)
+            matmul(h_prev, R, acts)
+            add(acts_t, x_t, acts_in)
             if peep:
-                mul(p_g, c_peep, out=t_g)
-                add(g, t_g, out=g)
-                tanh(zg, out=zg)
-                add(g, one, out=g)  # 2 * gate
+                mul(p_g, c_peep, t_g)
+                add(g, t_g, g)
+                tanh(zg, zg)
+                add(g, one, g)  # 2 * gate
             else:
-                tanh(acts_in, out=acts_in)
-                add(g_o, one, out=g_o)
+                tanh(acts_in, acts_in)
+                add(g_o, one, g_o)
             if forget:
-                mul(g, G[nc : nc + 2], out=t_g)  # 2 f c, 2 i z
-                matmul(mix, t_g2, out=c_all)
+                mul(g, c_z, t_g)  # 2 f c, 2 i z
+                matmul(mix, t_g2, c_all)
             else:
-                mul(g[0], G[z], out=t_1)  # 2 i z
-                mul(t_1, half, out=t_1)
-                add(c, t_1, out=c)
+                mul(g_i, z_, t_1)  # 2 i z
+                mul(t_1, half, t_1)
+                add(c, t_1, c)
             if peep:
-                mul(p_o, c, out=t_1)
-                add(o_new, t_1, out=G[0])
-                tanh(o_c, out=t_oc)
-                add(t_oc[0], one, out=t_oc[0])
-                mul(t_oc[0], t_oc[1], out=h_next)
+                mul(p_o, c, t_1)
+                add(o_new, t_1, o)
+                tanh(o_c, t_oc)
+                add(t_o, one, t_o)
+                mul(t_o, t_c, h_next)
             else:
-                tanh(c, out=t_1)
-                mul(o_new, t_1, out=h_next)
+                tanh(c, t_1)
+                mul(o_new, t_1, h_next)
         k = t1 - t0
         np.multiply(hs[1 : k + 1].transpose(1, 2, 0, 3), 0.5, out=out[:, :, t0:t1])
         hs[0] = hs[k]
