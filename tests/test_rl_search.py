@@ -53,8 +53,9 @@ def test_standard_check_counts_evaluations_to_the_winner():
 def test_learns_single_pole_balancing(search):
     """A short run: one pole with velocities, 2,000 steps counts as balanced here."""
     task = PoleTask(1, velocities=True, max_steps=2000)
-    res = evolve_policy(task, n_cells=2, search=search, seed=1, popsize=40 if search == "esp" else None,
-                        max_evaluations=4000, generalization=False)
+    esp = search == "esp"
+    res = evolve_policy(task, n_cells=2, search=search, seed=1, popsize=40 if esp else None,
+                        search_options={"trials": 5} if esp else None, max_evaluations=4000, generalization=False)
     assert res.solved, f"{search} did not balance a single pole in {res.evaluations} evaluations"
     assert res.evaluations <= 4000
     steps = run_episodes(task.env, res.policy.batch(), max_steps=2000).steps[0, 0]

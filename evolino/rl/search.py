@@ -130,7 +130,8 @@ class PoleTask:
             i = int(winners[0])
             return True, genomes[i].copy(), int(status["evaluations"] - len(f) + i + 1)
         i = int(np.argmin(f))
-        if -f[i] < 0.1 or not self.passes_test(spec, genomes[i]):  # 0.1 f1 < 0.1: fell within 1,000 steps
+        # a network that falls early fails the long test early too, so testing every generation is cheap
+        if not self.passes_test(spec, genomes[i]):
             return False, None, None
         return True, genomes[i].copy(), int(status["evaluations"])
 
