@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -96,16 +95,7 @@ def _progress(total, disable):
     return bar, callback
 
 
-def _evaluator(args):
-    if args.evaluator == "serial":
-        return "serial"
-    from .evaluate import make_evaluator
-
-    kw = {"address": args.address} if args.evaluator == "ray" and args.address else {}
-    return make_evaluator(args.evaluator, n_jobs=args.workers, **kw)
-
-
-def _train(args, task, target_name):
+def _train(args, task):
     from .trainer import Evolino
 
     out = args.out
@@ -115,18 +105,23 @@ def _train(args, task, target_name):
     if args.resume and not os.path.exists(checkpoint):
         raise SystemExit(f"evolino: error: --resume: no checkpoint at {checkpoint}")
     bar, cb = _progress(args.generations, args.no_progress)
+    evaluator, owned = args.evaluator, False
+    if args.evaluator == "ray" and args.address:  # joining a cluster: the trainer takes names only
+        from .evaluate import Ray
+
+        evaluator, owned = Ray(address=args.address, n_workers=args.workers), True
     trainer = Evolino(args.cells, search=args.search, ridge=args.ridge, washout=task.washout,
-                      popsize=args.popsize, max_generations=args.generations, evaluator=_evaluator(args),
+                      popsize=args.popsize, max_generations=args.generations, evaluator=evaluator,
+                      n_jobs=None if owned else args.workers,
                       checkpoint=checkpoint, checkpoint_every=args.checkpoint_every, callbacks=[cb], seed=args.seed)
-    t0 = time.perf_counter()
     try:
         net = trainer.fit(task.train_series, resume=args.resume)
     finally:
         bar.close()
-    wall = time.perf_counter() - t0
+        if owned:
+            evaluator.close()
     score, detail = task.score(net)
-    hist = trainer.history_
-    return trainer, net, score, detail, hist, wall
+    return trainer, net, score, detail, trainer.history_
 
 
 def _write(args, results, net, plot):
@@ -155,7 +150,7 @@ def run_sines(args):
     from .tasks import SinesTask
 
     task = SinesTask(terms=args.terms, freqs=args.freqs)
-    trainer, net, score, generated, hist, wall = _train(args, task, "test NRMSE")
+    trainer, net, score, generated, hist = _train(args, task)
     n_terms = len(args.freqs) if args.freqs else args.terms
     ref = REFERENCE_SINES.get(n_terms) if args.freqs is None else None
     results = {
@@ -197,7 +192,7 @@ def run_mackey_glass(args):
     from .tasks import MackeyGlassTask
 
     task = MackeyGlassTask(train=args.train)
-    trainer, net, score, errors, hist, wall = _train(args, task, "NRMSE84")
+    trainer, net, score, errors, hist = _train(args, task)
     results = {
         "task": "mackey-glass", "nrmse84": score, "test_nrmse": score, "reference_nrmse84_evolino_2007": REFERENCE_MG,
         "generation1_best_validation": hist["gen_best"][0], "best_validation": trainer.best_fitness_,

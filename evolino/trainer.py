@@ -17,7 +17,8 @@ import numpy as np
 
 from ._validate import as_rng, check_array, check_choice, check_number, check_positive_int
 from .fitness import EvolinoFitness
-from .loop import History, SerialEvaluator, run_search
+from .evaluate import make_evaluator
+from .loop import History, run_search
 from .lstm import LSTMSpec
 from .model import EvolinoNetwork, load_npz, save_npz_atomic
 from .readout import Linear
@@ -70,7 +71,11 @@ class Evolino:
         reach 1e-5 NRMSE at 1e-3 and 1e-2 at 1.
     search_options : dict, optional
         Extra keyword arguments of the strategy (e.g. ``subpop_size``, ``sigma0``).
-    evaluator : "serial" or evaluator object, default="serial"
+    evaluator : {"serial", "pool", "ray"} or evaluator object, default="serial"
+        Where fitness is computed (see :mod:`evolino.evaluate`); every evaluator gives
+        the same result for the same seed.
+    n_jobs : int, optional
+        Workers of a ``"pool"`` / ``"ray"`` evaluator (default: all CPUs).
     refit : bool, default=True
         Fit the final network's readout on all post-washout steps (fit + validation part).
     checkpoint : path, optional
@@ -94,7 +99,7 @@ class Evolino:
                  validation=0.25, feedback=True, popsize=None, max_generations=100, max_evaluations=None,
                  target_fitness=None, peepholes=True, forget_gate=True, init_scale=1.0, input_scale=1e-3,
                  search_options=None,
-                 evaluator="serial", refit=True, checkpoint=None, checkpoint_every=10, callbacks=(),
+                 evaluator="serial", n_jobs=None, refit=True, checkpoint=None, checkpoint_every=10, callbacks=(),
                  dtype=np.float64, seed=None):
         self.n_cells = n_cells
         self.search = search
@@ -113,6 +118,7 @@ class Evolino:
         self.input_scale = input_scale
         self.search_options = search_options
         self.evaluator = evaluator
+        self.n_jobs = n_jobs
         self.refit = refit
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
@@ -190,15 +196,9 @@ class Evolino:
         return make_strategy(name, spec.n_params, seed=int(seed), **opts)
 
     def _evaluator(self):
-        if isinstance(self.evaluator, str):
-            if self.evaluator == "serial":
-                return SerialEvaluator()
-            from . import evaluate
-
-            return evaluate.make_evaluator(self.evaluator)
-        if not hasattr(self.evaluator, "evaluate"):
-            raise TypeError(f"evaluator must be 'serial', 'pool', 'ray' or an object with evaluate(), got {self.evaluator!r}")
-        return self.evaluator
+        """The evaluator to use and whether this call created it (then the trainer closes it)."""
+        created = isinstance(self.evaluator, str) or self.evaluator is None
+        return make_evaluator(self.evaluator, n_jobs=self.n_jobs), created
 
     def _config(self, spec, Y, X):
         """What must match for a checkpoint to be resumed (JSON-able)."""
@@ -246,13 +246,13 @@ class Evolino:
                 if status["generation"] % every == 0:
                     self._save_checkpoint(config, seed, strategy, history, status["elapsed"])
             callbacks.append(save_cb)
-        evaluator = self._evaluator()
+        evaluator, created = self._evaluator()
         try:
             history = run_search(strategy, fitness, evaluator=evaluator, max_generations=self.max_generations,
                                  max_evaluations=self.max_evaluations, target_fitness=self.target_fitness,
                                  callbacks=callbacks, history=history, time_offset=elapsed)
         finally:
-            if evaluator is not self.evaluator:
+            if created:
                 evaluator.close()
         if self.checkpoint is not None and history["time"]:
             self._save_checkpoint(config, seed, strategy, history, history["time"][-1])
