@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
     p = sub.add_parser("sines", help="superimposed sine waves, closed-loop generation (MSO protocol)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--terms", type=_positive, default=2, help="number of sines, frequencies 0.2, 0.311, ... (default: 2)")
+    g.add_argument("--terms", type=_positive, default=None,
+                   help="number of sines, frequencies 0.2, 0.311, ... (default: 2)")
     g.add_argument("--freqs", type=_freqs, default=None, help="comma-separated frequencies instead of --terms")
     _common(p, cells=10, popsize=None, generations=100)
     p = sub.add_parser("mackey-glass", help="Mackey-Glass tau=17, NRMSE84 (Jaeger's protocol)")
@@ -149,6 +150,8 @@ def _fitness_axis(ax, hist):
 def run_sines(args):
     from .tasks import SinesTask
 
+    if args.terms is None and args.freqs is None:
+        args.terms = 2
     task = SinesTask(terms=args.terms, freqs=args.freqs)
     trainer, net, score, generated, hist = _train(args, task)
     n_terms = len(args.freqs) if args.freqs else args.terms

@@ -224,17 +224,24 @@ class EvolinoNetwork:
 
 
 def save_npz_atomic(path, arrays: dict, meta: dict) -> None:
-    """Write arrays + JSON metadata to ``path`` via a temporary file, fsync and rename.
+    """Write arrays + JSON metadata to ``path`` as ``.npz``: temporary file, fsync, rename.
 
-    A crash mid-write leaves any previous file at ``path`` intact.
+    A crash mid-write leaves any previous file at ``path`` intact. The archive is
+    byte-for-byte reproducible (fixed member order and timestamps), so two identical
+    runs write identical files.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    members = {"metadata": np.array(json.dumps(meta, sort_keys=True)), **arrays}
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, metadata=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+                for name, value in members.items():
+                    info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+                    with zf.open(info, "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
