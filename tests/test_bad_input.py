@@ -269,3 +269,11 @@ def test_readout_shape_contract_and_optimality(P, N, H, O, seed):
         A = np.c_[S[p], np.ones(N)]
         best = A @ np.linalg.lstsq(A, Y, rcond=None)[0]
         assert np.sum((pred[p] - Y) ** 2) <= np.sum((best - Y) ** 2) * (1 + 1e-9) + 1e-12
+
+
+def test_memory_guard_refuses_huge_full_covariance():
+    with pytest.raises(ValueError, match="diagonal=True"):
+        CMAES(np.zeros(40_000), diagonal=False)
+    with pytest.raises(ValueError, match="max_memory_fraction"):
+        CMAES(np.zeros(1000), diagonal=False, max_memory_fraction=1e-6)
+    assert CMAES(np.zeros(40_000)).diagonal  # the default picks separable CMA-ES instead

@@ -23,6 +23,7 @@ What this module adds to ``cma.CMAEvolutionStrategy``:
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 
@@ -47,6 +48,30 @@ def _valid_option_names():
     return set(cma.CMAOptions().keys())
 
 
+def _total_memory() -> int:
+    """Physical memory of this machine in bytes (0 if unknown)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _check_covariance_memory(n: int, fraction: float) -> None:
+    """Refuse a full covariance whose matrices would not fit in ``fraction`` of memory.
+
+    pycma keeps the covariance ``C``, its eigenvectors ``B`` and a copy during the
+    update: about three ``n x n`` float64 matrices.
+    """
+    need = 3 * 8 * n * n
+    total = _total_memory()
+    if total and need > fraction * total:
+        raise ValueError(
+            f"full-covariance CMA-ES on {n} parameters needs about {need / 2**30:.1f} GiB, more than "
+            f"max_memory_fraction={fraction} of this machine's {total / 2**30:.1f} GiB: use diagonal=True "
+            "(separable CMA-ES) or search='esp'"
+        )
+
+
 class CMAES(SearchStrategy):
     """Covariance matrix adaptation evolution strategy (pycma) with optional IPOP/BIPOP restarts.
 
@@ -64,6 +89,10 @@ class CMAES(SearchStrategy):
     restarts : {None, "ipop", "bipop"}, default=None
     max_restarts : int, default=9
         Restarts allowed (large-population restarts for BIPOP), as in ``cma.fmin``.
+    max_memory_fraction : float, default=0.5
+        A full covariance needing more than this fraction of the machine's memory
+        (about ``24 n^2`` bytes) is refused with a ValueError suggesting
+        ``diagonal=True`` or ESP, instead of swapping or being killed mid-run.
     seed : None, int or numpy.random.Generator
     **cma_options
         Any other ``cma.CMAOptions`` entry (e.g. ``tolfun=1e-12``, ``CMA_active=False``);
@@ -88,7 +117,7 @@ class CMAES(SearchStrategy):
     """
 
     def __init__(self, x0, sigma0=0.5, *, popsize=None, diagonal=None, restarts=None, max_restarts=9,
-                 seed=None, **cma_options):
+                 max_memory_fraction=0.5, seed=None, **cma_options):
         x0 = check_array(x0, "x0", ndims=(1,), dtype=np.float64, finite=True)
         if x0.size < 1:
             raise ValueError("x0 must not be empty")
@@ -99,6 +128,9 @@ class CMAES(SearchStrategy):
         if diagonal is not None and not isinstance(diagonal, (bool, np.bool_)):
             raise TypeError(f"diagonal must be None or a bool, got {diagonal!r}")
         self.diagonal = bool(self.n_params > DIAGONAL_THRESHOLD if diagonal is None else diagonal)
+        self.max_memory_fraction = check_number(max_memory_fraction, "max_memory_fraction", low=0.0, low_open=True)
+        if not self.diagonal:
+            _check_covariance_memory(self.n_params, self.max_memory_fraction)
         self.restarts = check_choice(restarts, "restarts", (None, "ipop", "bipop"))
         self.max_restarts = check_positive_int(max_restarts, "max_restarts", minimum=0)
         valid = _valid_option_names()
