@@ -41,10 +41,16 @@ class EvolinoFitness:
         NRMSE (classification readouts), ``for_final()`` gives the readout of the final network.
     input_scale : float
         Factor on every network input (see :class:`~evolino.model.EvolinoNetwork`).
+    max_bytes : int, default=2**30
+        Memory budget of one batched evaluation. A population whose activations
+        (``P x B x T x H`` cell outputs plus gate pre-activations) would exceed it is
+        evaluated in consecutive population chunks: same results (every candidate's
+        fitness is independent of its chunk-mates), bounded memory.
     """
 
     def __init__(self, spec: LSTMSpec, Y, X, *, washout: int, split: int, feedback: bool, readout,
-                 input_scale: float = 1.0):
+                 input_scale: float = 1.0, max_bytes: int = 2**30):
+        self.max_bytes = max_bytes
         self.spec, self.Y, self.X = spec, Y, X
         self.washout, self.split, self.feedback, self.readout = washout, split, feedback, readout
         self.input_scale = input_scale
@@ -58,7 +64,21 @@ class EvolinoFitness:
         readout = self.readout if readout is None else readout
         return readout.fit(S, self.Y[:, self.washout : end].reshape(-1, O)).coef_
 
+    def chunk_size(self) -> int:
+        """Candidates per batched evaluation under ``max_bytes``."""
+        B, T = self.Y.shape[:2]
+        per = B * T * self.spec.n_cells * np.dtype(self.spec.dtype).itemsize * (self.spec.n_units + 3)
+        return max(1, int(self.max_bytes // per))
+
     def __call__(self, genomes) -> np.ndarray:
+        """Validation NRMSE ``(P,)`` of ``genomes`` ``(P, n_params)``; inf where it is not finite."""
+        genomes = np.asarray(genomes)
+        n = self.chunk_size()
+        if len(genomes) <= n:
+            return self._evaluate(genomes)
+        return np.concatenate([self._evaluate(genomes[i : i + n]) for i in range(0, len(genomes), n)])
+
+    def _evaluate(self, genomes) -> np.ndarray:
         w = prepare(self.spec, genomes)
         with np.errstate(all="ignore"):
             if self.feedback:

@@ -161,3 +161,17 @@ def test_input_driven_task_without_feedback():
 def test_trainer_bad_input(kwargs, data, match):
     with pytest.raises((ValueError, TypeError), match=match):
         _small(**kwargs).fit(data)
+
+
+def test_fitness_is_evaluated_in_chunks_under_a_memory_budget():
+    from evolino.fitness import EvolinoFitness
+    from evolino.readout import Linear
+
+    spec = LSTMSpec(1, 4)
+    Y = TASK.train_series[None]
+    kw = dict(washout=100, split=300, feedback=True, readout=Linear(), input_scale=1e-3)
+    whole = EvolinoFitness(spec, Y, None, **kw)
+    small = EvolinoFitness(spec, Y, None, max_bytes=3 * 400 * 4 * 8 * 7, **kw)  # 3 candidates per chunk
+    assert small.chunk_size() == 3 and whole.chunk_size() >= 10
+    g = spec.init(0, 10, 1.0)
+    np.testing.assert_array_equal(small(g), whole(g))
