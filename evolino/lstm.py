@@ -256,32 +256,39 @@ def _as_weights(spec, weights_or_genomes) -> LSTMWeights:
 
 
 def _cell_update(spec, a, c, p_in, p_out):
-    """One LSTM update from pre-activations ``a`` ``(n, B, U*H)`` (overwritten).
+    """One LSTM update from pre-activations ``a`` ``(n, B, U*H)`` (units ``[z|i|f|o]``, gates halved).
 
-    ``c`` ``(n, B, H)`` is the previous cell state; returns ``(h, c_new)``.
+    ``c`` ``(n, B, H)`` is the previous cell state; returns new arrays ``(h, c_new)``.
+    The activations are first moved gate-major, ``(U, n, B, H)``: every later
+    call then works on contiguous blocks (NumPy's fixed cost per call roughly
+    doubles when an operand is strided, and that cost dominates for small ``H``).
     """
     H, U = spec.n_cells, spec.n_units
-    a4 = a.reshape(*a.shape[:-1], U, H)  # a view: ``a`` is contiguous
+    n, B = a.shape[:2]
+    G = np.empty((U, n, B, H), a.dtype)
+    np.copyto(G, a.reshape(n, B, U, H).transpose(2, 0, 1, 3))
+    g = G[1 : U - 1]  # i, (f)
     if spec.peepholes:
-        a4[..., 1 : U - 1, :] += p_in * c[..., None, :]
-    act = np.tanh(a4[..., : U - 1, :], out=a4[..., : U - 1, :])
-    z = act[..., 0, :]
-    gates = act[..., 1:, :]
-    gates *= 0.5
-    gates += 0.5
-    c_new = act[..., 1, :] * z
+        g += p_in.transpose(2, 0, 1, 3) * c  # (U-2, n, 1, H) * (n, B, H)
+    np.tanh(G[: U - 1], out=G[: U - 1])
+    g += 1.0  # 2 sigma(a) = 1 + tanh(a / 2)
+    c_new = g[0] * G[0]  # 2 i z
     if spec.forget_gate:
-        c_new += act[..., 2, :] * c
+        np.multiply(g[1], c, out=g[1])
+        c_new += g[1]
+        c_new *= 0.5
     else:
+        c_new *= 0.5
         c_new += c
-    o = a4[..., U - 1, :]
+    o = G[U - 1]
     if spec.peepholes:
-        o += p_out * c_new
+        np.multiply(p_out, c_new, out=g[0])
+        o += g[0]
     np.tanh(o, out=o)
-    o *= 0.5
-    o += 0.5
+    o += 1.0
     h = np.tanh(c_new)
     h *= o
+    h *= 0.5
     return h, c_new
 
 
