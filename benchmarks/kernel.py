@@ -35,9 +35,12 @@ network does not depend on ``P``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -177,6 +180,21 @@ def torch_lstm_loop(spec: LSTMSpec, genomes: np.ndarray, x: np.ndarray):
     return out.numpy()
 
 
+def load_kernel_at(rev: str):
+    """``evolino/lstm.py`` as of git revision ``rev``, imported as a separate module."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    src = subprocess.run(["git", "show", f"{rev}:evolino/lstm.py"], cwd=root, check=True,
+                         capture_output=True, text=True).stdout
+    path = os.path.join(tempfile.mkdtemp(), "lstm_baseline.py")
+    with open(path, "w") as fh:
+        fh.write(src.replace("from ._validate", "from evolino._validate"))
+    spec = importlib.util.spec_from_file_location("lstm_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 # --- benchmark ------------------------------------------------------------------
 def blas_description() -> str:
     infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
@@ -230,6 +248,10 @@ def kernel_rows(args, peaks):
             finally:
                 lstm._CHUNK_BYTES = saved
 
+            if args.baseline is not None:
+                b_spec = args.baseline.LSTMSpec(N_INPUTS, H, dtype=dtype)
+                row["baseline"] = P * T / best_time(lambda: args.baseline.forward(b_spec, genomes, x), args.repeat)
+
             naive = naive_forward(spec, genomes[:n_loop], x)
             row["naive_err"] = float(np.abs(naive - ours[:n_loop]).max())
             row["naive"] = n_loop * T / best_time(lambda: naive_forward(spec, genomes[:n_loop], x), args.loop_repeat)
@@ -281,7 +303,10 @@ def main(argv=None):
     parser.add_argument("--loop-networks", type=int, default=64, help="networks run by the per-network loops")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="cpu: thread CPU time (default, robust on a shared machine); wall: perf_counter")
+    parser.add_argument("--baseline-rev", default=None,
+                        help="also time evolino/lstm.py as of this git revision (column 'baseline')")
     args = parser.parse_args(argv)
+    args.baseline = load_kernel_at(args.baseline_rev) if args.baseline_rev else None
     global CLOCK
     CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
     args.steps = 50 if args.quick else None
@@ -313,11 +338,12 @@ def main(argv=None):
     print()
     print(f"## LSTM forward, network-steps/s (millions), B=1 sequence of width I={N_INPUTS}, peepholes + forget gate")
     print()
+    base = args.baseline is not None
     print(
         "| dtype | H | P | T | batched | unchunked | naive loop | torch | torch kind | x naive | x torch "
-        "| chunked / unchunked | GFLOP/s | % of peak |"
+        "| chunked / unchunked | GFLOP/s | % of peak |" + (f" baseline {args.baseline_rev} | x baseline |" if base else "")
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if base else ""))
     for r in rows:
         t = r.get("torch")
         print(
@@ -325,6 +351,7 @@ def main(argv=None):
             f"| {fmt_rate(r['naive'])} | {fmt_rate(t)} | {r.get('torch_kind', '-')} | {r['batched'] / r['naive']:.1f} "
             f"| {r['batched'] / t if t else float('nan'):.2f} | {r['batched'] / r['unchunked']:.2f} "
             f"| {r['gflops']:.1f} | {100 * r['peak_frac']:.1f} |"
+            + (f" {fmt_rate(r['baseline'])} | {r['batched'] / r['baseline']:.2f} |" if base else "")
         )
     print()
     if torch is not None:
