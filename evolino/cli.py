@@ -2,6 +2,7 @@
 
     evolino sines [--terms 2 | --freqs 0.2,0.311] [--search esp|cmaes] [--cells N] [--seed S] [--out DIR]
     evolino mackey-glass [...]
+    evolino anbncn [--readout linear|svr|svc] [--cells N] [--train-max 10] [--test-max 500] [--seed S] [--out DIR]
 
 Each run shows a progress bar, prints a summary beside the paper's number and
 writes ``results.json``, ``model.npz``, ``checkpoint.npz`` and ``plot.png`` to ``--out``.
@@ -18,6 +19,7 @@ import numpy as np
 
 REFERENCE_SINES = {2: 4.15e-3, 3: 8.04e-3, 4: 0.110, 5: 0.166}  # see benchmarks/REFERENCES.md
 REFERENCE_MG = 1.9e-3
+REFERENCE_ANBNCN = 28  # gradient LSTM, train n = 1..10 (Gers & Schmidhuber 2001): recalled, NOT VERIFIED (REFERENCES.md)
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -75,6 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("mackey-glass", help="Mackey-Glass tau=17, NRMSE84 (Jaeger's protocol)")
     p.add_argument("--train", type=_positive, default=1000, help="training steps after washout (default: 1000)")
     _common(p, cells=30, popsize=None, generations=50)
+    p = sub.add_parser("anbncn", help="context-sensitive language a^n b^n c^n, next-symbol sets (Gers & Schmidhuber 2001)")
+    p.add_argument("--readout", choices=["linear", "svr", "svc"], default="linear",
+                   help="linear (Evolino, pseudo-inverse) or an SVM (Evoke) (default: linear)")
+    p.add_argument("--search", choices=["esp", "cmaes"], default="esp", help="search strategy (default: esp)")
+    p.add_argument("--cells", type=_positive, default=4, help="memory cells (default: 4)")
+    p.add_argument("--popsize", type=_positive, default=40, help="networks per generation (default: 40)")
+    p.add_argument("--generations", type=_positive, default=300, help="generations (default: 300)")
+    p.add_argument("--C", type=float, default=10.0, help="SVM regularization C (default: 10)")
+    p.add_argument("--train-max", type=_positive, default=10, help="train on n = 1..TRAIN_MAX (default: 10)")
+    p.add_argument("--test-max", type=_positive, default=500, help="test n = 1..TEST_MAX (default: 500)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--out", default=None, help="output folder for results.json, model.npz, plot.png")
+    p.add_argument("--workers", type=_positive, default=None, help="worker processes (default: this process)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plot", action="store_true", help="do not write plot.png")
     try:
         from .rl.cli import add_subcommands
     except ImportError:  # RL policy search not installed in this build
@@ -231,7 +248,77 @@ def run_mackey_glass(args):
     return 0
 
 
-COMMANDS = {"sines": run_sines, "mackey-glass": run_mackey_glass}
+def run_anbncn(args):
+    from .estimators import EvolinoRegressor
+    from .tasks.anbncn import ANBNCN_SETTINGS, AnbncnTask
+
+    task = AnbncnTask(train_max=args.train_max, test_max=args.test_max)
+    bar, cb = _progress(args.generations, args.no_progress)
+    model = EvolinoRegressor(**{**ANBNCN_SETTINGS, "n_cells": args.cells, "readout": args.readout, "C": args.C,
+                                "search": args.search, "popsize": args.popsize, "max_generations": args.generations,
+                                "n_jobs": args.workers, "callbacks": [cb], "random_state": args.seed})
+    if args.search == "cmaes":
+        model.set_params(search_options={"sigma0": 1.0})
+    try:
+        model.fit(task.train_X, task.train_Y)
+    finally:
+        bar.close()
+    N, accepted = task.score(model)
+    hist = model.history_
+    train_ok = int(accepted[: args.train_max].sum())
+    results = {
+        "task": "anbncn", "generalization_N": N, "train_accepted": train_ok, "train_max": args.train_max,
+        "test_max": args.test_max, "accepted": [int(n) for n in np.flatnonzero(accepted) + 1],
+        "reference_N_gradient_lstm_gers_2001": REFERENCE_ANBNCN, "reference_status": "NOT VERIFIED",
+        "best_fitness": model.best_fitness_, "evaluations": hist["evaluations"][-1],
+        "generations": hist["generation"][-1], "wall_time_s": hist["time"][-1], "seed": model.seed_,
+        "config": {k: v for k, v in vars(args).items() if k != "func"},
+    }
+    print(f"anbncn ({args.readout} readout, {args.search}, {args.cells} cells, seed {model.seed_}): "
+          + (f"generalization n = 1..{N}" if N else "no generalization range (n = 1 rejected)")
+          + f" (tested up to {args.test_max}); {train_ok}/{args.train_max} training strings "
+          f"accepted  [gradient LSTM, Gers & Schmidhuber 2001: about 1..{REFERENCE_ANBNCN}, NOT VERIFIED]")
+    print(f"  best fitness {model.best_fitness_:.3g}; {hist['evaluations'][-1]} evaluations in {hist['time'][-1]:.1f} s")
+
+    def plot(path):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, (a, b) = plt.subplots(2, 1, figsize=(9, 6))
+        n = np.arange(1, args.test_max + 1)
+        a.plot(n, accepted.astype(int), "k.", ms=3)
+        a.axvspan(0.5, args.train_max + 0.5, color="gray", alpha=0.2, label="training n")
+        a.set_xlabel("n")
+        a.set_ylabel("accepted")
+        a.set_title(f"a^n b^n c^n: all n <= {N} accepted")
+        a.legend(loc="center right")
+        b.semilogy(hist["evaluations"], hist["best"], label="best so far")
+        b.set_xlabel("evaluations")
+        b.set_ylabel("fitness")
+        b.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+    if args.out is not None:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "results.json"), "w") as f:
+            json.dump(results, f, indent=2)
+        try:
+            model.network_.save(os.path.join(args.out, "model.npz"))
+        except AttributeError:  # a non-linear kernel has no weight matrix to save
+            pass
+        if not args.no_plot:
+            try:
+                plot(os.path.join(args.out, "plot.png"))
+            except ImportError:
+                print("(matplotlib not installed: no plot; pip install evolino[plot])", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"sines": run_sines, "mackey-glass": run_mackey_glass, "anbncn": run_anbncn}
 
 
 def main(argv=None) -> int:

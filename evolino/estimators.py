@@ -285,7 +285,8 @@ class _EvolinoBase(BaseEstimator):
                            search_options=opts)._strategy(spec, p["seed"])
         evaluator = make_evaluator(None, n_jobs=self.n_jobs)
         try:
-            history = run_search(strategy, fitness, evaluator=evaluator, max_generations=p["max_generations"])
+            history = run_search(strategy, fitness, evaluator=evaluator, max_generations=p["max_generations"],
+                                 callbacks=list(self.callbacks or ()))
         finally:
             evaluator.close()
         return np.asarray(strategy.best[0], dtype=spec.dtype), history
@@ -372,6 +373,9 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
     feedback : bool, default=False
     n_jobs : int, optional
         Worker processes for fitness evaluation (None or 1: this process).
+    callbacks : sequence of callables, optional
+        Called after every generation with the status dict of :func:`evolino.loop.run_search`
+        (e.g. a progress bar); returning True stops the search.
     random_state : int, numpy Generator or RandomState, optional
 
     Attributes
@@ -411,7 +415,7 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
     def __init__(self, n_cells=10, *, readout="linear", ridge=0.0, C=1.0, epsilon=0.1, kernel="linear",
                  max_samples=None, search="esp", popsize=40, max_generations=10, search_options=None, washout=0,
                  validation=0.25, input_scale=0.1, init_scale=1.0, peepholes=True, forget_gate=True,
-                 feedback=False, n_jobs=None, random_state=None):
+                 feedback=False, n_jobs=None, callbacks=None, random_state=None):
         self.n_cells = n_cells
         self.readout = readout
         self.ridge = ridge
@@ -431,6 +435,7 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
         self.forget_gate = forget_gate
         self.feedback = feedback
         self.n_jobs = n_jobs
+        self.callbacks = callbacks
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -488,7 +493,8 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
                           validation=val, feedback=True, popsize=p["popsize"], max_generations=p["max_generations"],
                           peepholes=bool(self.peepholes), forget_gate=bool(self.forget_gate),
                           init_scale=self.init_scale, input_scale=p["input_scale"], search_options=self.search_options,
-                          evaluator="serial" if self.n_jobs in (None, 1) else "pool", seed=p["seed"])
+                          evaluator="serial" if self.n_jobs in (None, 1) else "pool",
+                          callbacks=list(self.callbacks or ()), seed=p["seed"])
         net = trainer.fit(Y, np.stack(seqs))
         self.per_sequence_ = False
         self.n_outputs_ = Y.shape[-1]
@@ -545,7 +551,7 @@ class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
     n_cells : int, default=10
     readout : {"linear", "svc"}, default="linear"
     ridge, C, kernel, max_samples, search, popsize, max_generations, search_options,
-    washout, validation, input_scale, init_scale, peepholes, forget_gate, n_jobs, random_state
+    washout, validation, input_scale, init_scale, peepholes, forget_gate, n_jobs, callbacks, random_state
         As in :class:`EvolinoRegressor`.
 
     Attributes
@@ -571,7 +577,7 @@ class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
     def __init__(self, n_cells=10, *, readout="linear", ridge=0.0, C=1.0, kernel="linear", max_samples=None,
                  search="esp", popsize=40, max_generations=10, search_options=None, washout=0, validation=0.25,
                  input_scale=0.1, init_scale=1.0, peepholes=True, forget_gate=True, n_jobs=None,
-                 random_state=None):
+                 callbacks=None, random_state=None):
         self.n_cells = n_cells
         self.readout = readout
         self.ridge = ridge
@@ -589,6 +595,7 @@ class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
         self.peepholes = peepholes
         self.forget_gate = forget_gate
         self.n_jobs = n_jobs
+        self.callbacks = callbacks
         self.random_state = random_state
 
     def _check_y(self, y):
