@@ -18,4 +18,14 @@ from .trainer import Evolino
 __version__ = "0.1.0"
 
 __all__ = ["Evolino", "EvolinoNetwork", "LSTMSpec", "LSTMState", "forward", "initial_state", "prepare", "step",
-           "Linear", "ESP", "CMAES", "make_strategy", "__version__"]
+           "Linear", "ESP", "CMAES", "make_strategy", "EvolinoRegressor", "EvolinoClassifier", "__version__"]
+
+_LAZY = {"EvolinoRegressor": "estimators", "EvolinoClassifier": "estimators"}  # scikit-learn loads on first use
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
