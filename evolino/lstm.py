@@ -20,8 +20,9 @@ The kernel never loops over networks in Python: all ``P`` networks and ``B``
 sequences advance together with one batched matrix product per time step. The
 population is processed in chunks whose recurrent weights fit in the L2 cache,
 so that the weights stay cached across time steps instead of streaming from
-memory every step, and the input projections of all time steps of a chunk are
-computed up front in one matrix product.
+memory every step; the input projections of a chunk are computed for a block of
+time steps at once by one matrix product, and the elementwise work runs on
+gate-major buffers (see ``_forward_chunk``).
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ from ._validate import as_rng, check_array, check_positive_int
 __all__ = ["LSTMSpec", "LSTMState", "LSTMWeights", "forward", "prepare", "step", "initial_state"]
 
 # Bytes of recurrent weights per population chunk: about half a 2 MiB L2 cache,
-# leaving room for the state and gate buffers.
+# leaving room for the state, gate and input buffers (0.5-2 MiB measured:
+# 1 MiB is best or within noise of best on every shape of benchmarks/kernel.py).
 _CHUNK_BYTES = 1 << 20
-# Bytes of input projections computed at once (a block of time steps of a chunk).
+# Bytes of input projections computed at once (a block of time steps of a chunk):
+# small enough to stay in L2 between being written and read.
 _XP_BYTES = 1 << 18
 
 
@@ -331,8 +334,8 @@ class _ChunkWeights(NamedTuple):
     """Weights of a population chunk of ``n`` networks in :func:`_forward_chunk`'s layout.
 
     Units are ordered ``[z, (f), i, o]`` so that the gates that see ``c_{t-1}``
-    (``f, i``) line up with ``[c, z]`` in the gate-major activation buffer
-    ``[c, z, (f), i, o]``. Gate pre-activations are halved as in :class:`LSTMWeights`.
+    (``f, i``) line up with ``[c, z]`` in the gate-major activation buffer of
+    :func:`_forward_chunk`. Gate pre-activations are halved as in :class:`LSTMWeights`.
     """
 
     R: np.ndarray  # (n, H, U*H) recurrent weights, times 1/2 because the kernel feeds back 2 h
