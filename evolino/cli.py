@@ -142,7 +142,8 @@ def _train(args, task):
     return trainer, net, score, detail, trainer.history_
 
 
-def _write(args, results, net, plot):
+def _write(args, results, net, hist, draw_top):
+    """results.json, model.npz and plot.png (``draw_top(ax)`` above the fitness curve) in ``--out``."""
     if args.out is None:
         return
     os.makedirs(args.out, exist_ok=True)
@@ -151,9 +152,33 @@ def _write(args, results, net, plot):
     net.save(os.path.join(args.out, "model.npz"))
     if not args.no_plot:
         try:
-            plot(os.path.join(args.out, "plot.png"))
+            _save_figure(os.path.join(args.out, "plot.png"), hist, draw_top)
         except ImportError:
             print("(matplotlib not installed: no plot; pip install evolino[plot])", file=sys.stderr)
+
+
+def _save_figure(path, hist, draw_top):
+    """Two panels: ``draw_top(ax)`` (target vs generation) above the fitness curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(2, 1, figsize=(9, 6))
+    draw_top(a)
+    a.legend(loc="upper left")
+    _fitness_axis(b, hist)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _results(args, trainer, hist, **fields):
+    """results.json content shared by the supervised tasks."""
+    return {**fields, "generation1_best_validation": hist["gen_best"][0], "best_validation": trainer.best_fitness_,
+            "evaluations": hist["evaluations"][-1], "generations": hist["generation"][-1],
+            "wall_time_s": hist["time"][-1], "seed": trainer.seed_,
+            "config": {k: v for k, v in vars(args).items() if k != "func"}}
 
 
 def _fitness_axis(ax, hist):
@@ -173,38 +198,22 @@ def run_sines(args):
     trainer, net, score, generated, hist = _train(args, task)
     n_terms = len(args.freqs) if args.freqs else args.terms
     ref = REFERENCE_SINES.get(n_terms) if args.freqs is None else None
-    results = {
-        "task": "sines", "freqs": list(args.freqs or []), "terms": n_terms, "test_nrmse": score,
-        "reference_nrmse_evolino_2007": ref, "generation1_best_validation": hist["gen_best"][0],
-        "best_validation": trainer.best_fitness_, "evaluations": hist["evaluations"][-1],
-        "generations": hist["generation"][-1], "wall_time_s": hist["time"][-1], "seed": trainer.seed_,
-        "config": {k: v for k, v in vars(args).items() if k != "func"},
-    }
+    results = _results(args, trainer, hist, task="sines", freqs=list(args.freqs or []), terms=n_terms,
+                       test_nrmse=score, reference_nrmse_evolino_2007=ref)
     print(f"sines ({n_terms} terms, {args.search}, {args.cells} cells, seed {trainer.seed_}): "
           f"test NRMSE {score:.3g} over {task.test} closed-loop steps"
           + (f"  [Evolino 2007: {ref:.3g}]" if ref else ""))
     print(f"  generation-1 best (random networks + readout): {hist['gen_best'][0]:.3g} validation NRMSE; "
           f"final {trainer.best_fitness_:.3g}; {hist['evaluations'][-1]} evaluations in {hist['time'][-1]:.1f} s")
 
-    def plot(path):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, (a, b) = plt.subplots(2, 1, figsize=(9, 6))
+    def top(a):
         n0 = task.washout + task.train
         a.plot(np.arange(len(task.series)), task.series[:, 0], "k", lw=1, label="target")
         a.plot(np.arange(n0, n0 + task.test), generated[:, 0], "r--", lw=1, label="closed-loop generation")
         a.axvline(n0, color="gray", ls=":")
         a.set_title(f"{n_terms} superimposed sines: test NRMSE {score:.2e}")
-        a.legend(loc="upper left")
-        _fitness_axis(b, hist)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
 
-    _write(args, results, net, plot)
+    _write(args, results, net, hist, top)
     return 0
 
 
@@ -213,38 +222,22 @@ def run_mackey_glass(args):
 
     task = MackeyGlassTask(train=args.train)
     trainer, net, score, errors, hist = _train(args, task)
-    results = {
-        "task": "mackey-glass", "nrmse84": score, "test_nrmse": score, "reference_nrmse84_evolino_2007": REFERENCE_MG,
-        "generation1_best_validation": hist["gen_best"][0], "best_validation": trainer.best_fitness_,
-        "evaluations": hist["evaluations"][-1], "generations": hist["generation"][-1],
-        "wall_time_s": hist["time"][-1], "seed": trainer.seed_,
-        "config": {k: v for k, v in vars(args).items() if k != "func"},
-    }
+    results = _results(args, trainer, hist, task="mackey-glass", nrmse84=score, test_nrmse=score,
+                       reference_nrmse84_evolino_2007=REFERENCE_MG)
     print(f"mackey-glass ({args.search}, {args.cells} cells, seed {trainer.seed_}): NRMSE84 {score:.3g} "
           f"over {task.n_runs} runs  [Evolino 2007: {REFERENCE_MG:.3g}]")
     print(f"  generation-1 best: {hist['gen_best'][0]:.3g}; final {trainer.best_fitness_:.3g}; "
           f"{hist['evaluations'][-1]} evaluations in {hist['time'][-1]:.1f} s")
 
-    def plot(path):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+    def top(a):
         seg = task.segments()[0]
         gen = net.generate(task.horizon, Y_prefix=seg[: task.warm])
-        fig, (a, b) = plt.subplots(2, 1, figsize=(9, 6))
         t = np.arange(task.warm - 200, task.warm + task.horizon)
         a.plot(t, seg[t, 0], "k", lw=1, label="target")
         a.plot(np.arange(task.warm, task.warm + task.horizon), gen[:, 0], "r--", lw=1, label="free run")
         a.set_title(f"Mackey-Glass: NRMSE84 {score:.2e}")
-        a.legend(loc="upper left")
-        _fitness_axis(b, hist)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
 
-    _write(args, results, net, plot)
+    _write(args, results, net, hist, top)
     return 0
 
 
@@ -312,7 +305,7 @@ def run_anbncn(args):
             pass
         if not args.no_plot:
             try:
-                plot(os.path.join(args.out, "plot.png"))
+                _save_figure(os.path.join(args.out, "plot.png"), hist, draw_top)
             except ImportError:
                 print("(matplotlib not installed: no plot; pip install evolino[plot])", file=sys.stderr)
     return 0
