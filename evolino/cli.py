@@ -157,7 +157,7 @@ def _write(args, results, net, hist, draw_top):
             print("(matplotlib not installed: no plot; pip install evolino[plot])", file=sys.stderr)
 
 
-def _save_figure(path, hist, draw_top):
+def _save_figure(path, hist, draw_top, ylabel="validation NRMSE"):
     """Two panels: ``draw_top(ax)`` (target vs generation) above the fitness curve."""
     import matplotlib
 
@@ -167,7 +167,7 @@ def _save_figure(path, hist, draw_top):
     fig, (a, b) = plt.subplots(2, 1, figsize=(9, 6))
     draw_top(a)
     a.legend(loc="upper left")
-    _fitness_axis(b, hist)
+    _fitness_axis(b, hist, ylabel)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -181,11 +181,11 @@ def _results(args, trainer, hist, **fields):
             "config": {k: v for k, v in vars(args).items() if k != "func"}}
 
 
-def _fitness_axis(ax, hist):
+def _fitness_axis(ax, hist, ylabel):
     ax.semilogy(hist["evaluations"], hist["best"], label="best so far")
     ax.semilogy(hist["evaluations"], hist["gen_median"], alpha=0.5, label="generation median")
     ax.set_xlabel("evaluations")
-    ax.set_ylabel("validation NRMSE")
+    ax.set_ylabel(ylabel)
     ax.legend()
 
 
@@ -273,27 +273,13 @@ def run_anbncn(args):
           f"accepted  [gradient LSTM, Gers & Schmidhuber 2001: about 1..{REFERENCE_ANBNCN}, NOT VERIFIED]")
     print(f"  best fitness {model.best_fitness_:.3g}; {hist['evaluations'][-1]} evaluations in {hist['time'][-1]:.1f} s")
 
-    def plot(path):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, (a, b) = plt.subplots(2, 1, figsize=(9, 6))
+    def top(a):
         n = np.arange(1, args.test_max + 1)
         a.plot(n, accepted.astype(int), "k.", ms=3)
         a.axvspan(0.5, args.train_max + 0.5, color="gray", alpha=0.2, label="training n")
         a.set_xlabel("n")
         a.set_ylabel("accepted")
         a.set_title(f"a^n b^n c^n: all n <= {N} accepted")
-        a.legend(loc="center right")
-        b.semilogy(hist["evaluations"], hist["best"], label="best so far")
-        b.set_xlabel("evaluations")
-        b.set_ylabel("fitness")
-        b.legend()
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
 
     if args.out is not None:
         os.makedirs(args.out, exist_ok=True)
@@ -305,7 +291,7 @@ def run_anbncn(args):
             pass
         if not args.no_plot:
             try:
-                _save_figure(os.path.join(args.out, "plot.png"), hist, draw_top)
+                _save_figure(os.path.join(args.out, "plot.png"), hist, top, ylabel="fitness")
             except ImportError:
                 print("(matplotlib not installed: no plot; pip install evolino[plot])", file=sys.stderr)
     return 0
