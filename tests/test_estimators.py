@@ -1,11 +1,213 @@
+"""EvolinoRegressor / EvolinoClassifier: scikit-learn conformance, sequences, references, bad input."""
+
+import warnings
+
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from evolino import EvolinoRegressor as LazyRegressor
 from evolino.estimators import EXPECTED_FAILED_CHECKS, EvolinoClassifier, EvolinoRegressor
+from reference import lstm_reference
 
 
 @parametrize_with_checks([EvolinoRegressor(random_state=0), EvolinoClassifier(random_state=0)],
                          expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_sklearn_compatible(estimator, check):
+    """Every API check of scikit-learn; the ones assuming independent rows are expected to fail."""
     check(estimator)
+
+
+# --- behaviour beyond the API checks ----------------------------------------------
+FAST = dict(n_cells=4, popsize=20, max_generations=3)
+
+
+def _series(rng, T):
+    X = rng.normal(size=(T, 2))
+    y = np.zeros(T)
+    for t in range(1, T):  # a leaky memory of the first input plus the current second one
+        y[t] = 0.6 * y[t - 1] + 0.4 * X[t - 1, 0]
+    return X, y + 0.5 * X[:, 1]
+
+
+def test_lazy_export():
+    assert LazyRegressor is EvolinoRegressor
+
+
+def test_predictions_equal_reference_lstm_on_variable_length_sequences():
+    rng = np.random.default_rng(0)
+    data = [_series(rng, T) for T in (30, 45, 12)]
+    Xs, ys = [d[0] for d in data], [d[1] for d in data]
+    est = EvolinoRegressor(**FAST, washout=3, random_state=0).fit(Xs, ys)
+    assert not est.per_sequence_ and est.n_features_in_ == 2
+    preds = est.predict(Xs)
+    coef = est.readout_.coef_[0]
+    states = []
+    for X, p in zip(Xs, preds):
+        h, _, _ = lstm_reference(est.spec_, est.genome_, X * est.input_scale_)
+        states.append(h)
+        np.testing.assert_allclose(p, h @ coef[:-1, 0] + coef[-1, 0], atol=1e-10)  # padding never leaks
+        np.testing.assert_allclose(est.predict(X), p, atol=1e-12)
+    # the final readout is least squares on all post-washout steps of all sequences
+    S = np.concatenate([h[3:] for h in states])
+    Y = np.concatenate([y[3:] for y in ys])
+    sm, ym = S.mean(0), Y.mean()
+    W = np.linalg.lstsq(S - sm, Y - ym, rcond=None)[0]
+    np.testing.assert_allclose(coef[:-1, 0], W, rtol=1e-6, atol=1e-8)
+    # score covers all steps of all sequences
+    flat = np.concatenate(ys), np.concatenate(preds)
+    assert est.score(Xs, ys) == pytest.approx(1 - ((flat[0] - flat[1]) ** 2).sum() / ((flat[0] - flat[0].mean()) ** 2).sum())
+
+
+def test_learns_memory_task_and_is_reproducible():
+    rng = np.random.default_rng(1)
+    X, y = _series(rng, 400)
+    a = EvolinoRegressor(random_state=3).fit(X[:300], y[:300])
+    b = clone(a).fit(X[:300], y[:300])
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    c = EvolinoRegressor(random_state=4).fit(X[:300], y[:300])
+    assert not np.array_equal(a.predict(X), c.predict(X))
+    # continues the same series: predict the whole series, score the unseen part
+    assert EvolinoRegressor(random_state=3).fit(X[:300], y[:300]).predict(X)[300:].shape == (100,)
+    pred = a.predict(X)
+    r2 = 1 - np.mean((pred[300:] - y[300:]) ** 2) / np.var(y[300:])
+    assert r2 > 0.9, r2
+
+
+def test_sequence_classification_needs_memory():
+    """The class is the sign of the first input only; the label is read at the last step, 8-15 steps later."""
+    rng = np.random.default_rng(2)
+
+    def make(n):
+        labels = rng.integers(0, 2, n)
+        X = []
+        for k in labels:
+            x = rng.normal(scale=0.3, size=(rng.integers(8, 16), 1))
+            x[0, 0] = 1.0 if k else -1.0
+            X.append(x)
+        return X, np.where(labels == 1, "pos", "neg")
+
+    X, y = make(60)
+    Xt, yt = make(40)
+    clf = EvolinoClassifier(input_scale=1.0, max_generations=10, random_state=0).fit(X, y)
+    assert clf.per_sequence_ and list(clf.classes_) == ["neg", "pos"]
+    assert clf.predict(Xt).shape == (40,)
+    assert clf.score(Xt, yt) > 0.9, clf.score(Xt, yt)
+    d = clf.decision_function(Xt)
+    np.testing.assert_array_equal(clf.predict(Xt), clf.classes_[(d > 0).astype(int)])
+    svc = EvolinoClassifier(readout="svc", input_scale=1.0, max_generations=10, random_state=0).fit(X, y)
+    assert svc.score(Xt, yt) > 0.9, svc.score(Xt, yt)
+
+
+def test_per_step_multiclass_lists():
+    rng = np.random.default_rng(3)
+    Xs = [rng.normal(size=(T, 1)) for T in (40, 25)]
+    ys = [np.digitize(x[:, 0], [-0.5, 0.5]) for x in Xs]  # 3 classes from the current input
+    clf = EvolinoClassifier(random_state=0, input_scale=1.0).fit(Xs, ys)
+    pred = clf.predict(Xs)
+    assert [p.shape for p in pred] == [(40,), (25,)]
+    assert clf.decision_function(Xs)[0].shape == (40, 3)
+    assert clf.score(Xs, ys) > 0.8
+
+
+def test_pipeline_and_grid_search_with_time_series_split():
+    rng = np.random.default_rng(4)
+    X, y = _series(rng, 240)
+    pipe = make_pipeline(StandardScaler(), EvolinoRegressor(**FAST, random_state=0))
+    grid = GridSearchCV(pipe, {"evolinoregressor__n_cells": [2, 4]}, cv=TimeSeriesSplit(n_splits=3))
+    grid.fit(X * 10 + 3, y)
+    assert grid.best_params_["evolinoregressor__n_cells"] in (2, 4)
+    assert np.isfinite(grid.score(X * 10 + 3, y))
+    # lists of sequences split by sequence
+    Xs = [X[i : i + 40] for i in range(0, 240, 40)]
+    ys = [y[i : i + 40] for i in range(0, 240, 40)]
+    scores = cross_val_score(EvolinoRegressor(**FAST, random_state=0), Xs, ys, cv=TimeSeriesSplit(n_splits=2))
+    assert scores.shape == (2,) and np.all(np.isfinite(scores))
+
+
+def test_svm_readouts_and_nonlinear_kernel():
+    rng = np.random.default_rng(5)
+    X, y = _series(rng, 200)
+    svr = EvolinoRegressor(**FAST, readout="svr", epsilon=0.01, max_samples=50, random_state=0).fit(X, y)
+    assert svr.readout_.max_samples is None  # the final readout used all steps
+    assert svr.score(X, y) > 0.5
+    assert svr.network_.coef.shape == (5, 1)
+    np.testing.assert_allclose(svr.network_.predict(X)[:, 0], svr.predict(X), atol=1e-10)
+    rbf = EvolinoRegressor(**FAST, readout="svr", kernel="rbf", epsilon=0.01, random_state=0).fit(X, y)
+    assert rbf.predict(X).shape == (200,)
+    with pytest.raises(AttributeError, match="non-linear kernel"):
+        rbf.network_
+    multi = EvolinoRegressor(**FAST, readout="svc", random_state=0).fit(X, np.c_[y > 0, X[:, 1] > 0].astype(float))
+    assert multi.predict(X).shape == (200, 2)
+
+
+def test_feedback_regressor_runs_closed_loop():
+    rng = np.random.default_rng(6)
+    X, y = _series(rng, 150)
+    est = EvolinoRegressor(**FAST, feedback=True, washout=10, random_state=0).fit(X, y)
+    pred = est.predict(X)
+    assert pred.shape == (150,)
+    # closed loop: teacher forcing by its own outputs reproduces them
+    np.testing.assert_allclose(est.network_.predict(X, Y=pred[:, None])[:, 0], pred, atol=1e-10)
+    with pytest.raises(ValueError, match="same number of steps"):
+        EvolinoRegressor(**FAST, feedback=True).fit([X, X[:100]], [y, y[:100]])
+    with pytest.raises(ValueError, match="per-step targets"):
+        EvolinoRegressor(**FAST, feedback=True).fit([X, X], np.array([1.0, 2.0]))
+
+
+def test_parallel_evaluation_equals_serial():
+    rng = np.random.default_rng(7)
+    X, y = _series(rng, 80)
+    a = EvolinoRegressor(**FAST, random_state=0).fit(X, y)
+    b = EvolinoRegressor(**FAST, n_jobs=2, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+
+
+def test_callbacks_see_every_generation():
+    seen = []
+    X, y = _series(np.random.default_rng(8), 60)
+    EvolinoRegressor(**FAST, callbacks=[lambda s: seen.append(s["generation"])], random_state=0).fit(X, y)
+    assert seen == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "est,X,y,match",
+    [
+        (EvolinoClassifier(**FAST), np.zeros((10, 2)), np.ones(10), "at least 2 classes"),
+        (EvolinoClassifier(**FAST), [np.zeros((5, 2)), np.zeros((4, 2))], np.array(["a", "a"]), "2 classes"),
+        (EvolinoClassifier(**FAST), np.zeros((10, 2)), np.zeros((10, 2)), "y"),
+        (EvolinoClassifier(**FAST), [np.zeros((5, 2))] * 2, [np.zeros(5), np.zeros(4)], r"y\[1\] must have shape"),
+        (EvolinoRegressor(**FAST), [np.zeros((5, 2))] * 2, np.zeros(3), "one target per sequence"),
+        (EvolinoRegressor(**FAST), [np.zeros((5, 2)), np.zeros((5, 3))], [np.zeros(5)] * 2, "same number of features"),
+        (EvolinoRegressor(**FAST), [np.zeros((5, 2)), np.zeros(5)], [np.zeros(5)] * 2, r"X\[1\] must be a 2-D"),
+        (EvolinoRegressor(**FAST, readout="svr", C=0.0), np.zeros((10, 2)), np.zeros(10), "C must be > 0"),
+        (EvolinoRegressor(**FAST, readout="svr", epsilon=-1), np.zeros((10, 2)), np.zeros(10), "epsilon must be >= 0"),
+        (EvolinoRegressor(**FAST, readout="svr", kernel="cubic"), np.zeros((10, 2)), np.zeros(10), "kernel must be"),
+        (EvolinoRegressor(**FAST, readout="svr", max_samples=1), np.zeros((10, 2)), np.zeros(10), "max_samples"),
+        (EvolinoRegressor(**FAST, readout="svm"), np.zeros((10, 2)), np.zeros(10), "did you mean 'svr'"),
+        (EvolinoClassifier(**FAST, readout="svr"), np.zeros((10, 2)), np.arange(10) % 2, "readout must be one of"),
+        (EvolinoRegressor(**FAST, readout="svc"), np.zeros((10, 2)), np.arange(10.0), "0/1 targets"),
+        (EvolinoRegressor(**FAST, washout=10), np.zeros((10, 2)), np.zeros(10), "washout=10"),
+        (EvolinoRegressor(**FAST, validation=1.0), np.zeros((10, 2)), np.zeros(10), "validation must be < 1"),
+        (EvolinoRegressor(**FAST, random_state="x"), np.zeros((10, 2)), np.zeros(10), "random_state"),
+    ],
+)
+def test_bad_input(est, X, y, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        est.fit(X, y)
+
+
+def test_bad_input_at_predict():
+    X, y = _series(np.random.default_rng(9), 40)
+    est = EvolinoRegressor(**FAST, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="expecting 2 features"):
+        est.predict(np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="expecting 2 features"):
+        est.predict([np.zeros((5, 3))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(est.predict([X, X[:7]])) == 2
