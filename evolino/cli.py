@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cells", type=_positive, default=4, help="memory cells (default: 4)")
     p.add_argument("--popsize", type=_positive, default=40, help="networks per generation (default: 40)")
     p.add_argument("--generations", type=_positive, default=300, help="generations (default: 300)")
-    p.add_argument("--C", type=float, default=10.0, help="SVM regularization C (default: 10)")
+    p.add_argument("--C", type=float, default=1.0, help="SVM regularization C (default: 1)")
     p.add_argument("--train-max", type=_positive, default=10, help="train on n = 1..TRAIN_MAX (default: 10)")
     p.add_argument("--test-max", type=_positive, default=500, help="test n = 1..TEST_MAX (default: 500)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
