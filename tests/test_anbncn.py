@@ -79,3 +79,25 @@ def test_bad_task_options(kwargs, match):
         AnbncnTask(**kwargs)
     with pytest.raises(ValueError, match="n must be >= 1"):
         encode(0)
+
+
+def test_cli_anbncn_writes_results_and_model(tmp_path, capsys):
+    import json
+
+    from evolino import EvolinoNetwork
+    from evolino.cli import main
+
+    out = tmp_path / "run"
+    assert main(["anbncn", "--generations", "3", "--test-max", "12", "--out", str(out), "--no-progress",
+                 "--no-plot"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["task"] == "anbncn" and res["reference_status"] == "NOT VERIFIED"
+    assert 0 <= res["generalization_N"] <= 12 and res["evaluations"] == 3 * 40
+    net = EvolinoNetwork.load(out / "model.npz")
+    task = AnbncnTask(test_max=12)
+    assert task.generalization(net.predict) == res["generalization_N"]  # the saved model scores the same
+    assert "anbncn (linear readout" in capsys.readouterr().out
+    assert main(["anbncn", "--generations", "2", "--readout", "svc", "--C", "-1", "--no-progress"]) == 2
+    assert "C must be > 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["anbncn", "--readout", "qp"])
