@@ -2,8 +2,9 @@
 
 Run from the repository root::
 
-    python benchmarks/kernel.py            # full run, about 2 minutes on an idle core
+    python benchmarks/kernel.py            # full run, about 3 minutes
     python benchmarks/kernel.py --quick    # smoke run (short sequences, one repeat)
+    python benchmarks/kernel.py --baseline-rev eaeed6e   # plus the kernel of a git revision
 
 What is measured (all in one run, BLAS pinned to one thread with threadpoolctl and
 ``torch.set_num_threads(1)``, because evaluators run one process per core):
@@ -27,7 +28,8 @@ What is measured (all in one run, BLAS pinned to one thread with threadpoolctl a
 * the batched least-squares readout ``evolino.readout.solve_least_squares`` against
   a per-candidate ``np.linalg.lstsq`` loop, with the largest coefficient difference.
 
-Times are the best of several repeats (the machine is shared). Per-network loops
+Times are the best of several repeats of the thread's CPU time (the machine is
+shared; ``--clock wall`` for wall-clock time). Per-network loops
 (naive, nn.LSTM) run on the first ``--loop-networks`` networks only: their cost per
 network does not depend on ``P``.
 """
