@@ -32,22 +32,23 @@ from ._validate import check_array, check_number
 
 __all__ = ["Linear", "solve_least_squares"]
 
-_PIVOT_TOL = 1e-14  # unit-diagonal Cholesky pivot below this (cond(S) >~ 1e7) -> eigh path
+_PIVOT_TOL = 1e-14  # unit-diagonal Cholesky pivot below this (cond(S) >~ 1e7) -> lstsq
+_REFINE_BELOW = 1e-6  # ... below this (cond(S) >~ 1e3): iterative refinement
 
 
-def _well_conditioned(Gs: np.ndarray) -> np.ndarray:
-    """Per candidate: does the unit-diagonal ``Gs`` ``(n, H, H)`` have all Cholesky pivots above tolerance?
+def _min_pivots(Gs: np.ndarray) -> np.ndarray:
+    """Smallest squared Cholesky pivot of each unit-diagonal ``Gs`` ``(n, H, H)`` (0 if not PD).
 
-    The verdict depends on each matrix alone, never on its batch-mates, so a
+    Each verdict depends on its own matrix alone, never on its batch-mates, so a
     candidate's readout is the same however the population is chunked.
     """
     try:
         L = np.linalg.cholesky(Gs)
     except np.linalg.LinAlgError:  # numpy fails the whole batch if one matrix is singular
         if len(Gs) == 1:
-            return np.zeros(1, bool)
-        return np.concatenate([_well_conditioned(g[None]) for g in Gs])
-    return np.diagonal(L, axis1=1, axis2=2).min(axis=1) ** 2 > _PIVOT_TOL
+            return np.zeros(1)
+        return np.concatenate([_min_pivots(g[None]) for g in Gs])
+    return np.diagonal(L, axis1=1, axis2=2).min(axis=1) ** 2
 
 
 def solve_least_squares(S, Y, ridge: float = 0.0, refine: int = 3) -> np.ndarray:
@@ -62,9 +63,9 @@ def solve_least_squares(S, Y, ridge: float = 0.0, refine: int = 3) -> np.ndarray
     ridge : float, default=0.0
         L2 penalty on the non-bias weights; 0 gives the pseudo-inverse solution.
     refine : int, default=3
-        Steps of iterative refinement of the Cholesky path (each costs two
-        matrix-vector products per candidate); they recover the accuracy that
-        forming normal equations loses on ill-conditioned states.
+        Steps of iterative refinement for ill-conditioned candidates (smallest
+        Cholesky pivot of the scaled normal equations below ``_REFINE_BELOW``);
+        they recover the accuracy that forming normal equations loses.
 
     Returns
     -------
@@ -72,44 +73,43 @@ def solve_least_squares(S, Y, ridge: float = 0.0, refine: int = 3) -> np.ndarray
         Weights; row ``H`` is the bias.
     """
     P, N, H = S.shape
-    s_mean = S.mean(axis=1, keepdims=True)  # (P, 1, H)
+    O = Y.shape[-1]
+    s_mean = np.full((1, 1, N), 1.0 / N, S.dtype) @ S  # (P, 1, H), one pass as a matrix product
     y_mean = Y.mean(axis=-2, keepdims=True)  # (1|P, 1, O)
     Sc = S - s_mean  # centring removes the bias direction, which dominates the spectrum
-    Yc = Y - y_mean
-    d2 = np.einsum("pnh,pnh->ph", Sc, Sc)  # (P, H) centred column energies
-    # constant cells (saturated or dead): after centring only rounding is left; their
-    # minimum-norm weight is exactly 0, so drop them instead of scaling noise up
-    const = d2 <= (1e-10) ** 2 * (d2 + N * s_mean[:, 0] ** 2)
-    if const.any():
-        Sc *= ~const[:, None, :]
-    d = np.sqrt(np.where(const, 1.0, d2))  # (P, H)
+    Yc = np.broadcast_to(Y - y_mean, (P, N, O))
     Sct = Sc.transpose(0, 2, 1)
     G = Sct @ Sc  # (P, H, H)
     b = Sct @ Yc  # (P, H, O)
-    Gs = G / (d[:, :, None] * d[:, None, :])  # unit diagonal (Jacobi scaling)
     idx = np.arange(H)
-    Gs[:, idx, idx] = 1.0  # exact, and 1 for the constant cells' zero rows
+    d2 = G[:, idx, idx].copy()  # (P, H) centred column energies
+    # constant cells (saturated or dead): after centring only rounding is left; their
+    # minimum-norm weight is exactly 0, so drop them instead of scaling noise up
+    live = d2 > (1e-10) ** 2 * (d2 + N * s_mean[:, 0] ** 2)  # (P, H)
+    d = np.sqrt(np.where(live, d2, 1.0))
+    mask = live[:, :, None] & live[:, None, :]
+    Gs = np.where(mask, G / (d[:, :, None] * d[:, None, :]), 0.0)  # unit diagonal (Jacobi scaling)
     lam = ridge / d**2  # the ridge penalty in scaled coordinates
-    Gs[:, idx, idx] += lam
-    bs = b / d[:, :, None]
-    good = _well_conditioned(Gs) if ridge == 0 else np.ones(P, bool)  # ridge > 0 is always PD
-    Ws = np.empty_like(bs)
-    if good.any():
-        Gg, bg, Scg, dg = Gs[good], bs[good], Sc[good], d[good][:, :, None]
-        w = np.linalg.solve(Gg, bg)
-        Ycg = np.broadcast_to(Yc, (P, N, Yc.shape[-1]))[good]
+    Gs[:, idx, idx] = 1.0 + lam
+    bs = np.where(live[:, :, None], b / d[:, :, None], 0.0)
+    piv = _min_pivots(Gs) if ridge == 0 else np.ones(P)  # ridge > 0 is always PD
+    good = piv > _PIVOT_TOL
+    Ws = np.zeros_like(bs)
+    Ws[good] = np.linalg.solve(Gs[good], bs[good])
+    ill = np.flatnonzero(good & (piv < _REFINE_BELOW))
+    if len(ill) and refine:
+        Gi, Si, di, wi = Gs[ill], Sc[ill], d[ill][:, :, None], Ws[ill]
+        Yi, li, lami = Yc[ill], live[ill][:, :, None], lam[ill][:, :, None]
         for _ in range(refine):
-            r = Ycg - Scg @ (w / dg)  # (n, N, O) residual
-            rhs = (Scg.transpose(0, 2, 1) @ r) / dg - lam[good][:, :, None] * w
-            w = w + np.linalg.solve(Gg, rhs)
-        Ws[good] = w
-    if not good.all():
-        # near-singular (cond(S) >~ 1e7): exact pseudo-inverse semantics by
-        # LAPACK's SVD-based lstsq, one candidate at a time (rare in practice)
-        Ycb = np.broadcast_to(Yc, (P, N, Yc.shape[-1]))
-        for p in np.flatnonzero(~good):
-            Ws[p] = np.linalg.lstsq(Sc[p], Ycb[p], rcond=None)[0] * d[p][:, None]
-    W = np.empty((P, H + 1, Y.shape[-1]), S.dtype)
+            r = Yi - Si @ (wi / di)  # (n, N, O) true residual
+            rhs = np.where(li, (Si.transpose(0, 2, 1) @ r) / di, 0.0) - lami * wi
+            wi = wi + np.linalg.solve(Gi, rhs)
+        Ws[ill] = wi
+    for p in np.flatnonzero(~good):
+        # near-singular (cond(S) >~ 1e7): exact pseudo-inverse semantics by LAPACK's
+        # SVD-based lstsq, one candidate at a time (rare in practice)
+        Ws[p] = np.linalg.lstsq(Sc[p] * live[p], Yc[p], rcond=None)[0] * d[p][:, None]
+    W = np.empty((P, H + 1, O), S.dtype)
     W[:, :H] = Ws / d[:, :, None]
     W[:, H] = (y_mean - s_mean @ W[:, :H])[:, 0]
     return W
