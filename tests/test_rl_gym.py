@@ -117,3 +117,12 @@ def test_bad_input():
     fn = nan_task.fitness_fn(nan_task.default_spec(1))
     with pytest.raises(ValueError, match="non-finite"):
         fn(nan_task.default_spec(1).init(0, 2))
+
+
+def test_native_vector_env_mode():
+    task = GymTask("CartPole-v1", episodes=2, vectorization="vector")
+    spec = task.default_spec(1)
+    fn = task.fitness_fn(spec)
+    R = fn.returns(spec.init(0, 3))
+    assert R.shape == (3, 2) and np.all((R >= 1) & (R <= 500))
+    fn.close()
