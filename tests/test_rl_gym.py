@@ -81,6 +81,12 @@ def test_seeding_modes():
     s = by_genome.episode_seeds(g)
     assert len({tuple(r) for r in s}) == 3
     np.testing.assert_array_equal(by_genome.episode_seeds(g[[2, 0]]), s[[2, 0]])
+    # per-candidate seeds handed in by an evaluator: a candidate's episodes follow its own seed
+    given = by_genome.episode_seeds(g, seeds=np.array([7, 8, 7]))
+    np.testing.assert_array_equal(given[0], given[2])
+    assert not np.array_equal(given[0], given[1])
+    fn = GymFitness(spec, "CartPole-v1", episodes=2, seed=3)
+    np.testing.assert_allclose(fn(g[:2], np.array([7, 8])), [fn(g[:1], np.array([7]))[0], fn(g[1:2], np.array([8]))[0]])
 
 
 def test_box_actions_scaled_to_bounds():

@@ -153,9 +153,17 @@ class GymFitness:
             self._n = n
         return self._venv
 
-    def episode_seeds(self, genomes) -> np.ndarray:
-        """Seeds ``(m, E)`` of the episodes of genomes ``(m, n)``."""
+    def episode_seeds(self, genomes, seeds=None) -> np.ndarray:
+        """Seeds ``(m, E)`` of the episodes of genomes ``(m, n)``.
+
+        ``seeds`` ``(m,)``: per-candidate seeds from the evaluator (see
+        ``evolino.evaluate.candidate_seeds``); they replace the ``seeding`` rule.
+        """
         m, E = len(genomes), self.episodes
+        if seeds is not None:
+            seeds = np.asarray(seeds).reshape(m, -1)
+            return np.stack([np.random.SeedSequence([self.seed, *map(int, s)]).generate_state(E, dtype=np.uint32)
+                             for s in seeds]).astype(np.int64)
         if self.seeding == "fixed":
             base = np.random.SeedSequence(self.seed).generate_state(E, dtype=np.uint32)
             return np.broadcast_to(base.astype(np.int64), (m, E)).copy()
@@ -166,12 +174,12 @@ class GymFitness:
             out[i] = np.random.SeedSequence([self.seed, *words.tolist()]).generate_state(E, dtype=np.uint32)
         return out
 
-    def returns(self, genomes) -> np.ndarray:
-        """Returns ``(m, E)`` of the episodes of genomes ``(m, n_params)``."""
+    def returns(self, genomes, seeds=None) -> np.ndarray:
+        """Returns ``(m, E)`` of the episodes of genomes ``(m, n_params)`` (``seeds``: see :meth:`episode_seeds`)."""
         batch = PolicyBatch(self.spec, genomes)
         m, E = batch.size, self.episodes
         venv = self._vector_env(m * E)
-        seeds = self.episode_seeds(genomes).reshape(-1)
+        seeds = self.episode_seeds(genomes, seeds).reshape(-1)
         if self.vectorization == "vector":
             obs, _ = venv.reset(seed=int(seeds[0]))
         else:
@@ -197,9 +205,9 @@ class GymFitness:
             raise ValueError(f"{self.env_id} returned non-finite rewards")
         return total.reshape(m, E)
 
-    def __call__(self, genomes) -> np.ndarray:
-        """Fitness ``(m,)``: minus the mean return."""
-        return -self.returns(genomes).mean(axis=1)
+    def __call__(self, genomes, seeds=None) -> np.ndarray:
+        """Fitness ``(m,)``: minus the mean return (``seeds``: optional per-candidate seeds ``(m,)``)."""
+        return -self.returns(genomes, seeds).mean(axis=1)
 
 
 class GymTask:
