@@ -15,7 +15,7 @@ MASS, HALF = (0.1, 0.01), (0.5, 0.05)
 
 def ref_derivs(st, force, n_poles):
     """d/dt of [x, x', th1, th1', (th2, th2')] (Wieland 1991)."""
-    x, v = st[0], st[1]
+    v = st[1]
     num, den = force - MUC * (1.0 if v >= 0 else -1.0), MC
     terms = []
     for i in range(n_poles):
