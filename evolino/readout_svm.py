@@ -19,7 +19,7 @@ Choices, and why:
 - **SVC outputs on the 0/1 target scale**: the output is ``(1 + d) / 2`` for the
   SVM decision value ``d``, so the margin hyperplanes ``d = -1, +1`` map to the
   targets 0 and 1 and every consumer thresholds at 0.5, whatever the readout.
-- **Cost** (measured in ``benchmarks/anbncn.py --timing``, RESULTS.md): one SVM
+- **Cost** (measured by ``benchmarks/anbncn.py``, RESULTS.md): one SVM
   per candidate and output is 10-100x the batched least-squares solve. The
   ``liblinear`` solver (``LinearSVR``/``LinearSVC``, default for the linear
   kernel) is several times faster than ``libsvm`` but penalises the bias a
