@@ -60,7 +60,7 @@ def run_anbncn(seeds, generations, long_factor, test_max):
             ("linear (long)", dict(readout="linear"), generations * long_factor)]
     results = {}
     for name, kw, gens in rows:
-        Ns, train_ok, times, unconverged = [], [], [], []
+        Ns, train_ok, times = [], [], []
         for seed in seeds:
             model = EvolinoRegressor(**{**ANBNCN_SETTINGS, **kw, "max_generations": gens, "random_state": seed})
             t0 = time.perf_counter()
@@ -76,7 +76,8 @@ def run_anbncn(seeds, generations, long_factor, test_max):
 
 
 def print_anbncn(results, seeds, test_max):
-    print(f"\n### a^n b^n c^n: generalization range over {len(seeds)} seeds (train n = 1..10, test n = 1..{test_max})\n")
+    print(f"\n### a^n b^n c^n: generalization range over {len(seeds)} seeds "
+          f"(train n = 1..10, test n = 1..{test_max})\n")
     print("| readout | generations | evaluations | seeds with all 10 training strings | median N | mean N | best N "
           "| N per seed | median N / 28 (gradient LSTM, NOT VERIFIED) | s per run |")
     print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")

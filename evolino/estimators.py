@@ -38,7 +38,7 @@ from ._validate import as_rng, check_choice, check_number, check_positive_int
 from .lstm import LSTMSpec, forward, initial_state, prepare
 from .model import EvolinoNetwork, closed_loop
 from .readout import Linear
-from .readout_svm import KERNELS, SVC, SVR, classification_loss, regression_loss
+from .readout_svm import SVC, SVR, classification_loss, regression_loss
 
 __all__ = ["EvolinoRegressor", "EvolinoClassifier", "EXPECTED_FAILED_CHECKS"]
 
@@ -83,7 +83,7 @@ def _check_sequences(est, X, *, reset: bool) -> list:
 def _split_targets(seqs, y, name="y"):
     """``(targets, per_sequence)`` for a list of sequences: per-step arrays, or one row per sequence."""
     if y is None:
-        raise ValueError(f"requires y to be passed, but the target y is None")
+        raise ValueError("requires y to be passed, but the target y is None")
     per_step = isinstance(y, (list, tuple)) and any(np.ndim(v) > 0 for v in y)
     if per_step:
         if len(y) != len(seqs):
@@ -104,7 +104,10 @@ def _split_targets(seqs, y, name="y"):
 
 
 class _Batch:
-    """Sequences ``(T_i, F)`` padded at the end into one array ``(B, T_max, F)``; flat step indices into ``B * T_max``."""
+    """Sequences ``(T_i, F)`` padded at the end into one array ``(B, T_max, F)``.
+
+    Steps are addressed by flat indices into ``B * T_max``.
+    """
 
     def __init__(self, seqs):
         self.lengths = np.array([len(s) for s in seqs])
@@ -519,7 +522,10 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
     def _predict_closed_loop(self, X):
         net = self.network_feedback_
         single = not _is_sequence_list(X)
-        seqs = [validate_data(self, X, dtype=np.float64, reset=False)] if single else _check_sequences(self, X, reset=False)
+        if single:
+            seqs = [validate_data(self, X, dtype=np.float64, reset=False)]
+        else:
+            seqs = _check_sequences(self, X, reset=False)
         outs = []
         for s in seqs:  # own outputs fed back from the zero state
             state = initial_state(net.spec, 1, 1)

@@ -73,7 +73,7 @@ def main():
     print(f"temporal order, {args.train} training / 500 test sequences of 100-110 steps, seed {args.seed}\n")
     print("| model | test accuracy | / chance |")
     print("|---|---:|---:|")
-    print(f"| chance | 0.250 | 1.00 |")
+    print("| chance | 0.250 | 1.00 |")
     print(f"| logistic regression on symbol counts (order-blind) | {base:.3f} | {base / 0.25:.2f} |")
     print(f"| EvolinoClassifier ({args.cells} cells, {args.readout} readout, {args.generations} generations) "
           f"| {acc:.3f} | {acc / 0.25:.2f} |")

@@ -63,7 +63,7 @@ def next_symbol_sets(n: int) -> list:
 
 
 def encode(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs ``X`` ``(3n + 1, 4)`` (one-hot over ``INPUTS``) and targets ``Y`` ``(3n + 1, 4)`` (0/1 over ``OUTPUTS``)."""
+    """Inputs ``X`` ``(3n + 1, 4)``, one-hot over ``INPUTS``; targets ``Y`` ``(3n + 1, 4)``, 0/1 over ``OUTPUTS``."""
     s = anbncn_string(n)[:-1]  # T is never an input
     X = np.zeros((len(s), len(INPUTS)))
     X[np.arange(len(s)), [INPUTS.index(ch) for ch in s]] = 1.0
