@@ -47,13 +47,15 @@ def _positive(text):
     return value
 
 
-def _common(p, cells, popsize, generations):
+def _common(p, cells, popsize, generations, input_scale):
     p.add_argument("--search", choices=["esp", "cmaes"], default="esp", help="search strategy (default: esp)")
     p.add_argument("--cells", type=_positive, default=cells, help=f"memory cells (default: {cells})")
     p.add_argument("--popsize", type=_positive, default=popsize,
                    help="networks per generation (default: the strategy's; ESP 200 = 20 per cell x 10 trials)")
     p.add_argument("--generations", type=_positive, default=generations, help=f"generations (default: {generations})")
     p.add_argument("--ridge", type=float, default=0.0, help="ridge penalty of the readout (default: 0, pseudo-inverse)")
+    p.add_argument("--input-scale", type=float, default=input_scale,
+                   help=f"factor on every network input (default: {input_scale}; see Evolino's input_scale)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", default=None, help="output folder for results.json, model.npz, plot.png")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
@@ -73,10 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--terms", type=_positive, default=None,
                    help="number of sines, frequencies 0.2, 0.311, ... (default: 2)")
     g.add_argument("--freqs", type=_freqs, default=None, help="comma-separated frequencies instead of --terms")
-    _common(p, cells=10, popsize=None, generations=100)
+    _common(p, cells=10, popsize=None, generations=100, input_scale=1e-3)
     p = sub.add_parser("mackey-glass", help="Mackey-Glass tau=17, NRMSE84 (Jaeger's protocol)")
     p.add_argument("--train", type=_positive, default=1000, help="training steps after washout (default: 1000)")
-    _common(p, cells=30, popsize=None, generations=50)
+    _common(p, cells=30, popsize=None, generations=50, input_scale=1.0)
     p = sub.add_parser("anbncn", help="context-sensitive language a^n b^n c^n, next-symbol sets (Gers & Schmidhuber 2001)")
     p.add_argument("--readout", choices=["linear", "svr", "svc"], default="linear",
                    help="linear (Evolino, pseudo-inverse) or an SVM (Evoke) (default: linear)")
@@ -129,6 +131,7 @@ def _train(args, task):
 
         evaluator, owned = Ray(address=args.address, n_workers=args.workers), True
     trainer = Evolino(args.cells, search=args.search, ridge=args.ridge, washout=task.washout,
+                      input_scale=args.input_scale,
                       popsize=args.popsize, max_generations=args.generations, evaluator=evaluator,
                       n_jobs=None if owned else args.workers,
                       checkpoint=checkpoint, checkpoint_every=args.checkpoint_every, callbacks=[cb], seed=args.seed)
