@@ -48,6 +48,7 @@ CONFIGS = {
 # settings of the LSTM policy and strategies (chosen on a few seeds outside the reported runs)
 SETTINGS = {
     "n_cells": 2,
+    "spec": {},  # PolicySpec options (peepholes, forget_gate), set from the command line
     "esp": {"popsize": 50, "options": {"trials": 5, "mutation_scale": 0.1}},
     "cmaes": {"popsize": None, "options": {"sigma0": 1.0, "restarts": "ipop"}},
 }
@@ -59,7 +60,8 @@ def run_config(name, runs, max_evaluations, first_seed=0, log=print):
     rows = []
     for seed in range(first_seed, first_seed + runs):
         t0 = time.perf_counter()
-        res = evolve_policy(task, n_cells=SETTINGS["n_cells"], search=search, seed=seed,
+        res = evolve_policy(task, spec=task.default_spec(SETTINGS["n_cells"], **SETTINGS["spec"]), search=search,
+                            seed=seed,
                             popsize=SETTINGS[search]["popsize"], search_options=SETTINGS[search]["options"],
                             max_evaluations=max_evaluations)
         rows.append({"seed": seed, "solved": res.solved, "evaluations": res.evaluations,
@@ -115,7 +117,7 @@ def simulator_speed(populations=(1, 10, 100, 1000), steps=200):
     """Episode-steps per second: all P candidates in lockstep vs one candidate at a time."""
     # no failures, so that every episode runs all `steps`: an endless track and no angle limit
     env = PoleBalancing(2, velocities=False, params=PoleParams(track=1e9), failure_angle=1e9)
-    spec = PoleTask(2, velocities=False).default_spec(SETTINGS["n_cells"])
+    spec = PoleTask(2, velocities=False).default_spec(SETTINGS["n_cells"], **SETTINGS["spec"])
     start = env.initial_state(1)
     print("\n| policies P | lockstep (NumPy): episode-steps/s | per-candidate loop, same NumPy code | ratio "
           "| per-candidate loop, plain floats (ScalarPolicy) | ratio lockstep / plain floats |")
@@ -146,18 +148,26 @@ def main(argv=None):
     ap.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of " + ", ".join(CONFIGS))
     ap.add_argument("--max-evaluations", type=int, default=20_000, help="budget per run (a failure beyond it)")
     ap.add_argument("--no-speed", action="store_true", help="skip the simulator throughput table")
+    ap.add_argument("--cells", type=int, default=2, help="LSTM memory cells (default 2)")
+    ap.add_argument("--no-peepholes", action="store_true", help="LSTM without peephole connections")
+    ap.add_argument("--no-forget-gate", action="store_true", help="LSTM without forget gate")
+    ap.add_argument("--first-seed", type=int, default=0)
     args = ap.parse_args(argv)
+    SETTINGS["n_cells"] = args.cells
+    SETTINGS["spec"] = {"peepholes": not args.no_peepholes, "forget_gate": not args.no_forget_gate}
     runs = 5 if args.quick else args.runs
     names = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         ap.error(f"unknown configs {unknown}; choose from {list(CONFIGS)}")
-    print(f"# double pole balancing, {runs} runs per configuration, LSTM with {SETTINGS['n_cells']} cells, "
-          f"budget {args.max_evaluations:,} evaluations per run")
+    n_genes = PoleTask(2, velocities=False).default_spec(SETTINGS["n_cells"], **SETTINGS["spec"]).n_params
+    print(f"# double pole balancing, {runs} runs per configuration, LSTM with {SETTINGS['n_cells']} cells "
+          f"{SETTINGS['spec']} ({n_genes} genes without velocities), budget {args.max_evaluations:,} evaluations per run")
     print("command: python benchmarks/pole.py " + " ".join(sys.argv[1:] if argv is None else argv))
     results = {}
     for name in names:
-        results[name] = summarize(run_config(name, runs, args.max_evaluations, log=lambda m: print(m, flush=True)))
+        results[name] = summarize(run_config(name, runs, args.max_evaluations, first_seed=args.first_seed,
+                                             log=lambda m: print(m, flush=True)))
     print_table(results)
     if not args.no_speed:
         simulator_speed()

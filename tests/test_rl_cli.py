@@ -29,11 +29,12 @@ def test_gym_cartpole_masked(tmp_path):
     pytest.importorskip("gymnasium")
     out = tmp_path / "gym"
     main(["gym", "CartPole-v1", "--mask", "1,3", "--search", "cmaes", "--evaluations", "40", "--episodes", "1",
-          "--out", str(out), "--no-progress", "--no-plot"])
+          "--no-peepholes", "--no-forget-gate", "--out", str(out), "--no-progress", "--no-plot"])
     res = json.loads((out / "results.json").read_text())
     assert res["task"]["mask"] == [1, 3] and res["task"]["env_id"] == "CartPole-v1"
     pol = Policy.load(out / "champion.npz")
     assert pol.spec.n_inputs == 2 and pol.info["mask"] == [1, 3]
+    assert not pol.spec.peepholes and not pol.spec.forget_gate and res["policy"]["n_cells"] == 2
     assert np.isfinite(res["best_fitness"])
 
 

@@ -35,6 +35,9 @@ def _mask(text):
 def _common(p):
     p.add_argument("--search", choices=("esp", "cmaes"), default="esp", help="search strategy (default esp)")
     p.add_argument("--cells", type=_positive, default=2, help="LSTM memory cells (default 2)")
+    p.add_argument("--no-peepholes", action="store_true", help="LSTM cells without peephole connections")
+    p.add_argument("--no-forget-gate", action="store_true", help="LSTM cells without forget gate")
+    p.add_argument("--direct", action="store_true", help="also connect the inputs straight to the outputs")
     p.add_argument("--popsize", type=_positive, default=None, help="networks per generation")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", default=None, help="output directory (default: no files)")
@@ -104,14 +107,17 @@ def _run(task, args, plot_episode):
     evals, gens = _budget(args)
     t0 = time.perf_counter()
     try:
-        res = evolve_policy(task, n_cells=args.cells, search=args.search, popsize=args.popsize, seed=args.seed,
+        spec = task.default_spec(args.cells, peepholes=not args.no_peepholes, forget_gate=not args.no_forget_gate,
+                                 direct=args.direct)
+        res = evolve_policy(task, spec=spec, search=args.search, popsize=args.popsize, seed=args.seed,
                             max_evaluations=evals, max_generations=gens, callbacks=(cb,) if cb else ())
     finally:
         if bar is not None:
             bar.close()
     elapsed = time.perf_counter() - t0
     summary = {
-        "task": task.describe(), "search": args.search, "cells": args.cells, "popsize": res.strategy.popsize,
+        "task": task.describe(), "search": args.search, "policy": res.policy.spec.to_dict(),
+        "popsize": res.strategy.popsize,
         "seed": args.seed, "solved": res.solved, "evaluations": res.evaluations, "generations": res.generations,
         "generalization": res.generalization, "best_fitness": float(res.strategy.best[1]),
         "seconds": round(elapsed, 3), "history": dict(res.history),
