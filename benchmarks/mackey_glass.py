@@ -69,8 +69,8 @@ EVOLINO_REF = 1.9e-3
 BUDGET = 600
 
 
-def configs(budget):
-    big = dict(n_cells=150, input_scale=3.0, max_generations=None, max_evaluations=budget)
+def configs(budget, cells=150):
+    big = dict(n_cells=cells, input_scale=3.0, max_generations=None, max_evaluations=budget)
     return {
         # evolino/cli.py `evolino mackey-glass` defaults (its --train default is 1000)
         "demo": dict(n_cells=30, search="esp", max_generations=50),
@@ -149,6 +149,7 @@ def main(argv=None):
     p.add_argument("--esn-seeds", type=int, default=None, help="seeds of the ESN anchor (default 5, quick 1)")
     p.add_argument("--train", type=int, default=2000, help="training steps after the washout (default 2000)")
     p.add_argument("--budget", type=int, default=None, help=f"evaluations of the esp/cmaes rows (default {BUDGET})")
+    p.add_argument("--cells", type=int, default=150, help="cells of the esp/cmaes rows (default 150)")
     p.add_argument("--rows", default="demo,esp,cmaes", help="comma-separated rows: demo, esp, cmaes")
     p.add_argument("--no-esn", action="store_true", help="skip the ReservoirPy ESN anchor")
     p.add_argument("--json", default=None, help="also write all per-run results to this JSON file")
@@ -157,7 +158,7 @@ def main(argv=None):
     demo_seeds = args.demo_seeds if args.demo_seeds is not None else (1 if args.quick else 3)
     esn_seeds = args.esn_seeds if args.esn_seeds is not None else (1 if args.quick else 5)
     budget = args.budget or (400 if args.quick else BUDGET)
-    cfgs = configs(budget)
+    cfgs = configs(budget, args.cells)
     rows = [r.strip() for r in args.rows.split(",")]
     for r in rows:
         if r not in cfgs:
