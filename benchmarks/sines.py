@@ -242,7 +242,8 @@ def table(results, esn, n_seeds):
             key = f"sr {r['sr']}, in {r['input_scaling']:g}, ridge {r['ridge']:g}"
             picks[key] = picks.get(key, 0) + 1
         common = max(picks, key=picks.get)
-        rows.append(f"| {terms} | ESN (ReservoirPy {ESN_UNITS} units; most chosen: {common}, {picks[common]}/{len(runs)}) "
+        name = f"ESN (ReservoirPy {ESN_UNITS} units; most chosen: {common}, {picks[common]}/{len(runs)})"
+        rows.append(f"| {terms} | {name} "
                     f"| - | {fmt(m)} | {fmt(lo)} - {fmt(hi)} | - | - | - "
                     f"| {np.median([r['wall'] for r in runs]):.1f} | {np.median([r['cpu'] for r in runs]):.1f} "
                     f"| {ref:.3g} [{REFERENCE_STATUS}] "
@@ -285,7 +286,8 @@ def main(argv=None):
                     r = run_evolino(task, cfgs[row], seed, cells)
                     r["cells"] = cells or cfgs[row]["n_cells"]
                     runs.append(r)
-                    print(f"# {terms} sines{' ' + str(freqs) if freqs else ''} {row} seed {seed}: test {fmt(r['test'])} "
+                    label = f"{terms} sines{' ' + str(freqs) if freqs else ''}"
+                    print(f"# {label} {row} seed {seed}: test {fmt(r['test'])} "
                           f"(gen-1 {fmt(r['gen1_test'])}), validation {fmt(r['val'])} (gen-1 {fmt(r['gen1_val'])}), "
                           f"{r['evaluations']} evals, {r['generations']} gens, {r['wall']:.1f} s", flush=True)
                 results[(terms, row)] = runs
