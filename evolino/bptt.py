@@ -99,7 +99,7 @@ def _weights(spec: LSTMSpec, genome: np.ndarray) -> _Weights:
 def _pack_grad(spec: LSTMSpec, dW, dR, db, dp) -> np.ndarray:
     """Genome-layout gradient ``(n_params,)`` from ``dW (I, U, H)``, ``dR (H, U, H)``,
     ``db (U, H)`` and the peephole gradients ``dp (U-1, H)`` (or None)."""
-    H, U = spec.n_cells, spec.n_units
+    H = spec.n_cells
     full = np.concatenate([dW, dR, db[None]], axis=0)  # (K, U, H)
     blocks = full.transpose(2, 1, 0).reshape(H, -1)  # (H, U*K)
     if dp is not None:
