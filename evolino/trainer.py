@@ -22,6 +22,7 @@ from .loop import History, run_search
 from .lstm import LSTMSpec
 from .model import EvolinoNetwork, load_npz, save_npz_atomic
 from .readout import Linear
+from .search import make_strategy
 
 __all__ = ["Evolino", "CHECKPOINT_VERSION"]
 
@@ -183,8 +184,6 @@ class Evolino:
                 if not hasattr(self.search, attr):
                     raise TypeError(f"search must be one of {SEARCHES} or a strategy object; it lacks {attr}")
             return self.search
-        from .search import make_strategy  # lazy: search imports cma
-
         name = check_choice(self.search, "search", SEARCHES)
         opts = dict(self.search_options or {})
         init_rng = as_rng(np.random.SeedSequence(seed).spawn(2)[1])
