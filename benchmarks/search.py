@@ -34,19 +34,7 @@ import numpy as np
 
 from evolino.lstm import LSTMSpec, forward
 from evolino.search import CMAES, ESP
-
-
-def sphere(X):
-    return np.sum(X**2, axis=1)
-
-
-def ellipsoid(X):
-    n = X.shape[1]
-    return X**2 @ (1e6 ** (np.arange(n) / (n - 1)))
-
-
-def rosenbrock(X):
-    return np.sum(100.0 * (X[:, 1:] - X[:, :-1] ** 2) ** 2 + (1.0 - X[:, :-1]) ** 2, axis=1)
+from evolino.search.functions import ellipsoid, rosenbrock, sphere
 
 
 FUNCTIONS = {"sphere": sphere, "ellipsoid": ellipsoid, "rosenbrock": rosenbrock}

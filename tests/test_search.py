@@ -8,20 +8,7 @@ import pytest
 
 from evolino.lstm import LSTMSpec
 from evolino.search import CMAES, ESP, make_strategy
-
-
-# --- standard test functions (minimum 0) ----------------------------------------------
-def sphere(X):
-    return np.sum(X**2, axis=1)
-
-
-def ellipsoid(X):
-    n = X.shape[1]
-    return X**2 @ (1e6 ** (np.arange(n) / (n - 1)))
-
-
-def rosenbrock(X):
-    return np.sum(100.0 * (X[:, 1:] - X[:, :-1] ** 2) ** 2 + (1.0 - X[:, :-1]) ** 2, axis=1)
+from evolino.search.functions import ellipsoid, rosenbrock, sphere
 
 
 OPTIMUM = {sphere: 0.0, ellipsoid: 0.0, rosenbrock: 1.0}
@@ -399,3 +386,10 @@ def test_load_state_dict_rejects_mismatch():
     c = CMAES(np.zeros(6), seed=0)
     with pytest.raises(ValueError, match="x0"):
         CMAES(np.ones(6)).load_state_dict(c.state_dict())
+
+
+def test_test_functions_at_known_points():
+    n = 5
+    assert sphere(np.zeros((1, n)))[0] == 0 and sphere(np.ones((1, n)))[0] == n
+    assert ellipsoid(np.eye(n)[[0, -1]]).tolist() == [1.0, 1e6]
+    assert rosenbrock(np.ones((1, n)))[0] == 0 and rosenbrock(np.zeros((1, n)))[0] == n - 1
