@@ -1,22 +1,16 @@
 """scikit-learn estimators: :class:`EvolinoRegressor` and :class:`EvolinoClassifier`.
 
-The data are sequences. ``X`` is either one sequence ``(T, n_features)`` whose rows
-are time steps in order, or a list of such arrays (lengths may differ, widths may
-not). Targets come per step (``y`` ``(T,)`` / ``(T, n_outputs)``, or a list with one
-such array per sequence) or, for a list of sequences, per sequence (``y`` an array
-``(n_sequences,)`` / ``(n_sequences, n_outputs)``: read out at each sequence's last
-step, e.g. sequence classification). Every sequence starts from the zero state.
+Thin adapters over the one training core, :class:`evolino.Evolino`: they map
+scikit-learn parameters to the trainer, check data the scikit-learn way, and
+read predictions off the trained :class:`~evolino.model.EvolinoNetwork`.
 
-Training is Evolino (Schmidhuber, Wierstra, Gagliolo & Gomez 2007): the hidden
-LSTM weights are evolved (ESP or CMA-ES), the readout is computed for each
-candidate on the steps of the *fit* part -- least squares (``readout="linear"``)
-or an SVM (Evoke: ``"svr"``, ``"svc"``) -- and the fitness is the error on the
-*validation* part: the last ``validation`` fraction of each sequence's steps
-(per-step targets) or a random ``validation`` fraction of the sequences
-(per-sequence targets, stratified by class). The final readout is refitted on
-all steps. All sequences of a population run as one padded batch through the
-population-batched kernel; padding follows the real steps, so the causal LSTM
-never sees it.
+The data are sequences. ``X`` is one sequence ``(T, n_features)`` whose rows are
+time steps in order (regressor), a 3-D array ``(n_sequences, T, n_features)``, or
+a list of ``(T_i, n_features)`` arrays (lengths may differ, widths may not).
+Targets come per step (``y`` ``(T,)`` / ``(T, n_outputs)``, or a list with one such
+array per sequence) or per sequence (``y`` ``(n_sequences,)`` / ``(n_sequences,
+n_outputs)``: read out at each sequence's last step, e.g. sequence
+classification). Every sequence starts from the zero state.
 
 Because a row's prediction depends on the rows before it, the checks of
 ``sklearn.utils.estimator_checks`` that shuffle or subset rows fail by design:
@@ -34,11 +28,12 @@ from sklearn.utils import check_array as sk_check_array
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._validate import as_rng, check_choice, check_number, check_positive_int
-from .lstm import LSTMSpec, forward, initial_state, prepare
-from .model import EvolinoNetwork, closed_loop
+from ._validate import check_choice, check_positive_int
+from .presets import SUPERVISED
 from .readout import Linear
-from .readout_svm import SVC, SVR, classification_loss, regression_loss
+from .readout_svm import SVC, SVR
+from .sequences import SequenceBatch
+from .trainer import Evolino
 
 __all__ = ["EvolinoRegressor", "EvolinoClassifier", "EXPECTED_FAILED_CHECKS"]
 
@@ -49,11 +44,6 @@ EXPECTED_FAILED_CHECKS = {
     "check_methods_sample_order_invariance": _ORDER.format("reordered rows (another sequence)"),
 }
 """Checks of ``sklearn.utils.estimator_checks`` that assume rows are independent samples (name -> reason)."""
-
-
-# ESP networks per chromosome and generation: 4 gives subpopulations of popsize/4 = 10, which
-# measured better than ESP's 10 trials (subpopulations of 4) at the small default budget
-_ESP_TRIALS = 4
 
 
 # --- data ----------------------------------------------------------------------
@@ -85,6 +75,9 @@ def _split_targets(seqs, y, name="y"):
     if y is None:
         raise ValueError("requires y to be passed, but the target y is None")
     per_step = isinstance(y, (list, tuple)) and any(np.ndim(v) > 0 for v in y)
+    if not per_step and np.ndim(y) >= 2 and np.shape(y)[:2] == (len(seqs), len(seqs[0])) and \
+            all(len(s) == len(seqs[0]) for s in seqs):
+        y, per_step = list(np.asarray(y)), True  # (B, T[, O]) per-step targets of a 3-D X
     if per_step:
         if len(y) != len(seqs):
             raise ValueError(f"{name} must hold one target array per sequence ({len(seqs)}), got {len(y)}")
@@ -103,102 +96,45 @@ def _split_targets(seqs, y, name="y"):
     return y, True
 
 
-class _Batch:
-    """Sequences ``(T_i, F)`` padded at the end into one array ``(B, T_max, F)``.
-
-    Steps are addressed by flat indices into ``B * T_max``.
-    """
-
-    def __init__(self, seqs):
-        self.lengths = np.array([len(s) for s in seqs])
-        self.T = int(self.lengths.max())
-        self.X = np.zeros((len(seqs), self.T, seqs[0].shape[1]))
-        for b, s in enumerate(seqs):
-            self.X[b, : len(s)] = s
-
-    def steps(self, b, start, stop) -> np.ndarray:
-        return b * self.T + np.arange(start, stop)
-
-    def last(self) -> np.ndarray:
-        return np.arange(len(self.lengths)) * self.T + self.lengths - 1
-
-    def unpad(self, A):
-        """``(B, T_max, ...)`` -> list of ``(T_i, ...)``."""
-        return [A[b, :n] for b, n in enumerate(self.lengths)]
-
-
-class _SequenceFitness:
-    """Picklable fitness ``genomes (P, n) -> (P,)``: readout fitted on the fit steps, loss on the validation steps.
-
-    ``X`` ``(B, T, F)`` already multiplied by ``input_scale``; ``fit_idx``/``val_idx`` are flat indices
-    into ``B * T``; ``loss`` is ``"regression"``, ``"multilabel"`` or ``"multiclass"``.
-    """
-
-    def __init__(self, spec, X, fit_idx, Y_fit, val_idx, Y_val, readout, loss):
-        self.spec, self.X, self.readout, self.loss = spec, X, readout, loss
-        self.fit_idx, self.Y_fit, self.val_idx, self.Y_val = fit_idx, Y_fit, val_idx, Y_val
-
-    def __call__(self, genomes) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            h = forward(self.spec, prepare(self.spec, genomes), self.X)  # (P, B, T, H)
-            h = h.reshape(h.shape[0], -1, h.shape[-1])
-            out = self.readout.fit(h[:, self.fit_idx], self.Y_fit).predict(h[:, self.val_idx])  # (P, N_val, O)
-        if self.loss == "regression":
-            return regression_loss(out, self.Y_val)
-        return classification_loss(out, self.Y_val, multilabel=self.loss == "multilabel")
+def _seed(rs) -> int:
+    if rs is None:
+        return int(np.random.default_rng().integers(2**32))
+    if isinstance(rs, np.random.RandomState):
+        return int(rs.randint(2**31))
+    if isinstance(rs, np.random.Generator):
+        return int(rs.integers(2**32))
+    if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
+        return check_positive_int(rs, "random_state", minimum=0)
+    raise TypeError(f"random_state must be None, an int or a random generator, got {rs!r}")
 
 
 # --- the estimators ------------------------------------------------------------
 class _EvolinoBase(BaseEstimator):
     _readouts = ("linear", "svr", "svc")
+    _two_d = True  # whether a 2-D X is one sequence (regressor) or refused as ambiguous (classifier)
 
-    def _check_params(self):
-        p = {
-            "n_cells": check_positive_int(self.n_cells, "n_cells"),
-            "readout": check_choice(self.readout, "readout", self._readouts),
-            "washout": check_positive_int(self.washout, "washout", minimum=0),
-            "validation": check_number(self.validation, "validation", low=0.0, high=1.0),
-            "max_generations": check_positive_int(self.max_generations, "max_generations"),
-            "popsize": None if self.popsize is None else check_positive_int(self.popsize, "popsize"),
-            "input_scale": check_number(self.input_scale, "input_scale", low=0.0, low_open=True),
-        }
-        if p["validation"] == 1.0:
-            raise ValueError("validation must be < 1 (a fraction of the steps or sequences), got 1.0")
-        check_number(self.init_scale, "init_scale", low=0.0)
-        check_number(self.ridge, "ridge", low=0.0)
-        for name in ("peepholes", "forget_gate"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        if self.search_options is not None and not isinstance(self.search_options, dict):
-            raise TypeError(f"search_options must be a dict or None, got {self.search_options!r}")
-        rs = self.random_state
-        if rs is None:
-            p["seed"] = int(np.random.default_rng().integers(2**32))
-        elif isinstance(rs, np.random.RandomState):
-            p["seed"] = int(rs.randint(2**31))
-        elif isinstance(rs, np.random.Generator):
-            p["seed"] = int(rs.integers(2**32))
-        elif isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
-            p["seed"] = check_positive_int(rs, "random_state", minimum=0)
-        else:
-            raise TypeError(f"random_state must be None, an int or a random generator, got {rs!r}")
-        p["readout_obj"] = self._make_readout(p["readout"])
-        return p
-
-    def _make_readout(self, name):
+    def _make_readout(self):
+        name = check_choice(self.readout, "readout", self._readouts)
         if name == "linear":
-            return Linear(ridge=check_number(self.ridge, "ridge", low=0.0))
+            return Linear(ridge=self.ridge)
         kw = dict(kernel=self.kernel, C=self.C, max_samples=self.max_samples)
         readout = SVR(epsilon=self.epsilon, **kw) if name == "svr" else SVC(**kw)
         readout._check_options()  # out-of-range SVM options fail now, not after a generation
         return readout
 
-    def _encode(self, Y):
-        """Targets ``(n, ...)`` -> float ``(n, O)`` readout targets."""
-        raise NotImplementedError
+    def _trainer(self, *, feedback, loss, seed) -> Evolino:
+        """The training core with this estimator's parameters."""
+        return Evolino(self.n_cells, search=self.search, readout=self._make_readout(), ridge=self.ridge,
+                       washout=self.washout, validation=self.validation, feedback=feedback, loss=loss,
+                       popsize=self.popsize, max_generations=self.max_generations, peepholes=self.peepholes,
+                       forget_gate=self.forget_gate, init_scale=self.init_scale, input_scale=self.input_scale,
+                       search_options=self.search_options, n_jobs=self.n_jobs, callbacks=list(self.callbacks or ()),
+                       verbose=self.verbose, seed=seed)
 
     def _validate_fit_data(self, X, y):
         """-> (list of sequences, targets (list of (T_i, ...) or array (B, ...)), per_sequence)."""
+        if isinstance(X, np.ndarray) and X.ndim == 3:
+            X = list(X)
         if _is_sequence_list(X):
             seqs = _check_sequences(self, X, reset=True)
             targets, per_sequence = _split_targets(seqs, y)
@@ -208,117 +144,53 @@ class _EvolinoBase(BaseEstimator):
                 flat = self._check_y(np.concatenate([np.asarray(t) for t in targets]))
                 targets = np.split(flat, np.cumsum([len(t) for t in targets])[:-1])
             return seqs, targets, per_sequence
+        self._refuse_two_d(X)
         X, y = validate_data(self, X, y, dtype=np.float64, multi_output=self._multi_output, y_numeric=False)
         return [X], [self._check_y(y)], False
 
-    def _fit(self, X, y):
-        p = self._check_params()
+    def _refuse_two_d(self, X):
+        pass
+
+    def _fit(self, X, y, *, feedback=False):
+        for name in ("peepholes", "forget_gate"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        seed = _seed(self.random_state)
         seqs, targets, per_sequence = self._validate_fit_data(X, y)
-        self.per_sequence_ = per_sequence
+        if feedback and per_sequence:
+            raise ValueError("feedback=True needs per-step targets y (one array per sequence)")
         Y = self._encode(np.asarray(targets) if per_sequence else np.concatenate(targets))  # (N_all, O)
-        if p["readout"] == "svc" and not np.all((Y == 0) | (Y == 1)):
+        if self.readout == "svc" and not np.all((Y == 0) | (Y == 1)):
             raise ValueError("readout='svc' needs 0/1 targets (one column per label); use EvolinoClassifier for labels")
-        self.n_outputs_ = Y.shape[1]
-        batch = _Batch(seqs)
-        idx_fit, idx_val, row_fit, row_val = self._split(batch, Y, per_sequence, p)
-        spec = LSTMSpec(self.n_features_in_, p["n_cells"], peepholes=bool(self.peepholes),
-                        forget_gate=bool(self.forget_gate))
-        Xs = batch.X * p["input_scale"]
-        fitness = _SequenceFitness(spec, Xs, idx_fit, Y[row_fit], idx_val, Y[row_val], p["readout_obj"],
-                                   self._loss_kind())
-        genome, history = self._evolve(spec, fitness, p)
-        # the final readout: all post-washout steps, no subsample
-        final = p["readout_obj"].for_final() if hasattr(p["readout_obj"], "for_final") else p["readout_obj"]
-        h = forward(spec, genome[None], Xs).reshape(1, -1, spec.n_cells)
-        idx_all = np.concatenate([idx_fit, idx_val]) if idx_val is not idx_fit else idx_fit
-        rows_all = np.concatenate([row_fit, row_val]) if idx_val is not idx_fit else row_fit
-        self.readout_ = final.fit(h[:, idx_all], Y[rows_all])
-        self.spec_, self.genome_, self.seed_, self.history_ = spec, genome, p["seed"], history
-        self.best_fitness_ = float(history["best"][-1])
-        self.input_scale_ = p["input_scale"]
+        if not per_sequence:
+            Y = np.split(Y, np.cumsum([len(t) for t in targets])[:-1])
+        trainer = self._trainer(feedback=feedback, loss=self._loss_kind(), seed=seed)
+        net = trainer.fit(Y, X=seqs, per_sequence=per_sequence)
+        self.per_sequence_, self.n_outputs_ = per_sequence, net.n_outputs
+        self.network_, self.readout_, self.trainer_ = net, trainer.readout_, trainer
+        self.spec_, self.genome_, self.seed_ = net.spec, net.genome, trainer.seed_
+        self.history_, self.best_fitness_, self.input_scale_ = trainer.history_, trainer.best_fitness_, net.input_scale
         return self
 
-    def _split(self, batch, Y, per_sequence, p):
-        """Flat step indices and target rows of the fit and validation parts."""
-        v, washout = p["validation"], p["washout"]
-        if per_sequence:
-            last = batch.last()
-            val = self._validation_sequences(Y, v, p["seed"])
-            if val.size == 0 or val.size == len(last):
-                rows = np.arange(len(last))
-                return last, last, rows, rows
-            fit = np.setdiff1d(np.arange(len(last)), val)
-            return last[fit], last[val], fit, val
-        short = np.flatnonzero(batch.lengths <= washout)
-        if short.size:
-            i = short[0]
-            raise ValueError(f"X: sequence {i} has {batch.lengths[i]} steps, need more than washout={washout}")
-        idx_fit, idx_val, row_fit, row_val = [], [], [], []
-        start = 0  # first row of this sequence in the concatenated targets
-        for b, T in enumerate(batch.lengths):
-            n_post = T - washout
-            n_val = min(int(round(v * n_post)), n_post - 1)
-            cut = T - n_val
-            idx_fit.append(batch.steps(b, washout, cut))
-            idx_val.append(batch.steps(b, cut, T))
-            row_fit.append(start + np.arange(washout, cut))
-            row_val.append(start + np.arange(cut, T))
-            start += T
-        idx_fit, idx_val = np.concatenate(idx_fit), np.concatenate(idx_val)
-        row_fit, row_val = np.concatenate(row_fit), np.concatenate(row_val)
-        if idx_val.size == 0:  # too short to hold steps out: score the fit part itself
-            return idx_fit, idx_fit, row_fit, row_fit
-        return idx_fit, idx_val, row_fit, row_val
-
-    def _validation_sequences(self, Y, v, seed) -> np.ndarray:
-        rng = as_rng(seed)
-        n = len(Y)
-        return np.sort(rng.permutation(n)[: int(round(v * n))])
-
-    def _evolve(self, spec, fitness, p):
-        from .evaluate import make_evaluator
-        from .loop import run_search
-        from .trainer import Evolino
-
-        # the trainer builds strategies (ESP cell slices, initial genomes) for the estimators too
-        opts = dict(self.search_options or {})
-        if self.search == "esp":
-            opts.setdefault("trials", _ESP_TRIALS)
-        strategy = Evolino(spec, search=self.search, popsize=p["popsize"], init_scale=self.init_scale,
-                           search_options=opts)._strategy(spec, p["seed"])
-        evaluator = make_evaluator(None, n_jobs=self.n_jobs)
-        try:
-            history = run_search(strategy, fitness, evaluator=evaluator, max_generations=p["max_generations"],
-                                 callbacks=list(self.callbacks or ()))
-        finally:
-            evaluator.close()
-        return np.asarray(strategy.best[0], dtype=spec.dtype), history
-
     # --- prediction --------------------------------------------------------------
+    def _sequences(self, X):
+        check_is_fitted(self, "network_")
+        if isinstance(X, np.ndarray) and X.ndim == 3:
+            return _check_sequences(self, list(X), reset=False), False
+        if _is_sequence_list(X):
+            return _check_sequences(self, X, reset=False), False
+        self._refuse_two_d(X)
+        return [validate_data(self, X, dtype=np.float64, reset=False)], True
+
     def _outputs(self, X):
         """Readout outputs: ``(T, O)`` for one sequence, a list of them for a list (``(B, O)`` per sequence)."""
-        check_is_fitted(self, "readout_")
-        if _is_sequence_list(X):
-            seqs, single = _check_sequences(self, X, reset=False), False
-        else:
-            seqs, single = [validate_data(self, X, dtype=np.float64, reset=False)], True
-        batch = _Batch(seqs)
-        h = forward(self.spec_, self.genome_[None], batch.X * self.input_scale_)  # (1, B, T, H)
-        out = self.readout_.predict(h.reshape(1, -1, self.spec_.n_cells))[0].reshape(len(seqs), batch.T, -1)
+        seqs, single = self._sequences(X)
+        batch = SequenceBatch(seqs)
+        out = self.network_.predict(batch.X)  # (B, T_max, O)
         if self.per_sequence_:
             return out[np.arange(len(seqs)), batch.lengths - 1]  # (B, O)
         outs = batch.unpad(out)
         return outs[0] if single else outs
-
-    @property
-    def network_(self) -> EvolinoNetwork:
-        """The trained network (:class:`~evolino.model.EvolinoNetwork`: save/load as ``.npz``); linear readouts only."""
-        check_is_fitted(self, "readout_")
-        if getattr(self, "network_feedback_", None) is not None:
-            return self.network_feedback_
-        if not hasattr(self.readout_, "coef_"):
-            raise AttributeError("network_ needs linear output weights; this readout uses a non-linear kernel")
-        return EvolinoNetwork(self.spec_, self.genome_, self.readout_.coef_[0], input_scale=self.input_scale_)
 
     def _flat(self, X, y, pred):
         """Concatenate per-step lists so that a score covers all steps of all sequences."""
@@ -329,17 +201,7 @@ class _EvolinoBase(BaseEstimator):
         return y, pred
 
 
-class EvolinoRegressor(RegressorMixin, _EvolinoBase):
-    """LSTM regressor trained by Evolino: evolved hidden weights, computed readout.
-
-    Input-driven: the output at step ``t`` is a function of ``X[0..t]``. With
-    ``feedback=True`` the previous target is also an input while training
-    (teacher forcing) and ``predict`` feeds back its own previous output (closed
-    loop); this uses :class:`~evolino.trainer.Evolino` and needs per-step targets
-    and sequences of one length.
-
-    Parameters
-    ----------
+_PARAMS_DOC = """
     n_cells : int, default=10
         LSTM memory cells.
     readout : {"linear", "svr", "svc"}, default="linear"
@@ -349,8 +211,6 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
         L2 penalty of the linear readout.
     C : float, default=1.0
         SVM regularization (``"svr"``, ``"svc"``), > 0.
-    epsilon : float, default=0.1
-        SVR tube width in target units, >= 0.
     kernel : {"linear", "rbf", "poly", "sigmoid"}, default="linear"
         SVM kernel.
     max_samples : int, optional
@@ -358,44 +218,63 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
         (the final readout uses all).
     search : {"esp", "cmaes"}, default="esp"
     popsize : int, default=40
-        Networks per generation (ESP: a multiple of ``trials``, which is 4 here unless
-        ``search_options`` says otherwise).
+        Networks per generation (ESP: 10 subpopulations x 4 trials, :data:`evolino.presets.SUPERVISED`).
     max_generations : int, default=10
     search_options : dict, optional
         More options of the strategy (e.g. ``{"trials": 4}``, ``{"sigma0": 0.3}``).
     washout : int, default=0
         First steps of every sequence that neither fit nor score the readout.
     validation : float, default=0.25
-        Fraction held out for the fitness (see the module docstring); 0 scores the fit part.
-    input_scale : float, default=0.1
-        Factor on the inputs; small inputs keep the cells in their nearly linear range.
-        Standardize the features first (e.g. ``StandardScaler`` in a Pipeline).
+        Fraction held out for the fitness (see :class:`evolino.Evolino`); 0 scores the fit part.
+    input_scale : float, default=1e-3
+        Factor on the inputs (:class:`evolino.Evolino`); standardize the features first
+        (e.g. ``StandardScaler`` in a Pipeline) and raise it for strongly nonlinear tasks.
     init_scale : float, default=1.0
         Scale of the random initial weights.
     peepholes, forget_gate : bool, default=True
-    feedback : bool, default=False
     n_jobs : int, optional
-        Worker processes for fitness evaluation (None or 1: this process).
+        Worker processes for fitness evaluation (None or 1: this process, -1: all CPUs).
     callbacks : sequence of callables, optional
-        Called after every generation with the status dict of :func:`evolino.loop.run_search`
-        (e.g. a progress bar); returning True stops the search.
+        Called after every generation with the status dict of :func:`evolino.loop.run_search`;
+        returning True stops the search.
+    verbose : int, default=0
+        1: a progress bar on stderr.
     random_state : int, numpy Generator or RandomState, optional
+"""
 
-    Attributes
-    ----------
+_ATTRS_DOC = """
     n_features_in_ : int
     n_outputs_ : int
+    network_ : EvolinoNetwork
+        The trained network (``save``/``load`` as ``.npz`` with a linear readout).
     spec_ : LSTMSpec
     genome_ : ndarray of shape (spec_.n_params,)
-        Evolved hidden weights.
     readout_ : fitted readout (``coef_`` ``(1, n_cells + 1, n_outputs)`` when linear)
+    trainer_ : Evolino
+        The training core that fitted it (``result_``: the search's result).
     history_ : dict of per-generation lists
     best_fitness_ : float
-        Validation loss of the chosen network (NRMSE; SVC: error rate + margin term).
     seed_ : int
     per_sequence_ : bool
         Whether ``y`` had one target per sequence.
+"""
 
+
+class EvolinoRegressor(RegressorMixin, _EvolinoBase):
+    __doc__ = f"""LSTM regressor trained by Evolino: evolved hidden weights, computed readout.
+
+    Input-driven: the output at step ``t`` is a function of ``X[0..t]``. With
+    ``feedback=True`` the previous target is also an input while training
+    (teacher forcing) and ``predict`` feeds back its own previous output (closed
+    loop from the zero state); this needs per-step targets and sequences of one length.
+
+    Parameters
+    ----------{_PARAMS_DOC}    epsilon : float, default=0.1
+        SVR tube width in target units, >= 0.
+    feedback : bool, default=False
+
+    Attributes
+    ----------{_ATTRS_DOC}
     References
     ----------
     Schmidhuber, Wierstra, Gagliolo, Gomez. Training recurrent networks by Evolino.
@@ -415,10 +294,11 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
 
     _multi_output = True
 
-    def __init__(self, n_cells=10, *, readout="linear", ridge=0.0, C=1.0, epsilon=0.1, kernel="linear",
-                 max_samples=None, search="esp", popsize=40, max_generations=10, search_options=None, washout=0,
-                 validation=0.25, input_scale=0.1, init_scale=1.0, peepholes=True, forget_gate=True,
-                 feedback=False, n_jobs=None, callbacks=None, random_state=None):
+    def __init__(self, n_cells=SUPERVISED.n_cells, *, readout="linear", ridge=0.0, C=1.0, epsilon=0.1,
+                 kernel="linear", max_samples=None, search="esp", popsize=SUPERVISED.popsize, max_generations=10,
+                 search_options=None, washout=0, validation=0.25, input_scale=SUPERVISED.input_scale,
+                 init_scale=SUPERVISED.init_scale, peepholes=True, forget_gate=True, feedback=False, n_jobs=None,
+                 callbacks=None, verbose=0, random_state=None):
         self.n_cells = n_cells
         self.readout = readout
         self.ridge = ridge
@@ -439,6 +319,7 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
         self.feedback = feedback
         self.n_jobs = n_jobs
         self.callbacks = callbacks
+        self.verbose = verbose
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -457,16 +338,17 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
         return Y.reshape(len(Y), -1)
 
     def _loss_kind(self):
-        return "multilabel" if self.readout == "svc" else "regression"
+        return "multilabel" if self.readout == "svc" else "nrmse"
 
     def fit(self, X, y):
         """Evolve the network.
 
         Parameters
         ----------
-        X : array of shape (T, n_features) or list of arrays (T_i, n_features)
-        y : array of shape (T,) or (T, n_outputs); for a list X: a list of such arrays,
-            or an array (n_sequences,) / (n_sequences, n_outputs) of per-sequence targets
+        X : array of shape (T, n_features) or (n_sequences, T, n_features), or a list of (T_i, n_features) arrays
+        y : array of shape (T,) or (T, n_outputs); for several sequences: a list of such arrays
+            (or an array (n_sequences, T[, n_outputs])), or an array (n_sequences,) /
+            (n_sequences, n_outputs) of per-sequence targets
 
         Returns
         -------
@@ -474,65 +356,20 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
         """
         if not isinstance(self.feedback, (bool, np.bool_)):
             raise TypeError(f"feedback must be a bool, got {self.feedback!r}")
-        if self.feedback:
-            return self._fit_feedback(X, y)
-        self.__dict__.pop("network_feedback_", None)
-        return self._fit(X, y)
-
-    def _fit_feedback(self, X, y):
-        from .trainer import Evolino
-
-        p = self._check_params()
-        if self.kernel != "linear" and p["readout"] != "linear":
-            raise ValueError("feedback=True needs linear output weights (kernel='linear')")
-        seqs, targets, per_sequence = self._validate_fit_data(X, y)
-        if per_sequence:
-            raise ValueError("feedback=True needs per-step targets y (one array per sequence)")
-        if len({len(s) for s in seqs}) > 1:
-            raise ValueError("feedback=True needs all sequences of X to have the same number of steps")
-        Y = np.stack([t.reshape(len(t), -1) for t in targets])  # (B, T, O)
-        val = p["validation"] if p["validation"] > 0 else 1
-        trainer = Evolino(p["n_cells"], search=self.search, readout=p["readout_obj"], washout=p["washout"],
-                          validation=val, feedback=True, popsize=p["popsize"], max_generations=p["max_generations"],
-                          peepholes=bool(self.peepholes), forget_gate=bool(self.forget_gate),
-                          init_scale=self.init_scale, input_scale=p["input_scale"], search_options=self.search_options,
-                          evaluator="serial" if self.n_jobs in (None, 1) else "pool",
-                          callbacks=list(self.callbacks or ()), seed=p["seed"])
-        net = trainer.fit(Y, np.stack(seqs))
-        self.per_sequence_ = False
-        self.n_outputs_ = Y.shape[-1]
-        self.spec_, self.genome_, self.seed_, self.history_ = net.spec, net.genome, trainer.seed_, trainer.history_
-        self.best_fitness_ = trainer.best_fitness_
-        self.input_scale_ = p["input_scale"]
-        self.readout_ = p["readout_obj"]
-        self.network_feedback_ = net
-        return self
+        return self._fit(X, y, feedback=bool(self.feedback))
 
     def predict(self, X):
-        """Outputs: ``(T,)`` or ``(T, n_outputs)`` for one sequence, a list of those for a list of
+        """Outputs: ``(T,)`` or ``(T, n_outputs)`` for one sequence, a list of those for several
         sequences, or ``(n_sequences, ...)`` when fitted on per-sequence targets."""
-        if getattr(self, "network_feedback_", None) is not None:
-            out = self._predict_closed_loop(X)
-        else:
-            out = self._outputs(X)
+        check_is_fitted(self, "network_")
+        out = self._predict_closed_loop(X) if self.network_.feedback else self._outputs(X)
         if self._y_1d:
             out = [o[..., 0] for o in out] if isinstance(out, list) else out[..., 0]
         return out
 
     def _predict_closed_loop(self, X):
-        net = self.network_feedback_
-        single = not _is_sequence_list(X)
-        if single:
-            seqs = [validate_data(self, X, dtype=np.float64, reset=False)]
-        else:
-            seqs = _check_sequences(self, X, reset=False)
-        outs = []
-        for s in seqs:  # own outputs fed back from the zero state
-            state = initial_state(net.spec, 1, 1)
-            w = prepare(net.spec, net.genome)
-            y0 = np.zeros((1, net.n_outputs))
-            outs.append(closed_loop(net.spec, w, net.coef[None], state, y0, len(s), s[None] * net.input_scale,
-                                    net.input_scale)[0, 0])
+        seqs, single = self._sequences(X)
+        outs = [self.network_.generate(len(s), X=s) for s in seqs]  # own outputs fed back from the zero state
         return outs[0] if single else outs
 
     def score(self, X, y, sample_weight=None):
@@ -542,36 +379,36 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
 
 
 class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
-    """LSTM sequence classifier trained by Evolino / Evoke.
+    __doc__ = f"""LSTM sequence classifier trained by Evolino / Evoke.
 
-    Per-step labels (``y`` ``(T,)`` per sequence: every step is classified from the
-    steps up to it) or per-sequence labels (``X`` a list, ``y`` ``(n_sequences,)``:
-    each sequence is classified at its last step). The readout fits 0/1 targets
-    (one column for two classes, one-hot for more) by least squares
-    (``"linear"``) or by maximum-margin SVMs, one per class (``"svc"``, Evoke).
-    The fitness is the validation misclassification rate plus a margin term that
-    only breaks ties (:func:`evolino.readout_svm.classification_loss`).
+    ``X`` is a 3-D array ``(n_sequences, T, n_features)`` or a list of ``(T_i, n_features)``
+    arrays; a 2-D array is refused, because it could be one sequence (rows = steps) or
+    many univariate series (rows = series). Labels come per sequence (``y``
+    ``(n_sequences,)``: each sequence is classified at its last step) or per step (``y`` a
+    list of ``(T_i,)`` arrays: every step is classified from the steps up to it). The
+    readout fits 0/1 targets (one column for two classes, one-hot for more) by least
+    squares (``"linear"``) or by maximum-margin SVMs, one per class (``"svc"``, Evoke).
+    The fitness is the validation misclassification rate plus a margin term that only
+    breaks ties (:func:`evolino.metrics.classification_loss`).
+
+    ``predict_proba`` maps the readout's outputs to probabilities by a multinomial
+    logistic regression fitted on the readout outputs of the training data (Platt
+    scaling); ``predict`` uses the readout's outputs directly, so the two agree on
+    all but borderline cases.
 
     Parameters
-    ----------
-    n_cells : int, default=10
-    readout : {"linear", "svc"}, default="linear"
-    ridge, C, kernel, max_samples, search, popsize, max_generations, search_options,
-    washout, validation, input_scale, init_scale, peepholes, forget_gate, n_jobs, callbacks, random_state
-        As in :class:`EvolinoRegressor`.
-
+    ----------{_PARAMS_DOC}
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-    n_features_in_, spec_, genome_, readout_, history_, best_fitness_, seed_, per_sequence_
-        As in :class:`EvolinoRegressor`.
+    classes_ : ndarray of shape (n_classes,){_ATTRS_DOC}    calibrator_ : sklearn.linear_model.LogisticRegression
+        The map of readout outputs to class probabilities.
 
     Examples
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> X = [rng.normal(size=(20, 1)) + m for m in rng.choice([-1.0, 1.0], size=40)]
-    >>> y = np.array(["up" if x.mean() > 0 else "down" for x in X])
+    >>> X = rng.normal(size=(40, 20, 1)) + rng.choice([-1.0, 1.0], size=(40, 1, 1))
+    >>> y = np.where(X.mean(axis=(1, 2)) > 0, "up", "down")
     >>> clf = EvolinoClassifier(random_state=0).fit(X, y)
     >>> bool(clf.score(X, y) > 0.9)
     True
@@ -580,10 +417,11 @@ class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
     _readouts = ("linear", "svc")
     _multi_output = False
 
-    def __init__(self, n_cells=10, *, readout="linear", ridge=0.0, C=1.0, kernel="linear", max_samples=None,
-                 search="esp", popsize=40, max_generations=10, search_options=None, washout=0, validation=0.25,
-                 input_scale=0.1, init_scale=1.0, peepholes=True, forget_gate=True, n_jobs=None,
-                 callbacks=None, random_state=None):
+    def __init__(self, n_cells=SUPERVISED.n_cells, *, readout="linear", ridge=0.0, C=1.0, kernel="linear",
+                 max_samples=None, search="esp", popsize=SUPERVISED.popsize, max_generations=10,
+                 search_options=None, washout=0, validation=0.25, input_scale=SUPERVISED.input_scale,
+                 init_scale=SUPERVISED.init_scale, peepholes=True, forget_gate=True, n_jobs=None, callbacks=None,
+                 verbose=0, random_state=None):
         self.n_cells = n_cells
         self.readout = readout
         self.ridge = ridge
@@ -602,7 +440,19 @@ class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
         self.forget_gate = forget_gate
         self.n_jobs = n_jobs
         self.callbacks = callbacks
+        self.verbose = verbose
         self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # refused as ambiguous (see the class docstring)
+        tags.input_tags.three_d_array = True
+        return tags
+
+    def _refuse_two_d(self, X):
+        raise ValueError(f"X has shape {np.shape(X)}: EvolinoClassifier needs sequences, a 3-D array "
+                         "(n_sequences, n_steps, n_features) or a list of (n_steps, n_features) arrays; "
+                         "for univariate series of shape (n_series, n_steps) pass X[:, :, None]")
 
     def _check_y(self, y):
         y = np.asarray(y)
@@ -626,28 +476,27 @@ class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
     def _loss_kind(self):
         return "multilabel" if len(self.classes_) == 2 else "multiclass"
 
-    def _validation_sequences(self, Y, v, seed):
-        """Stratified: the ``v`` fraction of each class's sequences."""
-        rng = as_rng(seed)
-        labels = Y[:, 0] if Y.shape[1] == 1 else np.argmax(Y, axis=1)
-        val = [rng.permutation(np.flatnonzero(labels == c))[: int(round(v * np.sum(labels == c)))]
-               for c in np.unique(labels)]
-        return np.sort(np.concatenate(val))
-
     def fit(self, X, y):
         """Evolve the network.
 
         Parameters
         ----------
-        X : array of shape (T, n_features) or list of arrays (T_i, n_features)
-        y : labels, array of shape (T,); for a list X: a list of such arrays (per step),
-            or an array (n_sequences,) (one label per sequence)
+        X : array of shape (n_sequences, T, n_features) or list of arrays (T_i, n_features)
+        y : labels, array of shape (n_sequences,) (one label per sequence), or a list of
+            (T_i,) arrays (one label per step)
 
         Returns
         -------
         self
         """
-        return self._fit(X, y)
+        from sklearn.linear_model import LogisticRegression
+
+        self._fit(X, y)
+        out = self._outputs(X)
+        out = np.concatenate(out) if isinstance(out, list) else out
+        labels = self._check_y(np.concatenate([np.asarray(v) for v in y]) if not self.per_sequence_ else y)
+        self.calibrator_ = LogisticRegression(C=100.0, max_iter=1000).fit(out, labels)
+        return self
 
     def decision_function(self, X):
         """Decision values ``2 * output - 1``: ``(T,)`` for two classes (> 0: ``classes_[1]``), else
@@ -660,7 +509,7 @@ class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
         return [d(o) for o in out] if isinstance(out, list) else d(out)
 
     def predict(self, X):
-        """Labels: ``(T,)`` for one sequence, a list of those for a list, or ``(n_sequences,)`` if per sequence."""
+        """Labels: ``(n_sequences,)`` if per sequence, else a list of ``(T_i,)`` arrays."""
         out = self._outputs(X)
 
         def labels(o):
@@ -668,6 +517,14 @@ class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
             return self.classes_[k]
 
         return [labels(o) for o in out] if isinstance(out, list) else labels(out)
+
+    def predict_proba(self, X):
+        """Class probabilities ``(n_sequences, n_classes)`` (per sequence) or a list of
+        ``(T_i, n_classes)`` arrays (per step), columns in the order of ``classes_``."""
+        out = self._outputs(X)
+        if isinstance(out, list):
+            return [self.calibrator_.predict_proba(o) for o in out]
+        return self.calibrator_.predict_proba(out)
 
     def score(self, X, y, sample_weight=None):
         """Accuracy over all steps (of all sequences) or all sequences."""

@@ -4,20 +4,23 @@ A callback is any callable ``callback(status: dict) -> bool | None``; returning
 ``True`` stops the run. The status dict holds ``generation``, ``evaluations``,
 ``best_fitness`` (best ever), ``gen_best``, ``gen_median``, ``elapsed`` (seconds of
 this run), ``strategy`` and ``fitness`` (this generation's values, ``(P,)``).
+:func:`progress_bar` is such a callback (the bar the CLI shows).
+
+:func:`run_search` returns a :class:`Result`, the one result type of a search
+(as pycma's ``CMAEvolutionStrategyResult``): the trainers and RL carry it.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._validate import check_number, check_positive_int
 from .evaluate import Serial
 
-__all__ = ["run_search", "SerialEvaluator", "History"]
-
-SerialEvaluator = Serial  # old name, kept importable; use evolino.evaluate.Serial
+__all__ = ["run_search", "History", "Result", "progress_bar"]
 
 
 class History(dict):
@@ -39,6 +42,49 @@ class History(dict):
         self["gen_best"].append(float(status["gen_best"]))
         self["gen_median"].append(float(status["gen_median"]))
         self["time"].append(float(status["elapsed"]))
+
+
+@dataclass
+class Result:
+    """Outcome of :func:`run_search`.
+
+    Attributes
+    ----------
+    best_genome : ndarray of shape (n_params,)
+        Best genome ever evaluated (lowest fitness).
+    best_fitness : float
+    evaluations : int
+        Fitness evaluations over the strategy's whole life (resumed runs included).
+    generations : int
+    stop_reason : str
+        ``"max_generations"``, ``"max_evaluations"``, ``"target_fitness"``, ``"callback"``
+        or the strategy's own reason (e.g. pycma's ``"tolfun"``).
+    history : History
+    """
+
+    best_genome: np.ndarray
+    best_fitness: float
+    evaluations: int
+    generations: int
+    stop_reason: str
+    history: "History" = field(repr=False)
+
+
+def progress_bar(total=None, *, disable=False, unit="gen"):
+    """A tqdm progress bar and a :func:`run_search` callback that advances it.
+
+    Returns ``(bar, callback)``; close the bar when the run ends. The library prints
+    nothing unless such a callback is attached (``verbose=1`` on the trainers does it).
+    """
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit=unit, disable=disable, dynamic_ncols=True)
+
+    def callback(status):
+        bar.update(status["generation"] - bar.n)
+        bar.set_postfix_str(f"best {status['best_fitness']:.3g}  evals {status['evaluations']}")
+
+    return bar, callback
 
 
 def run_search(
@@ -77,7 +123,7 @@ def run_search(
 
     Returns
     -------
-    History
+    Result
     """
     if max_generations is None and max_evaluations is None and target_fitness is None:
         raise ValueError("give at least one of max_generations, max_evaluations, target_fitness")
@@ -87,20 +133,22 @@ def run_search(
         max_evaluations = check_positive_int(max_evaluations, "max_evaluations")
     if target_fitness is not None:
         target_fitness = check_number(target_fitness, "target_fitness")
-    evaluator = SerialEvaluator() if evaluator is None else evaluator
+    evaluator = Serial() if evaluator is None else evaluator
     history = History() if history is None else history
     start = time.perf_counter() - time_offset
 
-    def done():
+    def reason():
         if max_generations is not None and strategy.generation >= max_generations:
-            return True
+            return "max_generations"
         if max_evaluations is not None and strategy.evaluations >= max_evaluations:
-            return True
+            return "max_evaluations"
         if target_fitness is not None and strategy.generation > 0 and strategy.best[1] <= target_fitness:
-            return True
-        return bool(strategy.stop())
+            return "target_fitness"
+        stop = strategy.stop()
+        return ", ".join(sorted(map(str, stop))) if stop else ""
 
-    while not done():
+    why = reason()
+    while not why:
         genomes = strategy.ask()
         fitness = np.asarray(evaluator.evaluate(fitness_fn, genomes), dtype=np.float64)
         if fitness.shape != (len(genomes),):
@@ -121,6 +169,7 @@ def run_search(
         stop = False
         for cb in callbacks:
             stop = bool(cb(status)) or stop
-        if stop:
-            break
-    return history
+        why = "callback" if stop else reason()
+    genome, best = strategy.best
+    return Result(None if genome is None else np.array(genome), float(best), int(strategy.evaluations),
+                  int(strategy.generation), why, history)

@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import as_rng, check_array, check_positive_int
+from ._validate import as_rng, check_array, check_number, check_positive_int
 
 __all__ = ["LSTMSpec", "LSTMState", "LSTMWeights", "forward", "prepare", "step", "initial_state"]
 
@@ -216,8 +216,14 @@ class LSTMWeights(NamedTuple):
     spec: LSTMSpec
 
 
-def prepare(spec: LSTMSpec, genomes) -> LSTMWeights:
-    """Rearrange genomes ``(P, n_params)`` or ``(n_params,)`` into kernel-ready weights."""
+def prepare(spec: LSTMSpec, genomes, input_scale: float = 1.0) -> LSTMWeights:
+    """Rearrange genomes ``(P, n_params)`` or ``(n_params,)`` into kernel-ready weights.
+
+    ``input_scale`` multiplies the input weights ``W`` once here, so that every
+    consumer of the weights (:func:`forward`, :func:`step`, the closed loop) takes
+    raw inputs: a network with ``input_scale=s`` on ``x`` is exactly the network
+    whose input weights are multiplied by ``s``.
+    """
     g = spec._check_genomes(genomes)
     if g.ndim == 1:
         g = g[None]
@@ -229,6 +235,8 @@ def prepare(spec: LSTMSpec, genomes) -> LSTMWeights:
     # (P, H_out, U, K) -> (P, K, U, H_out): column index u*H + j
     full = blocks.transpose(0, 3, 2, 1).reshape(P, I + H + 1, U * H).copy()
     full[:, :, H:] *= 0.5
+    if check_number(input_scale, "input_scale", low=0.0, low_open=True) != 1.0:
+        full[:, :I] *= input_scale
     W, R, b = full[:, :I], full[:, I : I + H], full[:, I + H :]
     dt = spec.dtype
     if spec.peepholes:

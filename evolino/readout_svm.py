@@ -38,59 +38,12 @@ import warnings
 import numpy as np
 
 from ._validate import check_array, check_choice, check_number, check_positive_int
+from .metrics import classification_loss
 
-__all__ = ["SVR", "SVC", "classification_loss", "regression_loss", "KERNELS"]
+__all__ = ["SVR", "SVC", "KERNELS"]
 
 KERNELS = ("linear", "rbf", "poly", "sigmoid")
 SOLVERS = ("auto", "libsvm", "liblinear")
-
-
-def regression_loss(out, Y) -> np.ndarray:
-    """NRMSE of each candidate: ``sqrt(mean((out - Y)^2)) / std(Y)`` (std 0 counts as 1).
-
-    ``out`` ``(P, N, O)``, ``Y`` ``(N, O)`` or ``(P, N, O)`` -> ``(P,)``; non-finite -> inf.
-    """
-    out = np.asarray(out)
-    err = (out - Y).reshape(out.shape[0], -1)
-    scale = float(np.std(Y)) or 1.0
-    with np.errstate(all="ignore"):
-        loss = np.sqrt(np.mean(err**2, axis=1)) / scale
-    return np.where(np.isfinite(loss), loss, np.inf)
-
-
-def classification_loss(out, Y, *, multilabel: bool = True) -> np.ndarray:
-    """Misclassification rate plus a margin tie-breaker, per candidate.
-
-    Outputs are on the 0/1 target scale: an output column is "on" above 0.5
-    (``multilabel`` or one column), else the class is the arg-max column. The
-    tie-breaker ``tanh(mean hinge loss) / (n_decisions + 1)``, hinge on the
-    margin ``(2 out - 1)(2 Y - 1)``, is smaller than one misclassification, so
-    it only orders candidates that make the same number of errors (toward
-    larger margins).
-
-    Parameters
-    ----------
-    out : array of shape (P, N, O)
-    Y : array of shape (N, O) or (P, N, O)
-        0/1 targets (one-hot rows when not ``multilabel``).
-    multilabel : bool, default=True
-
-    Returns
-    -------
-    ndarray of shape (P,)
-    """
-    out = np.asarray(out)
-    P, O = out.shape[0], out.shape[-1]
-    Yb = np.broadcast_to(Y, out.shape)
-    if multilabel or O == 1:
-        wrong = ((out > 0.5) != (Yb > 0.5)).reshape(P, -1)
-    else:
-        wrong = (np.argmax(out, axis=-1) != np.argmax(Yb, axis=-1)).reshape(P, -1)
-    with np.errstate(all="ignore"):
-        margin = (2 * out - 1) * (2 * Yb - 1)
-        hinge = np.maximum(0.0, 1.0 - margin).reshape(P, -1).mean(axis=1)
-        loss = wrong.mean(axis=1) + np.tanh(hinge) / (wrong.shape[1] + 1)
-    return np.where(np.isfinite(loss), loss, np.inf)
 
 
 def _subsample(N: int, max_samples) -> np.ndarray:
@@ -102,8 +55,6 @@ def _subsample(N: int, max_samples) -> np.ndarray:
 
 class _SVMReadout:
     """Shared machinery of :class:`SVR` and :class:`SVC` (one scikit-learn machine per candidate and output)."""
-
-    kind = ""
 
     def __init__(self, *, kernel="linear", C=1.0, gamma="scale", degree=3, coef0=0.0, standardize=True,
                  solver="auto", max_samples=None, tol=1e-3, max_iter=None):
@@ -302,8 +253,6 @@ class SVR(_SVMReadout):
     (2, 4, 1)
     """
 
-    kind = "svr"
-
     def __init__(self, *, kernel="linear", C=1.0, epsilon=0.1, gamma="scale", degree=3, coef0=0.0,
                  standardize=True, solver="auto", max_samples=None, tol=1e-3, max_iter=None):
         super().__init__(kernel=kernel, C=C, gamma=gamma, degree=degree, coef0=coef0, standardize=standardize,
@@ -375,8 +324,6 @@ class SVC(_SVMReadout):
     >>> bool(((out[0] > 0.5) == Y).mean() > 0.9)
     True
     """
-
-    kind = "svc"
 
     def _check_targets(self, Y):
         if not np.all((Y == 0) | (Y == 1)):

@@ -1,39 +1,38 @@
-"""The Evolino trainer: evolve hidden LSTM weights, compute output weights.
+"""The Evolino trainer, the one supervised training core: evolve hidden LSTM weights, compute output weights.
 
-``Evolino(...).fit(Y)`` wires an :class:`~evolino.lstm.LSTMSpec`, a search strategy
-(ESP or CMA-ES), a readout and an evaluator around :class:`~evolino.fitness.EvolinoFitness`
-and runs :func:`~evolino.loop.run_search`. The network kept is the best ever
-seen by validation fitness (not the last generation's best). Checkpoints are
-``.npz`` + JSON, written atomically; ``fit(..., resume=True)`` continues a run
-bit-identically.
+``Evolino(...).fit(Y, X=...)`` wires an :class:`~evolino.lstm.LSTMSpec`, a search
+strategy (:func:`~evolino.search.make_strategy`), a readout and an evaluator around
+:class:`~evolino.fitness.EvolinoFitness` and runs :func:`~evolino.loop.run_search`.
+It serves every supervised path: one long series, several sequences (a 3-D array
+or a list of different lengths), targets per step or per sequence, generation with
+output feedback, regression or classification losses. The scikit-learn estimators
+are thin adapters over it. The network kept is the best ever seen by validation
+fitness. Checkpoints are ``.npz`` + JSON, written atomically; ``fit(..., resume=True)``
+continues a run bit-identically.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
 
-from ._validate import as_rng, check_array, check_choice, check_number, check_positive_int
-from .fitness import EvolinoFitness
+from . import _data
+from ._io import check_writable, load_npz, save_npz
+from ._validate import as_rng, check_choice, check_number, check_positive_int
 from .evaluate import make_evaluator
-from .loop import History, run_search
+from .fitness import LOSSES, EvolinoFitness
+from .loop import History, progress_bar, run_search
 from .lstm import LSTMSpec
-from .model import EvolinoNetwork, load_npz, save_npz_atomic
+from .model import EvolinoNetwork
+from .presets import SUPERVISED
 from .readout import Linear
-from .search import make_strategy
+from .search import STRATEGIES, make_strategy
 
 __all__ = ["Evolino", "CHECKPOINT_VERSION"]
 
-CHECKPOINT_VERSION = 1
-SEARCHES = ("esp", "cmaes")
+CHECKPOINT_VERSION = 2
 READOUTS = ("linear", "svr", "svc")
-
-
-def _as_batch(A, name, dtype):
-    A = check_array(A, name, ndims=(2, 3), dtype=dtype, finite=True)
-    return A if A.ndim == 3 else A[None]
 
 
 class Evolino:
@@ -50,42 +49,49 @@ class Evolino:
         (:mod:`evolino.readout_svm`; pass an ``SVR(...)``/``SVC(...)`` object for others).
     ridge : float, default=0.0
         Ridge penalty of the ``"linear"`` readout (0 = pseudo-inverse, as in Evolino).
-        Absolute: see :class:`~evolino.readout.Linear` before using it with a small ``input_scale``.
     washout : int, default=100
         Initial steps of each training sequence the readout ignores.
     validation : float or int, default=0.25
-        Held-out final part of each training sequence on which fitness is measured:
-        a fraction of the post-washout steps, or a number of steps.
+        Held-out part on which fitness is measured. Per-step targets: the final
+        fraction of each sequence's post-washout steps (or that many steps); 0 scores
+        the fit steps themselves (input-driven only). Per-sequence targets: a random
+        fraction of the sequences (stratified by class for classification losses).
     feedback : bool, default=True
         Feed the previous target (training) / output (generation) back as input.
-    popsize : int, optional
-        Networks per generation (strategy default if None).
+    loss : {"nrmse", "multilabel", "multiclass"} or callable, default="nrmse"
+        Validation loss; classification losses expect 0/1 targets (one column per label,
+        or one-hot rows for ``"multiclass"``). A readout's own ``validation_loss`` (SVC)
+        takes precedence over ``"nrmse"``.
+    popsize : int, default=40
+        Networks per generation (ESP: a multiple of ``trials``, ``search_options``).
     max_generations : int, default=100
     max_evaluations, target_fitness : optional budgets
     peepholes, forget_gate : bool, default=True
     init_scale : float, default=1.0
         Scale of the random initial genomes (see :meth:`LSTMSpec.init`).
     input_scale : float, default=1e-3
-        Factor on every network input (external and fed back). Small inputs keep
-        the cells near their operating point, a rich and nearly linear filter
-        bank, which is what closed-loop generation of signals made by a linear
-        recurrence (superimposed sines) needs; PyBrain's Evolino scales its
-        back-projection by 0.01 for the same reason. Measured on 2 sines, random
-        10-cell networks reach 1e-5 NRMSE at 1e-3 and 1e-2 at 1; the CLI uses 1e-5
-        with 40 cells. Nonlinear signals want larger values: Mackey-Glass uses 3.
+        Factor on every network input (external and fed back), folded into the input
+        weights. Small inputs keep the cells near their operating point, a rich and
+        nearly linear filter bank, which is what closed-loop generation of signals made
+        by a linear recurrence (superimposed sines) needs; PyBrain's Evolino scales its
+        back-projection by 0.01 for the same reason. Nonlinear signals want larger
+        values (the Mackey-Glass preset uses 3; :mod:`evolino.presets`).
     search_options : dict, optional
-        Extra keyword arguments of the strategy (e.g. ``subpop_size``, ``sigma0``).
-    evaluator : {"serial", "pool", "ray"} or evaluator object, default="serial"
-        Where fitness is computed (see :mod:`evolino.evaluate`); every evaluator gives
-        the same result for the same seed.
+        Options of the strategy; defaults from :data:`evolino.presets.SUPERVISED`
+        (ESP: ``trials=4``, ``mutation_scale=0.01``, ``patience=10``; CMA-ES: ``sigma0=0.1``).
+    evaluator : {"serial", "pool", "ray"}, evaluator object or None, default=None
+        Where fitness is computed (:mod:`evolino.evaluate`); None: serial for ``n_jobs``
+        None or 1, else a process pool. Every evaluator gives the same result.
     n_jobs : int, optional
-        Workers of a ``"pool"`` / ``"ray"`` evaluator (default: all CPUs).
+        Workers of a pool / Ray evaluator (-1: all CPUs).
     refit : bool, default=True
         Fit the final network's readout on all post-washout steps (fit + validation part).
     checkpoint : path, optional
         Write a checkpoint there every ``checkpoint_every`` generations and at the end.
     checkpoint_every : int, default=10
     callbacks : sequence of callables ``f(status) -> bool | None`` (see :mod:`evolino.loop`)
+    verbose : int, default=0
+        1: show a progress bar (stderr). The trainer never prints otherwise.
     dtype : float64 or float32
     seed : int, optional
         Seeds everything; None draws one (recorded in ``seed_``).
@@ -93,18 +99,20 @@ class Evolino:
     Attributes
     ----------
     network_ : EvolinoNetwork
+    result_ : evolino.loop.Result
     history_ : dict of lists (per generation)
     best_fitness_ : float
     seed_ : int
     strategy_ : the search strategy
+    readout_ : the fitted final readout object
     """
 
-    def __init__(self, n_cells=10, *, search="esp", readout="linear", ridge=0.0, washout=100,
-                 validation=0.25, feedback=True, popsize=None, max_generations=100, max_evaluations=None,
-                 target_fitness=None, peepholes=True, forget_gate=True, init_scale=1.0, input_scale=1e-3,
-                 search_options=None,
-                 evaluator="serial", n_jobs=None, refit=True, checkpoint=None, checkpoint_every=10, callbacks=(),
-                 dtype=np.float64, seed=None):
+    def __init__(self, n_cells=SUPERVISED.n_cells, *, search="esp", readout="linear", ridge=0.0, washout=100,
+                 validation=0.25, feedback=True, loss="nrmse", popsize=SUPERVISED.popsize, max_generations=100,
+                 max_evaluations=None, target_fitness=None, peepholes=True, forget_gate=True,
+                 init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, search_options=None,
+                 evaluator=None, n_jobs=None, refit=True, checkpoint=None, checkpoint_every=10, callbacks=(),
+                 verbose=0, dtype=np.float64, seed=None):
         self.n_cells = n_cells
         self.search = search
         self.readout = readout
@@ -112,6 +120,7 @@ class Evolino:
         self.washout = washout
         self.validation = validation
         self.feedback = feedback
+        self.loss = loss
         self.popsize = popsize
         self.max_generations = max_generations
         self.max_evaluations = max_evaluations
@@ -127,6 +136,7 @@ class Evolino:
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
         self.callbacks = callbacks
+        self.verbose = verbose
         self.dtype = dtype
         self.seed = seed
 
@@ -139,30 +149,6 @@ class Evolino:
         return LSTMSpec(n_inputs, check_positive_int(self.n_cells, "n_cells"), peepholes=self.peepholes,
                         forget_gate=self.forget_gate, dtype=self.dtype)
 
-    def _data(self, Y, X):
-        dtype = np.dtype(self.dtype).type
-        Y = _as_batch(Y, "Y", dtype)
-        if X is None and not self.feedback:
-            raise ValueError("X is required when feedback=False (the network needs inputs)")
-        if X is not None:
-            X = _as_batch(X, "X", dtype)
-            if X.shape[:2] != Y.shape[:2]:
-                raise ValueError(f"X and Y must have the same sequences and steps, got {X.shape} and {Y.shape}")
-        T = Y.shape[1]
-        washout = check_positive_int(self.washout, "washout", minimum=0)
-        if T < washout + 2:
-            raise ValueError(f"Y has {T} steps: need at least washout + 2 = {washout + 2}")
-        v = self.validation
-        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-            n_val = check_positive_int(v, "validation")
-        else:
-            n_val = int(round(check_number(v, "validation", low=0.0, high=1.0, low_open=True) * (T - washout)))
-        n_val = max(1, n_val)
-        split = T - n_val
-        if split - washout < 1:
-            raise ValueError(f"validation={v!r} leaves no steps to fit the readout after washout={washout}")
-        return Y, X, washout, split
-
     def _readout(self):
         if isinstance(self.readout, str):
             name = check_choice(self.readout, "readout", READOUTS)
@@ -171,68 +157,78 @@ class Evolino:
             from .readout_svm import SVC, SVR  # lazy: imports scikit-learn
 
             return SVR() if name == "svr" else SVC()
-        if not hasattr(self.readout, "fit"):
-            raise TypeError(f"readout must be one of {READOUTS} or an object with fit(S, Y), got {self.readout!r}")
-        if getattr(self.readout, "kernel", "linear") != "linear":
-            raise ValueError(f"readout must give linear output weights (kernel='linear') for the Evolino trainer, "
-                             f"got kernel={self.readout.kernel!r}; EvolinoRegressor accepts other kernels")
+        if not hasattr(self.readout, "fit") or not hasattr(self.readout, "predict"):
+            raise TypeError(f"readout must be one of {READOUTS} or an object with fit(S, Y) and predict(S), "
+                            f"got {self.readout!r}")
+        if self.feedback and getattr(self.readout, "kernel", "linear") != "linear":
+            raise ValueError(f"feedback=True needs linear output weights (kernel='linear') to run in closed loop, "
+                             f"got kernel={self.readout.kernel!r}")
         return self.readout
 
     def _strategy(self, spec, seed):
         if not isinstance(self.search, str):
             for attr in ("ask", "tell", "best", "state_dict"):
                 if not hasattr(self.search, attr):
-                    raise TypeError(f"search must be one of {SEARCHES} or a strategy object; it lacks {attr}")
+                    raise TypeError(f"search must be one of {STRATEGIES} or a strategy object; it lacks {attr}")
             return self.search
-        name = check_choice(self.search, "search", SEARCHES)
-        opts = dict(self.search_options or {})
-        init_rng = as_rng(np.random.SeedSequence(seed).spawn(2)[1])
-        scale = check_number(self.init_scale, "init_scale", low=0.0)
-        if name == "esp":
-            opts.setdefault("init", lambda rng, size: spec.init(rng, size, scale))
-            opts.setdefault("units", spec.cell_slices)
-        else:
-            opts.setdefault("x0", spec.init(init_rng, 1, scale)[0])
-        if self.popsize is not None:
-            opts["popsize"] = check_positive_int(self.popsize, "popsize")
-        return make_strategy(name, spec.n_params, seed=int(seed), **opts)
+        name = check_choice(self.search, "search", STRATEGIES)
+        if self.search_options is not None and not isinstance(self.search_options, dict):
+            raise TypeError(f"search_options must be a dict or None, got {self.search_options!r}")
+        opts = {**SUPERVISED.search_options(name), **(self.search_options or {})}
+        popsize = None if self.popsize is None else check_positive_int(self.popsize, "popsize")
+        return make_strategy(name, spec, popsize=popsize, seed=int(seed), init_scale=self.init_scale, **opts)
 
-    def _evaluator(self):
-        """The evaluator to use and whether this call created it (then the trainer closes it)."""
-        created = isinstance(self.evaluator, str) or self.evaluator is None
-        return make_evaluator(self.evaluator, n_jobs=self.n_jobs), created
-
-    def _config(self, spec, Y, X):
+    def _config(self, spec, data):
         """What must match for a checkpoint to be resumed (JSON-able)."""
-        digest = hashlib.sha256(Y.tobytes() + (b"" if X is None else X.tobytes())).hexdigest()[:16]
         return {
             "spec": [spec.n_inputs, spec.n_cells, spec.peepholes, spec.forget_gate, np.dtype(spec.dtype).name],
             "search": self.search if isinstance(self.search, str) else type(self.search).__name__,
             "readout": self.readout if isinstance(self.readout, str) else type(self.readout).__name__,
             "ridge": float(self.ridge), "washout": int(self.washout), "validation": self.validation,
             "feedback": bool(self.feedback), "popsize": self.popsize, "init_scale": float(self.init_scale),
-            "input_scale": float(self.input_scale),
-            "search_options": {k: v for k, v in (self.search_options or {}).items() if isinstance(v, (int, float, str, bool))},
-            "data": [list(Y.shape), None if X is None else list(X.shape), digest],
+            "input_scale": float(self.input_scale), "loss": self.loss if isinstance(self.loss, str) else "callable",
+            "search_options": {k: v for k, v in (self.search_options or {}).items()
+                               if isinstance(v, (int, float, str, bool))},
+            "data": data.digest(),
         }
 
     # --- training ----------------------------------------------------------------
-    def fit(self, Y, X=None, *, resume=False) -> EvolinoNetwork:
-        """Evolve a network for targets ``Y`` ``(T, O)`` or ``(B, T, O)``, inputs ``X`` ``(T, I)`` / ``(B, T, I)``.
+    def fit(self, Y, *args, X=None, per_sequence=False, resume=False) -> EvolinoNetwork:
+        """Evolve a network for targets ``Y`` given inputs ``X``.
 
-        With ``feedback=True`` the network's input at ``t`` is ``[X[t], Y[t-1]]``.
-        ``resume=True`` continues from ``checkpoint`` (same configuration and data).
-        Returns the trained :class:`EvolinoNetwork` (also ``self.network_``).
+        Parameters
+        ----------
+        Y : array-like of shape (T,), (T, O) or (B, T, O), a list of (T_i,) / (T_i, O) arrays,
+            or, with ``per_sequence``, an array (B,) / (B, O): one target per sequence
+            (read out at its last step). A pandas Series / DataFrame is one series.
+        X : array-like of shape (T, I) or (B, T, I), or a list of (T_i, I) arrays, keyword only
+            External inputs (required when ``feedback=False``). With ``feedback=True`` the
+            network's input at ``t`` is ``[X[t], Y[t-1]]``.
+        per_sequence : bool, default=False
+            ``Y`` holds one target row per sequence of ``X``.
+        resume : bool, default=False
+            Continue from ``checkpoint`` (same configuration and data).
+
+        Returns
+        -------
+        EvolinoNetwork
+            The trained network (also ``self.network_``).
         """
-        Y, X, washout, split = self._data(Y, X)
-        n_inputs = (0 if X is None else X.shape[-1]) + (Y.shape[-1] if self.feedback else 0)
-        spec = self._spec(n_inputs)
+        if args:
+            raise TypeError("Evolino.fit takes the targets first and the inputs by keyword: fit(Y, X=X); "
+                            "a second positional argument is refused so that inputs and targets are never swapped")
+        if not isinstance(self.feedback, (bool, np.bool_)):
+            raise TypeError(f"feedback must be a bool, got {self.feedback!r}")
+        loss = self.loss if callable(self.loss) else check_choice(self.loss, "loss", LOSSES)
+        every = check_positive_int(self.checkpoint_every, "checkpoint_every")
+        if self.checkpoint is not None:
+            check_writable(self.checkpoint, "checkpoint")
+        data = _data.prepare_data(Y, X, feedback=bool(self.feedback), per_sequence=per_sequence,
+                                  washout=self.washout, validation=self.validation, dtype=self.dtype)
+        spec = self._spec(data.n_inputs)
         readout = self._readout()
         input_scale = check_number(self.input_scale, "input_scale", low=0.0, low_open=True)
-        fitness = EvolinoFitness(spec, Y, X, washout=washout, split=split, feedback=bool(self.feedback),
-                                 readout=readout, input_scale=input_scale)
-        config = self._config(spec, Y, X)
-        every = check_positive_int(self.checkpoint_every, "checkpoint_every")
+        config = self._config(spec, data)
         if resume:
             if self.checkpoint is None:
                 raise ValueError("resume=True needs checkpoint=<path>")
@@ -242,29 +238,38 @@ class Evolino:
             seed = check_positive_int(seed, "seed", minimum=0)
             strategy, history, elapsed = self._strategy(spec, seed), History(), 0.0
         self.seed_ = seed
+        fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=input_scale,
+                                 **data.fitness_arrays(seed, stratify=not (loss == "nrmse" or callable(loss))))
         callbacks = list(self.callbacks)
         if self.checkpoint is not None:
             def save_cb(status):
                 if status["generation"] % every == 0:
                     self._save_checkpoint(config, seed, strategy, history, status["elapsed"])
             callbacks.append(save_cb)
-        evaluator, created = self._evaluator()
+        bar = None
+        if self.verbose:
+            bar, cb = progress_bar(self.max_generations)
+            callbacks.insert(0, cb)
+        evaluator = make_evaluator(self.evaluator, n_jobs=self.n_jobs)
+        created = isinstance(self.evaluator, str) or self.evaluator is None
         try:
-            history = run_search(strategy, fitness, evaluator=evaluator, max_generations=self.max_generations,
-                                 max_evaluations=self.max_evaluations, target_fitness=self.target_fitness,
-                                 callbacks=callbacks, history=history, time_offset=elapsed)
+            result = run_search(strategy, fitness, evaluator=evaluator, max_generations=self.max_generations,
+                                max_evaluations=self.max_evaluations, target_fitness=self.target_fitness,
+                                callbacks=callbacks, history=history, time_offset=elapsed)
         finally:
             if created:
                 evaluator.close()
+            if bar is not None:
+                bar.close()
         if self.checkpoint is not None and history["time"]:
             self._save_checkpoint(config, seed, strategy, history, history["time"][-1])
-        genome, best = strategy.best
-        genome = np.asarray(genome, dtype=spec.dtype)
-        coef = fitness.final_readout(genome, refit=bool(self.refit))
-        self.strategy_ = strategy
-        self.history_ = history
-        self.best_fitness_ = float(best)
-        self.network_ = EvolinoNetwork(spec, genome, coef, feedback=bool(self.feedback), washout=washout,
+        genome = np.asarray(result.best_genome, dtype=spec.dtype)
+        final = fitness.final_readout(genome, refit=bool(self.refit))
+        self.strategy_, self.result_, self.history_ = strategy, result, result.history
+        self.best_fitness_ = result.best_fitness
+        self.readout_ = final
+        coef = final.coef_[0] if hasattr(final, "coef_") else final
+        self.network_ = EvolinoNetwork(spec, genome, coef, feedback=bool(self.feedback), washout=data.washout,
                                        input_scale=input_scale)
         return self.network_
 
@@ -278,7 +283,7 @@ class Evolino:
                 plain[k] = v.item() if isinstance(v, np.generic) else v
         meta = {"format": "evolino.checkpoint", "version": CHECKPOINT_VERSION, "config": config, "seed": seed,
                 "strategy": plain, "history": dict(history), "elapsed": float(elapsed)}
-        save_npz_atomic(self.checkpoint, arrays, meta)
+        save_npz(self.checkpoint, arrays, meta)
 
     def _load_checkpoint(self, spec, config):
         arrays, meta = load_npz(self.checkpoint, "evolino.checkpoint", CHECKPOINT_VERSION)

@@ -90,9 +90,10 @@ CASES = {
     # --- trainer --------------------------------------------------------------------
     "trainer too short for washout": (lambda: _quick().fit(np.zeros((50, 1))), ValueError, "washout"),
     "trainer NaN data": (lambda: _quick().fit(np.full((300, 1), np.nan)), ValueError, "Y"),
-    "trainer 1-D data": (lambda: _quick().fit(np.zeros(300)), ValueError, "Y"),
+    "trainer 4-D data": (lambda: _quick().fit(np.zeros((1, 1, 300, 1))), ValueError, "Y"),
+    "trainer swapped arguments": (lambda: _quick().fit(np.zeros((400, 1)), np.zeros((400, 1))), TypeError, "fit\\(Y, X=X\\)"),
     "trainer empty data": (lambda: _quick().fit(np.zeros((0, 1))), ValueError, "Y"),
-    "trainer X length mismatch": (lambda: _quick().fit(SINES, np.zeros((399, 1))), ValueError, "X"),
+    "trainer X length mismatch": (lambda: _quick().fit(SINES, X=np.zeros((399, 1))), ValueError, "X"),
     "trainer unknown search": (lambda: _quick(search="espp").fit(SINES), ValueError, "did you mean 'esp'"),
     "trainer unknown readout": (lambda: _quick(readout="pinv").fit(SINES), ValueError, "readout"),
     "trainer negative generations": (lambda: _quick(max_generations=-1).fit(SINES), ValueError, "max_generations"),

@@ -357,7 +357,9 @@ def test_to_network_predicts_like_the_trainer():
     net = tr.to_network(feedback=True)
     assert isinstance(net, model.EvolinoNetwork)
     np.testing.assert_allclose(net.predict(Y=Y), tr.predict(inputs), atol=1e-12)
-    np.testing.assert_array_equal(inputs, model.teacher_inputs(Y[None])[0])
+    from evolino.sequences import teacher_inputs
+
+    np.testing.assert_array_equal(inputs, teacher_inputs(Y[None])[0])
     with pytest.raises(ValueError, match="not fitted"):
         BPTTTrainer(3).to_network()
 

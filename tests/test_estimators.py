@@ -139,8 +139,9 @@ def test_svm_readouts_and_nonlinear_kernel():
     np.testing.assert_allclose(svr.network_.predict(X)[:, 0], svr.predict(X), atol=1e-10)
     rbf = EvolinoRegressor(**FAST, readout="svr", kernel="rbf", epsilon=0.01, random_state=0).fit(X, y)
     assert rbf.predict(X).shape == (200,)
-    with pytest.raises(AttributeError, match="non-linear kernel"):
-        rbf.network_
+    with pytest.raises(ValueError, match="non-linear kernel"):
+        rbf.network_.save("never-written.npz")
+    np.testing.assert_allclose(rbf.network_.predict(X)[:, 0], rbf.predict(X), atol=1e-10)
     multi = EvolinoRegressor(**FAST, readout="svc", random_state=0).fit(X, np.c_[y > 0, X[:, 1] > 0].astype(float))
     assert multi.predict(X).shape == (200, 2)
 
@@ -177,9 +178,10 @@ def test_callbacks_see_every_generation():
 @pytest.mark.parametrize(
     "est,X,y,match",
     [
-        (EvolinoClassifier(**FAST), np.zeros((10, 2)), np.ones(10), "at least 2 classes"),
+        (EvolinoClassifier(**FAST), np.zeros((10, 5, 2)), np.ones(10), "at least 2 classes"),
+        (EvolinoClassifier(**FAST), np.zeros((10, 5)), np.arange(10) % 2, r"3-D array .*X\[:, :, None\]"),
         (EvolinoClassifier(**FAST), [np.zeros((5, 2)), np.zeros((4, 2))], np.array(["a", "a"]), "2 classes"),
-        (EvolinoClassifier(**FAST), np.zeros((10, 2)), np.zeros((10, 2)), "y"),
+        (EvolinoClassifier(**FAST), np.zeros((10, 5, 2)), np.zeros((10, 2)), "y"),
         (EvolinoClassifier(**FAST), [np.zeros((5, 2))] * 2, [np.zeros(5), np.zeros(4)], r"y\[1\] must have shape"),
         (EvolinoRegressor(**FAST), [np.zeros((5, 2))] * 2, np.zeros(3), "one target per sequence"),
         (EvolinoRegressor(**FAST), [np.zeros((5, 2)), np.zeros((5, 3))], [np.zeros(5)] * 2, "same number of features"),
@@ -189,7 +191,7 @@ def test_callbacks_see_every_generation():
         (EvolinoRegressor(**FAST, readout="svr", kernel="cubic"), np.zeros((10, 2)), np.zeros(10), "kernel must be"),
         (EvolinoRegressor(**FAST, readout="svr", max_samples=1), np.zeros((10, 2)), np.zeros(10), "max_samples"),
         (EvolinoRegressor(**FAST, readout="svm"), np.zeros((10, 2)), np.zeros(10), "did you mean 'svr'"),
-        (EvolinoClassifier(**FAST, readout="svr"), np.zeros((10, 2)), np.arange(10) % 2, "readout must be one of"),
+        (EvolinoClassifier(**FAST, readout="svr"), np.zeros((10, 5, 2)), np.arange(10) % 2, "readout must be one of"),
         (EvolinoRegressor(**FAST, readout="svc"), np.zeros((10, 2)), np.arange(10.0), "0/1 targets"),
         (EvolinoRegressor(**FAST, washout=10), np.zeros((10, 2)), np.zeros(10), "washout=10"),
         (EvolinoRegressor(**FAST, validation=1.0), np.zeros((10, 2)), np.zeros(10), "validation must be < 1"),
@@ -211,3 +213,85 @@ def test_bad_input_at_predict():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(est.predict([X, X[:7]])) == 2
+
+
+def test_classifier_takes_3d_arrays_and_lists_alike_and_gives_probabilities():
+    rng = np.random.default_rng(10)
+    labels = rng.integers(0, 2, 40)
+    X = rng.normal(scale=0.3, size=(40, 12, 1))
+    X[:, 0, 0] = np.where(labels == 1, 1.0, -1.0)
+    y = np.where(labels == 1, "pos", "neg")
+    a = EvolinoClassifier(**FAST, input_scale=1.0, random_state=0).fit(X, y)
+    b = EvolinoClassifier(**FAST, input_scale=1.0, random_state=0).fit(list(X), y)
+    np.testing.assert_array_equal(a.decision_function(X), b.decision_function(list(X)))
+    assert a.per_sequence_ and a.predict(X).shape == (40,)
+    proba = a.predict_proba(X)
+    assert proba.shape == (40, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert np.all((proba >= 0) & (proba <= 1))
+    # the probability of "pos" increases with the readout's output (a monotone calibration)
+    d = a.decision_function(X)
+    order = np.argsort(d)
+    assert np.all(np.diff(proba[order, 1]) >= -1e-12)
+    # on a well-separated task it is confident where it is right
+    right = a.predict(X) == y
+    assert np.mean(proba[np.arange(40), np.searchsorted(a.classes_, y)][right] > 0.5) > 0.9
+
+
+def test_classifier_follows_the_estimator_api():
+    """The API checks scikit-learn cannot run on 3-D input (its checks use 2-D X), done by hand."""
+    from sklearn.exceptions import NotFittedError
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(30, 8, 2))
+    y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
+    clf = EvolinoClassifier(**FAST, random_state=0)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    assert clone(clf).get_params() == clf.get_params()
+    clf.set_params(n_cells=3)
+    assert clf.n_cells == 3 and clf.fit(X, y) is clf
+    assert clf.n_features_in_ == 2 and list(clf.classes_) == [0, 1]
+    with pytest.raises(ValueError, match="expecting 2 features"):
+        clf.predict(X[:, :, :1])
+    grid = GridSearchCV(EvolinoClassifier(**FAST, random_state=0), {"n_cells": [2, 3]}, cv=2).fit(X, y)
+    assert grid.best_params_["n_cells"] in (2, 3) and grid.predict(X).shape == (30,)
+    import pickle
+
+    back = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(back.predict(X), clf.predict(X))
+
+
+def test_n_jobs_reaches_the_evaluator_on_every_path(monkeypatch):
+    import evolino.trainer as trainer_module
+
+    seen = []
+    real = trainer_module.make_evaluator
+
+    def spy(name, n_jobs=None, **kw):
+        seen.append((name, n_jobs))
+        return real(name, n_jobs=n_jobs, **kw)
+
+    monkeypatch.setattr(trainer_module, "make_evaluator", spy)
+    X, y = _series(np.random.default_rng(12), 60)
+    EvolinoRegressor(**FAST, n_jobs=2, random_state=0).fit(X, y)
+    EvolinoRegressor(**FAST, n_jobs=2, feedback=True, washout=5, random_state=0).fit(X, y)
+    EvolinoClassifier(**FAST, n_jobs=2, random_state=0).fit(X[None].repeat(4, 0), np.arange(4) % 2)
+    assert seen == [(None, 2)] * 3
+
+
+def test_esp_layout_does_not_depend_on_feedback(monkeypatch):
+    import evolino.trainer as trainer_module
+
+    made = []
+    real = trainer_module.make_strategy
+
+    def spy(*args, **kw):
+        made.append(real(*args, **kw))
+        return made[-1]
+
+    monkeypatch.setattr(trainer_module, "make_strategy", spy)
+    X, y = _series(np.random.default_rng(13), 60)
+    for feedback in (False, True):
+        EvolinoRegressor(popsize=40, max_generations=1, feedback=feedback, washout=5, random_state=0).fit(X, y)
+    assert [(s.subpop_size, s.trials) for s in made] == [(10, 4), (10, 4)]

@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from evolino.model import load_npz
+from evolino._io import load_npz
+from evolino.trainer import CHECKPOINT_VERSION
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 
@@ -27,7 +28,7 @@ def _cli(out, *extra, **kw):
 
 def _generation(checkpoint):
     try:
-        _, meta = load_npz(checkpoint, "evolino.checkpoint", 1)
+        _, meta = load_npz(checkpoint, "evolino.checkpoint", CHECKPOINT_VERSION)
     except (ValueError, FileNotFoundError):
         return 0
     return meta["history"]["generation"][-1]
@@ -59,13 +60,13 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys, numpy as np
-    from evolino.model import save_npz_atomic
+    from evolino._io import save_npz
     path = sys.argv[1]
     i = 0
     while True:
         i += 1
         big = np.full(3_000_000, float(i))          # 24 MB: a write takes a while
-        save_npz_atomic(path, {"big": big}, {"format": "evolino.checkpoint", "version": 1, "i": i})
+        save_npz(path, {"big": big}, {"format": "evolino.checkpoint", "version": 1, "i": i})
         print(i, flush=True)
 """)
 

@@ -8,8 +8,10 @@ from sklearn import svm
 from sklearn.exceptions import ConvergenceWarning
 
 from evolino import Evolino, LSTMSpec, forward
+from evolino._data import prepare_data
 from evolino.fitness import EvolinoFitness
-from evolino.readout_svm import SVC, SVR, classification_loss, regression_loss
+from evolino.metrics import classification_loss, regression_loss
+from evolino.readout_svm import SVC, SVR
 from evolino.tasks import SinesTask
 
 
@@ -139,8 +141,8 @@ def test_evolino_fitness_with_svc_is_the_validation_classification_loss():
     Y = (np.convolve(X[0, :, 0], [1.0, 1.0])[:T] > 0).astype(float)[None, :, None]  # needs one step of memory
     spec = LSTMSpec(1, 3)
     genomes = spec.init(rng, 4, scale=2.0)
-    fit = EvolinoFitness(spec, Y, X, washout=5, split=split, feedback=False, readout=SVC(C=1.0, tol=1e-4),
-                         input_scale=1.0)(genomes)
+    data = prepare_data(Y, X, feedback=False, washout=5, validation=T - split)
+    fit = EvolinoFitness(spec, readout=SVC(C=1.0, tol=1e-4), **data.fitness_arrays(0))(genomes)
     h = forward(spec, genomes, X)[:, 0]  # (P, T, H)
     for p in range(4):
         A = h[p, 5:split]
@@ -160,7 +162,7 @@ def test_evolino_trainer_with_svr_readout_generates_sines():
     net = tr.fit(task.train_series)
     score, _ = task.score(net)
     assert score < 0.3, score  # closed loop, 300 steps: far better than a constant (NRMSE ~1)
-    assert Evolino(4, readout="svc")._readout().kind == "svc"
+    assert isinstance(Evolino(4, readout="svc")._readout(), SVC)
 
 
 @pytest.mark.parametrize(

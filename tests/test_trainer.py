@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from evolino import Evolino, EvolinoNetwork, LSTMSpec, forward
-from evolino.model import teacher_inputs
+from evolino import Evolino, EvolinoNetwork, LSTMSpec, forward, prepare
+from evolino.sequences import teacher_inputs
 from evolino.tasks import SinesTask, nrmse
 from reference import lstm_reference
 
@@ -46,7 +46,7 @@ def test_final_readout_equals_lstsq_on_collected_states():
     tr = _small()
     net = tr.fit(TASK.train_series)
     Y = TASK.train_series[None]
-    h = forward(net.spec, net.genome, teacher_inputs(Y, None, net.input_scale)[0])
+    h = forward(net.spec, prepare(net.spec, net.genome, net.input_scale), teacher_inputs(Y)[0])[0]
     S, T = h[100:], Y[0, 100:]
     sm, ym = S.mean(0), T.mean(0)
     W = np.linalg.lstsq(S - sm, T - ym, rcond=None)[0]
@@ -138,7 +138,7 @@ def test_input_driven_task_without_feedback():
         Y[t] = 0.7 * Y[t - 1] + 0.3 * X[t - 1]
     tr = Evolino(6, feedback=False, washout=20, popsize=20, max_generations=3, input_scale=0.1,
                  search_options=dict(trials=4), seed=0)
-    net = tr.fit(Y, X)
+    net = tr.fit(Y, X=X)
     pred = net.predict(X)
     assert pred.shape == (300, 1)
     assert nrmse(pred[20:], Y[20:]) < 0.05
@@ -149,7 +149,7 @@ def test_input_driven_task_without_feedback():
     [
         (dict(), np.zeros((50, 1)), "washout"),
         (dict(), np.full((400, 1), np.nan), "NaN"),
-        (dict(), np.zeros(400), "Y must be"),
+        (dict(), np.zeros((3, 400)), "washout"),
         (dict(search="espp"), TASK.train_series, "did you mean 'esp'"),
         (dict(readout="svmm"), TASK.train_series, "readout"),
         (dict(max_generations=-1), TASK.train_series, "max_generations"),
@@ -164,14 +164,22 @@ def test_trainer_bad_input(kwargs, data, match):
 
 
 def test_fitness_is_evaluated_in_chunks_under_a_memory_budget():
+    from evolino._data import prepare_data
     from evolino.fitness import EvolinoFitness
     from evolino.readout import Linear
 
     spec = LSTMSpec(1, 4)
-    Y = TASK.train_series[None]
-    kw = dict(washout=100, split=300, feedback=True, readout=Linear(), input_scale=1e-3)
-    whole = EvolinoFitness(spec, Y, None, **kw)
-    small = EvolinoFitness(spec, Y, None, max_bytes=3 * 400 * 4 * 8 * 7, **kw)  # 3 candidates per chunk
+    data = prepare_data(TASK.train_series, feedback=True, washout=100, validation=100)
+    kw = dict(readout=Linear(), input_scale=1e-3, **data.fitness_arrays(0))
+    whole = EvolinoFitness(spec, **kw)
+    small = EvolinoFitness(spec, max_bytes=3 * 400 * 4 * 8 * 7, **kw)  # 3 candidates per chunk
     assert small.chunk_size() == 3 and whole.chunk_size() >= 10
     g = spec.init(0, 10, 1.0)
     np.testing.assert_array_equal(small(g), whole(g))
+
+
+def test_one_dimensional_series_equals_one_column():
+    a, b = _small(max_generations=2), _small(max_generations=2)
+    na, nb = a.fit(TASK.train_series[:, 0]), b.fit(TASK.train_series)
+    assert a.history_["best"] == b.history_["best"]
+    np.testing.assert_array_equal(na.coef, nb.coef)

@@ -20,17 +20,19 @@ Output ``y = head(W_out^T h_t + D^T x_t + b_out)`` with ``head`` one of
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .._io import load_npz, save_npz
 from .._validate import as_rng, check_array, check_choice, check_positive_int
 from ..lstm import LSTMSpec, LSTMState, LSTMWeights, initial_state, prepare, step
 
-__all__ = ["PolicySpec", "PolicyBatch", "ScalarPolicy", "Policy", "HEADS"]
+__all__ = ["PolicySpec", "PolicyBatch", "ScalarPolicy", "Policy", "HEADS", "POLICY_VERSION"]
+
+POLICY_VERSION = 1
 
 HEADS = ("tanh", "logistic", "argmax")
 
@@ -94,6 +96,11 @@ class PolicySpec:
         """``H + 1`` contiguous slices partitioning the genome: one per cell, then the output unit."""
         k, H = self.block_size, self.n_cells
         return [slice(j * k, (j + 1) * k) for j in range(H)] + [slice(H * k, self.n_params)]
+
+    @property
+    def cell_slices(self) -> list[slice]:
+        """ESP's units (:func:`evolino.search.make_strategy`): the same slices as :attr:`units`."""
+        return self.units
 
     def init(self, rng=None, size: int = 1, scale: float = 1.0) -> np.ndarray:
         """Random genomes ``(size, n_params)``: LSTM part as ``LSTMSpec.init``, output
@@ -339,22 +346,21 @@ class Policy:
 
     # --- files: .npz arrays + JSON metadata, never pickle -----------------------
     def save(self, path) -> None:
-        """Write ``path`` (.npz): the genome and a JSON string with spec and info."""
-        meta = {"format": "evolino.rl.Policy", "version": 1, "spec": self.spec.to_dict(), "info": self.info}
-        with open(path, "wb") as fh:
-            np.savez(fh, genome=self.genome, metadata=np.array(json.dumps(meta)))
+        """Write ``path`` (.npz, atomically): the genome and a JSON string with spec and info."""
+        meta = {"format": "evolino.rl.Policy", "version": POLICY_VERSION, "spec": self.spec.to_dict(),
+                "info": self.info}
+        save_npz(path, {"genome": self.genome}, meta)
 
     @classmethod
     def load(cls, path) -> "Policy":
-        """Read a policy written by :meth:`save`; ValueError if the file is not one."""
+        """Read a policy written by :meth:`save`; ValueError if the file is not one (or another version)."""
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no policy file at {path!s}")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                genome = np.array(data["genome"])
-                meta = json.loads(str(data["metadata"]))
-        except (KeyError, ValueError, OSError, json.JSONDecodeError) as exc:
+            arrays, meta = load_npz(path, "evolino.rl.Policy", POLICY_VERSION)
+        except ValueError as exc:
+            raise ValueError(f"{path!s} is not a saved evolino policy of this version: {exc}") from exc
+        try:
+            return cls(PolicySpec.from_dict(meta["spec"]), np.array(arrays["genome"]), meta.get("info"))
+        except (KeyError, TypeError) as exc:
             raise ValueError(f"{path!s} is not a saved evolino policy: {exc}") from exc
-        if not isinstance(meta, dict) or meta.get("format") != "evolino.rl.Policy":
-            raise ValueError(f"{path!s} is not a saved evolino policy")
-        return cls(PolicySpec.from_dict(meta["spec"]), genome, meta.get("info"))

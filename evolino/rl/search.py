@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._validate import check_choice, check_positive_int
-from ..loop import History, SerialEvaluator, run_search
+from ..evaluate import Serial
+from ..loop import History, Result, run_search
+from ..presets import POLE
 from .policy import Policy, PolicyBatch, PolicySpec
 from .pole import PoleBalancing, generalization_score, run_episodes
 
@@ -157,6 +159,8 @@ class SearchResult:
         Generalization score of ``policy`` (pole tasks, when computed).
     strategy : object
         The search strategy, as left at the end (``state_dict()`` to resume).
+    result : evolino.loop.Result
+        The search's own result (best genome and fitness, stop reason, history).
     """
 
     policy: Policy
@@ -166,6 +170,7 @@ class SearchResult:
     history: History
     generalization: int | None = None
     strategy: object = field(default=None, repr=False)
+    result: Result | None = field(default=None, repr=False)
 
 
 class _Recording:
@@ -180,23 +185,18 @@ class _Recording:
 
 
 def make_pole_strategy(search: str, spec: PolicySpec, *, popsize=None, seed=None, **options):
-    """A strategy with defaults that suit small LSTM policies.
+    """A strategy with the defaults of :data:`evolino.presets.POLE` (small LSTM policies).
 
-    ESP: 5 trials per chromosome, subpopulations from ``spec.init`` (weights of
-    order 1), Cauchy mutation 0.1, crossover. CMA-ES: mean 0, ``sigma0 = 1``.
-    (Chosen on a few seeds of single and double pole balancing.)
+    ESP: 5 trials per chromosome, subpopulations from ``spec.init`` at scale 2,
+    Cauchy mutation 0.1. CMA-ES: mean 0, ``sigma0 = 1``. ``options`` override them.
     """
     from ..search import make_strategy
 
     search = check_choice(search, "search", ("esp", "cmaes"))
-    if search == "esp":
-        options.setdefault("trials", 5)
-        options.setdefault("mutation_scale", 0.1)
-        options.setdefault("init", lambda rng, size: spec.init(rng, size, scale=2.0))
-        return make_strategy("esp", spec.n_params, popsize=popsize, seed=seed, units=spec.units, **options)
-    options.setdefault("sigma0", 1.0)
-    x0 = options.pop("x0", np.zeros(spec.n_params))
-    return make_strategy("cmaes", spec.n_params, popsize=popsize, seed=seed, x0=x0, **options)
+    options = {**POLE.search_options(search), **options}
+    if search == "cmaes":
+        options.setdefault("x0", np.zeros(spec.n_params))
+    return make_strategy(search, spec, popsize=popsize, seed=seed, init_scale=POLE.init_scale, **options)
 
 
 def evolve_policy(task, *, spec: PolicySpec | None = None, n_cells: int = 2, search: str = "esp",
@@ -235,7 +235,7 @@ def evolve_policy(task, *, spec: PolicySpec | None = None, n_cells: int = 2, sea
         raise TypeError(f"spec must be a PolicySpec, got {type(spec).__name__}")
     strategy = make_pole_strategy(search, spec, popsize=popsize, seed=seed, **dict(search_options or {}))
     fitness_fn = task.fitness_fn(spec)
-    recorder = _Recording(SerialEvaluator() if evaluator is None else evaluator)
+    recorder = _Recording(Serial() if evaluator is None else evaluator)
     outcome = {"solved": False, "genome": None, "evaluations": None}
 
     def check(status):
@@ -245,13 +245,14 @@ def evolve_policy(task, *, spec: PolicySpec | None = None, n_cells: int = 2, sea
             outcome.update(solved=True, genome=genome, evaluations=evals)
         return solved
 
-    history = run_search(strategy, fitness_fn, evaluator=recorder, max_evaluations=max_evaluations,
-                         max_generations=max_generations, callbacks=(check, *callbacks))
+    result = run_search(strategy, fitness_fn, evaluator=recorder, max_evaluations=max_evaluations,
+                        max_generations=max_generations, callbacks=(check, *callbacks))
     genome = outcome["genome"] if outcome["solved"] else strategy.best[0]
     policy = Policy(spec, genome, info={**task.describe(), "search": search, "seed": _plain_seed(seed)})
     score = task.generalization(spec, genome) if generalization and hasattr(task, "generalization") else None
     evals = outcome["evaluations"] if outcome["solved"] else strategy.evaluations
-    return SearchResult(policy, outcome["solved"], evals, strategy.generation, history, score, strategy)
+    return SearchResult(policy, outcome["solved"], evals, strategy.generation, result.history, score, strategy,
+                        result)
 
 
 def _plain_seed(seed):

@@ -2,42 +2,58 @@
 
 - :class:`ESP`: Enforced SubPopulations, one subpopulation per unit (memory cell).
 - :class:`CMAES`: CMA-ES from the ``cma`` package, optionally separable, with IPOP/BIPOP restarts.
-- :func:`make_strategy`: either one by name.
+- :func:`make_strategy`: the one factory, used by the trainer, the estimators, RL and the CLI.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_array, check_choice, check_positive_int
+from .._validate import check_array, check_choice, check_number, check_positive_int
 from .base import SearchStrategy
 from .cmaes import CMAES
 from .esp import ESP
 
-__all__ = ["ESP", "CMAES", "SearchStrategy", "make_strategy", "STRATEGIES"]
+__all__ = ["ESP", "CMAES", "SearchStrategy", "make_strategy", "STRATEGIES", "start_seed"]
 
 STRATEGIES = ("esp", "cmaes")
 
 
-def make_strategy(name, n_params, *, popsize=None, seed=None, units=None, x0=None, **options):
+def start_seed(seed):
+    """The seed of a strategy's starting point, derived from the run's ``seed`` (the one rule).
+
+    The starting point (CMA-ES mean) comes from its own stream so that the strategy's
+    samples do not depend on how it was drawn. None stays None; a Generator is spawned
+    from (not drawn from), so the caller's stream does not advance.
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, np.random.Generator):
+        return seed.spawn(1)[0]
+    return np.random.SeedSequence(seed).spawn(1)[0]
+
+
+def make_strategy(name, spec_or_n, *, popsize=None, seed=None, init_scale=1.0, units=None, x0=None, **options):
     """Build a search strategy by name.
 
     Parameters
     ----------
     name : {"esp", "cmaes"}
-    n_params : int or object with ``n_params``
-        Genome length. An object such as an ``LSTMSpec`` also supplies defaults:
-        ``units = obj.cell_slices`` and (ESP) ``init = obj.init`` when present.
+    spec_or_n : int or object with ``n_params``
+        Genome length, or a spec (``LSTMSpec``, ``PolicySpec``) that also supplies
+        ``units = spec.cell_slices`` (ESP's units) and random genomes ``spec.init``.
     popsize : int, optional
-        Networks per generation. ESP: must be a multiple of ``trials`` (default 10)
-        and sets ``subpop_size = popsize // trials``. CMA-ES: pycma's ``popsize``.
+        Networks per generation (ESP: a multiple of ``trials``, see :class:`ESP`;
+        CMA-ES: pycma's ``popsize``). Strategy default if None.
     seed : None, int or numpy.random.Generator
+    init_scale : float, default=1.0
+        Scale of the random initial genomes, ``spec.init(rng, size, init_scale)``: ESP's
+        initial subpopulations (from the strategy's own generator) and the CMA-ES mean
+        (from :func:`start_seed`). Without a spec: ESP's uniform default, CMA-ES mean 0.
     units : list of slices or index arrays, optional
-        ESP's grouping of genome indices; ignored by CMA-ES (so callers can always pass it).
+        ESP's grouping of genome indices (default ``spec.cell_slices``); ignored by CMA-ES.
     x0 : array of shape (n_params,), optional
-        CMA-ES: initial mean (default: zeros, or ``obj.init(rng, 1)[0]`` when
-        ``n_params`` is an object with ``init``). ESP: centre of the initial
-        subpopulations (overrides ``init``).
+        CMA-ES: initial mean; ESP: centre of the initial subpopulations.
     **options
         Passed to :class:`ESP` or :class:`CMAES` (unknown names raise).
 
@@ -46,52 +62,27 @@ def make_strategy(name, n_params, *, popsize=None, seed=None, units=None, x0=Non
     ESP or CMAES
     """
     name = check_choice(name, "name", STRATEGIES)
-    spec = None if isinstance(n_params, (int, np.integer)) else n_params
-    if spec is not None:
-        if not hasattr(spec, "n_params"):
-            raise TypeError(f"n_params must be an int or have an n_params attribute, got {n_params!r}")
-        n = check_positive_int(spec.n_params, "n_params")
-        if units is None:
-            units = getattr(spec, "cell_slices", None)
-    else:
-        n = check_positive_int(n_params, "n_params")
+    spec = None if isinstance(spec_or_n, (int, np.integer)) else spec_or_n
+    if spec is not None and not hasattr(spec, "n_params"):
+        raise TypeError(f"spec_or_n must be an int or have an n_params attribute, got {spec_or_n!r}")
+    n = check_positive_int(spec.n_params if spec is not None else spec_or_n, "n_params")
+    scale = check_number(init_scale, "init_scale", low=0.0)
+    has_init = spec is not None and callable(getattr(spec, "init", None))
+    if units is None and spec is not None:
+        units = getattr(spec, "cell_slices", None)
     if x0 is not None:
         x0 = check_array(x0, "x0", ndims=(1,), dtype=np.float64, finite=True)
         if x0.shape != (n,):
             raise ValueError(f"x0 must have shape ({n},), got {x0.shape}")
-    if popsize is not None:
-        popsize = check_positive_int(popsize, "popsize")
-
     if name == "esp":
-        if popsize is not None:
-            trials = options.get("trials", 10)
-            trials = check_positive_int(trials, "trials")
-            if popsize % trials:
-                raise ValueError(f"popsize ({popsize}) must be a multiple of trials ({trials}) for ESP")
-            if "subpop_size" in options and options["subpop_size"] * trials != popsize:
-                raise ValueError(f"popsize ({popsize}) != subpop_size * trials "
-                                 f"({options['subpop_size']} * {trials})")
-            options["subpop_size"] = popsize // trials
         if x0 is not None:
             options["init"] = x0
-        elif "init" not in options and spec is not None and callable(getattr(spec, "init", None)):
-            options["init"] = spec.init
-        return ESP(n, units=units, seed=seed, **options)
-
+        elif "init" not in options and has_init:
+            options["init"] = lambda rng, size: spec.init(rng, size, scale)
+        return ESP(n, units=units, popsize=popsize, seed=seed, **options)
     if x0 is None:
-        if spec is not None and callable(getattr(spec, "init", None)):
-            # a separate stream, so the strategy's own samples do not depend on it
-            x0 = np.asarray(spec.init(np.random.default_rng(_child_seed(seed)), 1)[0], dtype=np.float64)
+        if has_init:
+            x0 = np.asarray(spec.init(np.random.default_rng(start_seed(seed)), 1, scale)[0], dtype=np.float64)
         else:
             x0 = np.zeros(n)
     return CMAES(x0, popsize=popsize, seed=seed, **options)
-
-
-def _child_seed(seed):
-    """An int derived from ``seed`` for the CMA-ES starting point (None stays None)."""
-    if seed is None:
-        return None
-    if isinstance(seed, np.random.Generator):
-        # drawing would advance the caller's generator; spawn keeps it deterministic and independent
-        return seed.spawn(1)[0]
-    return np.random.SeedSequence(seed).spawn(1)[0]

@@ -121,6 +121,9 @@ class ESP(SearchStrategy):
     trials : int, default=10
         Networks each chromosome takes part in per generation.
         ``popsize = subpop_size * trials``.
+    popsize : int, optional
+        Networks per generation instead of ``subpop_size``: a multiple of ``trials``,
+        giving ``subpop_size = popsize // trials`` (if both are given they must agree).
     mutation_scale : float, default=0.01
         Scale of the Cauchy noise added to every offspring weight.
     patience : int or None, default=10
@@ -157,12 +160,21 @@ class ESP(SearchStrategy):
     (3, 96)
     """
 
-    def __init__(self, n_params=None, *, units=None, subpop_size=20, trials=10, mutation_scale=0.01,
-                 patience=10, burst_scale=None, crossover=True, chromosome_fitness="best", seed=None, init=None):
+    def __init__(self, n_params=None, *, units=None, subpop_size=None, trials=10, popsize=None,
+                 mutation_scale=0.01, patience=10, burst_scale=None, crossover=True, chromosome_fitness="best",
+                 seed=None, init=None):
         n, self._unit_of, self._pos, self._unit_size = resolve_units(units, n_params)
         super().__init__(n, seed)
-        self.subpop_size = check_positive_int(subpop_size, "subpop_size", minimum=2)
         self.trials = check_positive_int(trials, "trials")
+        if popsize is not None:
+            popsize = check_positive_int(popsize, "popsize")
+            if popsize % self.trials:
+                raise ValueError(f"popsize ({popsize}) must be a multiple of trials ({self.trials}) for ESP; "
+                                 f"try popsize={max(1, round(popsize / self.trials)) * self.trials}")
+            if subpop_size is not None and subpop_size * self.trials != popsize:
+                raise ValueError(f"popsize ({popsize}) != subpop_size * trials ({subpop_size} * {self.trials})")
+            subpop_size = popsize // self.trials
+        self.subpop_size = check_positive_int(20 if subpop_size is None else subpop_size, "subpop_size", minimum=2)
         self.mutation_scale = check_number(mutation_scale, "mutation_scale", low=0.0, low_open=True)
         self.patience = None if patience is None else check_positive_int(patience, "patience")
         self.burst_scale = (self.mutation_scale if burst_scale is None

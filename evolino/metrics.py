@@ -1,0 +1,88 @@
+"""Error measures and fitness losses, each with its definition spelled out.
+
+One home for NRMSE: :func:`nrmse` for arrays a user holds, :func:`regression_loss`
+for a population's outputs during evolution (same definition, one value per
+candidate), :func:`classification_loss` for 0/1 targets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["nrmse", "regression_loss", "classification_loss"]
+
+
+def nrmse(y_pred, y_true, axis=None):
+    """Normalised root-mean-square error: ``sqrt(mean((y_pred - y_true)^2)) / std(y_true)``.
+
+    The definition of the echo-state-network papers that tabulate Evolino on
+    superimposed sines (normalised by the **standard deviation** of the target
+    over the evaluated steps; a constant target counts as std 1).
+
+    Parameters
+    ----------
+    y_pred, y_true : array-like of the same shape
+    axis : None, int or tuple of ints
+        Axes to reduce (all by default).
+
+    Returns
+    -------
+    float (``axis=None``) or ndarray of the remaining axes
+    """
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    y_true = np.asarray(y_true, dtype=np.float64)
+    if y_pred.shape != y_true.shape:
+        raise ValueError(f"y_pred and y_true must have the same shape, got {y_pred.shape} and {y_true.shape}")
+    with np.errstate(all="ignore"):
+        scale = np.std(y_true, axis=axis)
+        scale = np.where(scale > 0, scale, 1.0)
+        out = np.sqrt(np.mean((y_pred - y_true) ** 2, axis=axis)) / scale
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def regression_loss(out, Y) -> np.ndarray:
+    """NRMSE of each candidate: ``sqrt(mean((out - Y)^2)) / std(Y)`` (std 0 counts as 1).
+
+    ``out`` ``(P, N, O)``, ``Y`` ``(N, O)`` or ``(P, N, O)`` -> ``(P,)``; non-finite -> inf.
+    """
+    out = np.asarray(out)
+    err = (out - Y).reshape(out.shape[0], -1)
+    scale = float(np.std(Y)) or 1.0
+    with np.errstate(all="ignore"):
+        loss = np.sqrt(np.mean(err**2, axis=1)) / scale
+    return np.where(np.isfinite(loss), loss, np.inf)
+
+
+def classification_loss(out, Y, *, multilabel: bool = True) -> np.ndarray:
+    """Misclassification rate plus a margin tie-breaker, per candidate.
+
+    Outputs are on the 0/1 target scale: an output column is "on" above 0.5
+    (``multilabel`` or one column), else the class is the arg-max column. The
+    tie-breaker ``tanh(mean hinge loss) / (n_decisions + 1)``, hinge on the
+    margin ``(2 out - 1)(2 Y - 1)``, is smaller than one misclassification, so
+    it only orders candidates that make the same number of errors (toward
+    larger margins).
+
+    Parameters
+    ----------
+    out : array of shape (P, N, O)
+    Y : array of shape (N, O) or (P, N, O)
+        0/1 targets (one-hot rows when not ``multilabel``).
+    multilabel : bool, default=True
+
+    Returns
+    -------
+    ndarray of shape (P,)
+    """
+    out = np.asarray(out)
+    P, O = out.shape[0], out.shape[-1]
+    Yb = np.broadcast_to(Y, out.shape)
+    if multilabel or O == 1:
+        wrong = ((out > 0.5) != (Yb > 0.5)).reshape(P, -1)
+    else:
+        wrong = (np.argmax(out, axis=-1) != np.argmax(Yb, axis=-1)).reshape(P, -1)
+    with np.errstate(all="ignore"):
+        margin = (2 * out - 1) * (2 * Yb - 1)
+        hinge = np.maximum(0.0, 1.0 - margin).reshape(P, -1).mean(axis=1)
+        loss = wrong.mean(axis=1) + np.tanh(hinge) / (wrong.shape[1] + 1)
+    return np.where(np.isfinite(loss), loss, np.inf)

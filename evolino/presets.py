@@ -1,0 +1,109 @@
+"""Presets: the one table of task-specific settings, each field with the reason for its value.
+
+The CLI, the benchmarks and the docs read these; nothing else holds a second
+copy. ``Supervised`` is what :class:`evolino.Evolino` and the scikit-learn
+estimators use when a user brings new data; the task presets are measured
+settings for the papers' benchmarks (benchmarks/RESULTS.md has the runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+__all__ = ["Supervised", "Preset", "SUPERVISED", "SINES", "MACKEY_GLASS", "ANBNCN", "POLE", "PRESETS", "PolePreset"]
+
+
+@dataclass(frozen=True)
+class Supervised:
+    """Defaults of the supervised trainer and estimators (data the project never saw)."""
+
+    n_cells: int = 10  # small and fast; the benchmarks show when more cells pay
+    popsize: int = 40  # ESP 10 subpopulations x 4 trials: measured better than 4 x 10 at small budgets
+    trials: int = 4  # ESP networks per chromosome at popsize 40 (see popsize)
+    input_scale: float = 1e-3  # cells near their operating point: a rich, nearly linear filter bank
+    init_scale: float = 1.0  # pre-activations of order 1 at initialisation (LSTMSpec.init)
+    mutation_scale: float = 0.01  # ESP's Cauchy scale (PyBrain's EvolinoTrainer mutationAlpha)
+    patience: int = 10  # ESP burst mutation after 10 stale generations (Gomez's ESP)
+    sigma0: float = 0.1  # CMA-ES step size, relative to weights of order 1 / sqrt(fan-in)
+
+    def search_options(self, search: str) -> dict:
+        """Options of :func:`evolino.search.make_strategy` for ``search`` ("esp" or "cmaes")."""
+        if search == "esp":
+            return {"trials": self.trials, "mutation_scale": self.mutation_scale, "patience": self.patience}
+        return {"sigma0": self.sigma0}
+
+
+@dataclass(frozen=True)
+class Preset(Supervised):
+    """A supervised benchmark task's measured settings (``generations``: the CLI's budget)."""
+
+    generations: int = 100
+    washout: int = 100
+
+    def trainer_kwargs(self, search: str = "esp") -> dict:
+        """Keyword arguments of :class:`evolino.Evolino` for this preset."""
+        return dict(n_cells=self.n_cells, search=search, popsize=self.popsize, input_scale=self.input_scale,
+                    init_scale=self.init_scale, washout=self.washout, max_generations=self.generations,
+                    search_options=self.search_options(search))
+
+
+# 2 sines: 40 cells at input_scale 1e-5 reach test NRMSE ~2e-9 in ~4 s (RESULTS.md "sines");
+# a tiny input keeps the cells linear (sines are a linear recurrence); Cauchy 1e-4 for the
+# fine convergence such small errors need; burst after 5 stale generations.
+SINES = Preset(n_cells=40, input_scale=1e-5, mutation_scale=1e-4, patience=5, generations=75, washout=100)
+
+# Mackey-Glass: width matters more than evolution (150 cells); a nonlinear signal wants large
+# inputs (3, where 1e-3 is too linear); 15 generations ~50 s, NRMSE84 ~2e-3 (RESULTS.md).
+MACKEY_GLASS = Preset(n_cells=150, input_scale=3.0, mutation_scale=1e-3, patience=5, generations=15, washout=100)
+
+
+@dataclass(frozen=True)
+class AnbncnPreset(Supervised):
+    """a^n b^n c^n with EvolinoRegressor (benchmarks/anbncn.py)."""
+
+    n_cells: int = 4  # the smallest network that counts reliably in the measurements
+    input_scale: float = 1.0  # symbols are one-hot; counting needs saturated gates
+    init_scale: float = 3.0  # large weights: saturated gates from the start
+    mutation_scale: float = 0.3  # the value of Gomez's ESP code (benchmarks/REFERENCES.md 3.1)
+    washout: int = 0  # every string is scored whole: the end marker is each string's last step
+    validation: float = 0.0  # holding out final steps would hide the end marker from the readout
+    generations: int = 300
+
+    def estimator_kwargs(self) -> dict:
+        """Keyword arguments of :class:`evolino.EvolinoRegressor` for this preset."""
+        return dict(n_cells=self.n_cells, washout=self.washout, validation=self.validation,
+                    input_scale=self.input_scale, init_scale=self.init_scale,
+                    search_options={"mutation_scale": self.mutation_scale})
+
+
+ANBNCN = AnbncnPreset()
+
+
+@dataclass(frozen=True)
+class PolePreset:
+    """LSTM policies for pole balancing (chosen on a few seeds of single and double pole)."""
+
+    n_cells: int = 2  # the smallest memory that solves double pole without velocities
+    trials: int = 5  # ESP networks per chromosome
+    mutation_scale: float = 0.1  # policies live at weights of order 1
+    init_scale: float = 2.0  # ESP's initial subpopulations: spec.init at scale 2
+    sigma0: float = 1.0  # CMA-ES step size from mean 0
+    max_evaluations: int = 100_000  # the literature's budget (CoSyNE, JMLR 2008)
+
+    def search_options(self, search: str) -> dict:
+        if search == "esp":
+            return {"trials": self.trials, "mutation_scale": self.mutation_scale}
+        return {"sigma0": self.sigma0}
+
+
+SUPERVISED = Supervised()
+POLE = PolePreset()
+PRESETS = {"sines": SINES, "mackey-glass": MACKEY_GLASS, "anbncn": ANBNCN, "pole": POLE}
+
+
+def as_dict(preset) -> dict:
+    """Plain dict of a preset (for results files)."""
+    return asdict(preset)
+
+
+

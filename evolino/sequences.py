@@ -1,0 +1,100 @@
+"""Sequence plumbing on top of the kernel: teacher forcing, the closed loop, padded batches.
+
+Input convention for networks with output feedback (generation tasks): the
+network's input at step ``t`` is ``[X[t], Y[t-1]]`` (external inputs, if any,
+then the previous target, 0 at ``t = 0``) and its output is the prediction of
+``Y[t]``. Teacher forcing feeds the true ``Y[t-1]``; the closed loop feeds the
+network's own previous output. All inputs here are raw: the input scaling lives
+in the prepared weights (:func:`evolino.lstm.prepare`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .lstm import step
+
+__all__ = ["teacher_inputs", "closed_loop", "SequenceBatch"]
+
+
+def teacher_inputs(Y: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
+    """Network inputs for teacher forcing: ``[X[t], Y[t-1]]`` with ``Y[-1] = 0``.
+
+    ``Y`` ``(B, T, O)``, ``X`` ``(B, T, I_ext)`` or None -> ``(B, T, I_ext + O)``.
+    """
+    prev = np.zeros_like(Y)
+    prev[:, 1:] = Y[:, :-1]
+    return prev if X is None else np.concatenate([X.astype(Y.dtype, copy=False), prev], axis=-1)
+
+
+def closed_loop(spec, weights, coef, state, y_prev, n_steps, X=None, out_map=None):
+    """Generate ``n_steps`` outputs of ``P`` networks feeding back their own output.
+
+    Parameters
+    ----------
+    spec : LSTMSpec
+    weights : LSTMWeights of P networks (input scaling folded in by :func:`~evolino.lstm.prepare`)
+    coef : (P, H + 1, O) readout weights
+    state : LSTMState, ``(P, B, H)`` after the teacher-forced prefix
+    y_prev : (B, O) or (P, B, O)
+        The last true target, the input of the first generated step.
+    X : (B, n_steps, I_ext) external inputs, or None
+    out_map : callable, optional
+        ``out_map(y (P, B, O)) -> (P, B, O)`` applied to every output before it is
+        fed back and stored (e.g. clipping to a sane range).
+
+    Returns
+    -------
+    (P, B, n_steps, O)
+    """
+    P, B = state.h.shape[:2]
+    O = coef.shape[-1]
+    Wout, bout = coef[:, None, :-1, :], coef[:, None, -1:, :]  # (P,1,H,O), (P,1,1,O)
+    out = np.empty((P, B, n_steps, O), spec.dtype)
+    y = np.broadcast_to(y_prev, (P, B, O)).astype(spec.dtype)
+    for t in range(n_steps):
+        x = y
+        if X is not None:
+            x = np.concatenate([np.broadcast_to(X[:, t], (P, B, X.shape[-1])), y], axis=-1)
+        state = step(spec, weights, state, x)
+        y = (state.h[:, :, None, :] @ Wout + bout)[:, :, 0, :]
+        if out_map is not None:
+            y = out_map(y)
+        out[:, :, t] = y
+    return out
+
+
+class SequenceBatch:
+    """Sequences ``(T_i, F)`` padded at the end into one array ``X`` ``(B, T_max, F)``.
+
+    Padding follows each sequence's real steps, so the causal LSTM never sees it
+    before a real step. Steps are addressed by flat indices into ``B * T_max``.
+
+    Parameters
+    ----------
+    seqs : list of arrays of shape (T_i, F)
+    dtype : numpy dtype, default=float64
+    """
+
+    def __init__(self, seqs, dtype=np.float64):
+        self.lengths = np.array([len(s) for s in seqs])
+        self.T = int(self.lengths.max())
+        self.X = np.zeros((len(seqs), self.T, np.shape(seqs[0])[1]), dtype)
+        for b, s in enumerate(seqs):
+            self.X[b, : len(s)] = s
+
+    @property
+    def equal_lengths(self) -> bool:
+        return bool(np.all(self.lengths == self.T))
+
+    def steps(self, b, start, stop) -> np.ndarray:
+        """Flat indices of steps ``[start, stop)`` of sequence ``b``."""
+        return b * self.T + np.arange(start, stop)
+
+    def last(self) -> np.ndarray:
+        """Flat index of every sequence's last step, ``(B,)``."""
+        return np.arange(len(self.lengths)) * self.T + self.lengths - 1
+
+    def unpad(self, A):
+        """``(B, T_max, ...)`` -> list of ``(T_i, ...)``."""
+        return [A[b, :n] for b, n in enumerate(self.lengths)]
