@@ -4,7 +4,7 @@ Part 1 - generalization (``evolino.tasks.anbncn``): strings ``S a^n b^n c^n T``,
 symbol per step, next-symbol-set targets, outputs on above 0.5; trained on
 n = 1..10 (each string its own sequence), tested on n = 1..``--test-max``; the
 generalization range is the largest N such that all n <= N are accepted. Every
-seed runs every row with ``evolino.EvolinoRegressor(**ANBNCN_SETTINGS)`` (4 cells,
+seed runs every row with ``evolino.EvolinoRegressor(**ANBNCN.estimator_kwargs())`` (4 cells,
 ESP with Cauchy mutation 0.3, initial weights x3, readout fitted and scored on
 all steps of every string), 40 networks per generation:
 
@@ -44,11 +44,13 @@ import warnings
 import numpy as np
 
 from evolino import EvolinoRegressor, LSTMSpec, forward
-from evolino.model import teacher_inputs
+from evolino.lstm import prepare
+from evolino.sequences import teacher_inputs
 from evolino.readout import Linear
 from evolino.readout_svm import SVC, SVR
 from evolino.tasks import SinesTask
-from evolino.tasks.anbncn import ANBNCN_SETTINGS, AnbncnTask
+from evolino.presets import ANBNCN
+from evolino.tasks.anbncn import AnbncnTask
 
 REFERENCE_N = 28  # gradient LSTM, Gers & Schmidhuber 2001: recalled, NOT VERIFIED
 
@@ -62,7 +64,7 @@ def run_anbncn(seeds, generations, long_factor, test_max):
     for name, kw, gens in rows:
         Ns, train_ok, times = [], [], []
         for seed in seeds:
-            model = EvolinoRegressor(**{**ANBNCN_SETTINGS, **kw, "max_generations": gens, "random_state": seed})
+            model = EvolinoRegressor(**{**ANBNCN.estimator_kwargs(), **kw, "max_generations": gens, "random_state": seed})
             t0 = time.perf_counter()
             model.fit(task.train_X, task.train_Y)
             times.append(time.perf_counter() - t0)
@@ -105,7 +107,8 @@ def _states(kind, N, H, P, rng):
         return h[:, :N], Y[:N]
     series = SinesTask(terms=2, washout=0, train=N, test=1).series[:N]
     spec = LSTMSpec(1, H)
-    h = forward(spec, spec.init(rng, P), teacher_inputs(series[None], None, 1e-3 if kind == "sines" else 1.0))[:, 0]
+    w = prepare(spec, spec.init(rng, P), 1e-3 if kind == "sines" else 1.0)
+    h = forward(spec, w, teacher_inputs(series[None]))[:, 0]
     return h, series / series.std()
 
 

@@ -28,7 +28,7 @@ Tasks (test error, lower is better):
   with a per-step target. Inputs ``(value ~ U(-1, 1), marker)``; one marker in steps 0-9,
   one in steps 10-59; sequences of 120 steps; the target at step ``t`` is the sum of the
   marked values seen so far, so the value marked in steps 0-9 must be held for 110+ steps.
-  Input-driven (``Evolino(feedback=False).fit(Y, X)``, ``BPTTTrainer.fit(X, Y)``); 50 training
+  Input-driven (``Evolino(feedback=False).fit(Y, X=X)``, ``BPTTTrainer.fit(Y, X=X)``); 50 training
   sequences per seed, scored on 500 fresh sequences: NRMSE of the **final** step, and in
   the last column the fraction of test sequences with final error ``< 0.16`` (Hochreiter's
   "solved" criterion 0.04 on his target scale ``0.5 + sum / 4``).
@@ -138,7 +138,7 @@ class AddingProblem:
         self.X_test, self.Y_test = adding_problem(test_rng, n_test)
 
     def evolino_fit(self, est):
-        return est.fit(self.Y, self.X)
+        return est.fit(self.Y, X=self.X)
 
     def score(self, network) -> tuple[float, float]:
         err = network.predict(self.X_test)[:, -1, 0] - self.Y_test[:, -1, 0]
@@ -181,7 +181,7 @@ def run_bptt(problem, seed, budget):
                      **problem.bptt_options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a diverged run keeps its best weights; it is scored
-        tr.fit(problem.X, problem.Y)
+        tr.fit(problem.Y, X=problem.X)
     return tr.to_network(feedback=problem.feedback), deadline.steps
 
 

@@ -69,7 +69,7 @@ def make_case(P, H, T, n_gens, seed=0):
     Y = (np.sin(0.2 * t) + np.sin(0.311 * t))[None, :, None]  # (B=1, T, O=1)
     washout = T // 10
     split = washout + int(0.75 * (T - washout))
-    fn = EvolinoFitness(spec, Y, None, washout=washout, split=split, feedback=True, readout=Linear())
+    fn = EvolinoFitness.from_data(spec, Y, washout=washout, validation=T - split, feedback=True, readout=Linear())
     rng = np.random.default_rng(seed)
     return fn, [spec.init(rng, P) for _ in range(n_gens)]
 

@@ -65,8 +65,8 @@ def raw_generation_times(peepholes, dtype, gens, warmup, seed=0):
     spec = LSTMSpec(1, CELLS, peepholes=peepholes, dtype=dtype)
     Y = _series(dtype)[None]  # (1, 800, 1)
     split = STEPS - int(round(VALIDATION * (STEPS - WASHOUT)))
-    fit = EvolinoFitness(spec, Y, None, washout=WASHOUT, split=split, feedback=True, readout=Linear(),
-                         input_scale=INPUT_SCALE)
+    fit = EvolinoFitness.from_data(spec, Y, washout=WASHOUT, validation=STEPS - split, feedback=True,
+                                   readout=Linear(), input_scale=INPUT_SCALE)
     es = ESP(spec.n_params, units=spec.cell_slices, subpop_size=SUBPOP, trials=TRIALS, seed=seed,
              init=lambda rng, size: spec.init(rng, size))
     wall, cpu = [], []

@@ -402,7 +402,7 @@ def teacher_forcing(Y, X=None):
     The input at step ``t`` is ``[X[t], Y[t-1]]``: the external inputs (if any),
     then the target at ``t - 1`` (zeros at ``t = 0``); the target stays ``Y[t]``.
     This is the input convention of ``evolino.model.EvolinoNetwork(..., feedback=True)``,
-    so ``BPTTTrainer(...).fit(*teacher_forcing(Y)).to_network(feedback=True)``
+    so ``X, T = teacher_forcing(Y); BPTTTrainer(...).fit(T, X=X).to_network(feedback=True)``
     generates in closed loop by feeding its own output back.
 
     Parameters
@@ -552,7 +552,7 @@ class BPTTTrainer:
     >>> import numpy as np
     >>> t = np.arange(120.0)
     >>> inputs, targets = teacher_forcing(np.sin(0.2 * t)[:, None])
-    >>> tr = BPTTTrainer(4, epochs=5, washout=10, seed=0).fit(inputs, targets)
+    >>> tr = BPTTTrainer(4, epochs=5, washout=10, seed=0).fit(targets, X=inputs)
     >>> tr.coef_.shape, len(tr.history_["train_loss"])
     ((5, 1), 5)
     """
@@ -644,15 +644,17 @@ class BPTTTrainer:
         return _SGD(n, dtype, float(self.lr), float(self.momentum))
 
     # --- fit --------------------------------------------------------------------------
-    def fit(self, X, Y, X_val=None, Y_val=None, *, init_genome=None, init_coef=None) -> "BPTTTrainer":
+    def fit(self, Y, *args, X=None, Y_val=None, X_val=None, init_genome=None, init_coef=None) -> "BPTTTrainer":
         """Train on sequences ``X`` -> ``Y``; keep the weights of the best epoch.
+
+        Same argument order as :meth:`evolino.Evolino.fit`: targets first, inputs by keyword.
 
         Parameters
         ----------
-        X : array of shape (T, I) or (B, T, I)
-            Input sequences (for generation tasks, see :func:`teacher_forcing`).
         Y : array of shape (T, O) or (B, T, O)
             Targets.
+        X : array of shape (T, I) or (B, T, I), keyword only, required
+            Input sequences (for generation tasks, see :func:`teacher_forcing`).
         X_val, Y_val : arrays of shape (T', I) / (T', O) or (B', T', I) / (B', T', O), optional
             Validation sequences (same washout) for early stopping and model
             selection; both or neither.
@@ -665,6 +667,12 @@ class BPTTTrainer:
         -------
         self
         """
+        if args:
+            raise TypeError("BPTTTrainer.fit takes the targets first and the inputs by keyword: fit(Y, X=X); "
+                            "a second positional argument is refused so that inputs and targets are never swapped")
+        if X is None:
+            raise ValueError("X is required: BPTTTrainer.fit(Y, X=inputs) (for generation tasks "
+                             "X, Y = teacher_forcing(series))")
         self._check_options()
         X_arr = check_array(X, "X", ndims=(2, 3))
         spec = self._make_spec(X_arr.shape[-1])

@@ -17,6 +17,9 @@ import sys
 
 import numpy as np
 
+from .loop import progress_bar
+from .presets import ANBNCN, MACKEY_GLASS, SINES
+
 REFERENCE_SINES = {2: 4.15e-3, 3: 8.04e-3, 4: 0.110, 5: 0.166}  # see benchmarks/REFERENCES.md
 REFERENCE_MG = 1.9e-3
 REFERENCE_ANBNCN = 28  # gradient LSTM, train n = 1..10 (Gers & Schmidhuber 2001): recalled, NOT VERIFIED (REFERENCES.md)
@@ -47,24 +50,27 @@ def _positive(text):
     return value
 
 
-def _common(p, *, cells, generations, input_scale, mutation_scale, popsize=40, trials=4, patience=5):
-    """Options shared by the supervised tasks; defaults per task (see benchmarks/RESULTS.md for how they
-    were chosen)."""
+def _common(p, preset):
+    """Options shared by the supervised tasks; defaults from the task's preset (:mod:`evolino.presets`)."""
     p.add_argument("--search", choices=["esp", "cmaes"], default="esp", help="search strategy (default: esp)")
-    p.add_argument("--cells", type=_positive, default=cells, help=f"memory cells (default: {cells})")
-    p.add_argument("--popsize", type=_positive, default=popsize,
-                   help=f"networks per generation (default: {popsize}; ESP: subpopulations of popsize/trials)")
-    p.add_argument("--generations", type=_positive, default=generations, help=f"generations (default: {generations})")
+    p.add_argument("--cells", type=_positive, default=preset.n_cells, help=f"memory cells (default: {preset.n_cells})")
+    p.add_argument("--popsize", type=_positive, default=preset.popsize,
+                   help=f"networks per generation (default: {preset.popsize}; ESP: subpopulations of popsize/trials)")
+    p.add_argument("--generations", type=_positive, default=preset.generations,
+                   help=f"generations (default: {preset.generations})")
     p.add_argument("--ridge", type=float, default=0.0, help="ridge penalty of the readout (default: 0, pseudo-inverse)")
-    p.add_argument("--input-scale", type=float, default=input_scale,
-                   help=f"factor on every network input (default: {input_scale}; see Evolino's input_scale)")
-    p.add_argument("--init-scale", type=float, default=1.0, help="scale of the random initial weights (default: 1)")
-    p.add_argument("--trials", type=_positive, default=trials, help=f"ESP: networks per chromosome (default: {trials})")
-    p.add_argument("--mutation-scale", type=float, default=mutation_scale,
-                   help=f"ESP: Cauchy mutation scale (default: {mutation_scale})")
-    p.add_argument("--patience", type=_positive, default=patience,
-                   help=f"ESP: stale generations before burst mutation (default: {patience})")
-    p.add_argument("--sigma0", type=float, default=0.1, help="CMA-ES: initial step size (default: 0.1)")
+    p.add_argument("--input-scale", type=float, default=preset.input_scale,
+                   help=f"factor on every network input (default: {preset.input_scale}; see Evolino's input_scale)")
+    p.add_argument("--init-scale", type=float, default=preset.init_scale,
+                   help=f"scale of the random initial weights (default: {preset.init_scale})")
+    p.add_argument("--trials", type=_positive, default=preset.trials,
+                   help=f"ESP: networks per chromosome (default: {preset.trials})")
+    p.add_argument("--mutation-scale", type=float, default=preset.mutation_scale,
+                   help=f"ESP: Cauchy mutation scale (default: {preset.mutation_scale})")
+    p.add_argument("--patience", type=_positive, default=preset.patience,
+                   help=f"ESP: stale generations before burst mutation (default: {preset.patience})")
+    p.add_argument("--sigma0", type=float, default=preset.sigma0,
+                   help=f"CMA-ES: initial step size (default: {preset.sigma0})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", default=None, help="output folder for results.json, model.npz, plot.png")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
@@ -84,17 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--terms", type=_positive, default=None,
                    help="number of sines, frequencies 0.2, 0.311, ... (default: 2)")
     g.add_argument("--freqs", type=_freqs, default=None, help="comma-separated frequencies instead of --terms")
-    _common(p, cells=40, generations=75, input_scale=1e-5, mutation_scale=1e-4)
+    _common(p, SINES)
     p = sub.add_parser("mackey-glass", help="Mackey-Glass tau=17, NRMSE84 (Jaeger's protocol)")
     p.add_argument("--train", type=_positive, default=2000, help="training steps after washout (default: 2000)")
-    _common(p, cells=150, generations=15, input_scale=3.0, mutation_scale=1e-3)
+    _common(p, MACKEY_GLASS)
     p = sub.add_parser("anbncn", help="context-sensitive language a^n b^n c^n, next-symbol sets (Gers & Schmidhuber 2001)")
     p.add_argument("--readout", choices=["linear", "svr", "svc"], default="linear",
                    help="linear (Evolino, pseudo-inverse) or an SVM (Evoke) (default: linear)")
     p.add_argument("--search", choices=["esp", "cmaes"], default="esp", help="search strategy (default: esp)")
-    p.add_argument("--cells", type=_positive, default=4, help="memory cells (default: 4)")
-    p.add_argument("--popsize", type=_positive, default=40, help="networks per generation (default: 40)")
-    p.add_argument("--generations", type=_positive, default=300, help="generations (default: 300)")
+    p.add_argument("--cells", type=_positive, default=ANBNCN.n_cells, help=f"memory cells (default: {ANBNCN.n_cells})")
+    p.add_argument("--popsize", type=_positive, default=ANBNCN.popsize,
+                   help=f"networks per generation (default: {ANBNCN.popsize})")
+    p.add_argument("--generations", type=_positive, default=ANBNCN.generations,
+                   help=f"generations (default: {ANBNCN.generations})")
     p.add_argument("--C", type=float, default=1.0, help="SVM regularization C (default: 1)")
     p.add_argument("--train-max", type=_positive, default=10, help="train on n = 1..TRAIN_MAX (default: 10)")
     p.add_argument("--test-max", type=_positive, default=500, help="test n = 1..TEST_MAX (default: 500)")
@@ -112,18 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _progress(total, disable):
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, unit="gen", disable=disable, dynamic_ncols=True)
-
-    def callback(status):
-        bar.update(status["generation"] - bar.n)
-        bar.set_postfix_str(f"best {status['best_fitness']:.3g}  evals {status['evaluations']}")
-
-    return bar, callback
-
-
 def _train(args, task):
     from .trainer import Evolino
 
@@ -133,7 +129,7 @@ def _train(args, task):
     checkpoint = None if out is None else os.path.join(out, "checkpoint.npz")
     if args.resume and not os.path.exists(checkpoint):
         raise SystemExit(f"evolino: error: --resume: no checkpoint at {checkpoint}")
-    bar, cb = _progress(args.generations, args.no_progress)
+    bar, cb = progress_bar(args.generations, disable=args.no_progress)
     evaluator, owned = args.evaluator, False
     if args.evaluator == "ray" and args.address:  # joining a cluster: the trainer takes names only
         from .evaluate import Ray
@@ -259,11 +255,11 @@ def run_mackey_glass(args):
 
 def run_anbncn(args):
     from .estimators import EvolinoRegressor
-    from .tasks.anbncn import ANBNCN_SETTINGS, AnbncnTask
+    from .tasks.anbncn import AnbncnTask
 
     task = AnbncnTask(train_max=args.train_max, test_max=args.test_max)
-    bar, cb = _progress(args.generations, args.no_progress)
-    model = EvolinoRegressor(**{**ANBNCN_SETTINGS, "n_cells": args.cells, "readout": args.readout, "C": args.C,
+    bar, cb = progress_bar(args.generations, disable=args.no_progress)
+    model = EvolinoRegressor(**{**ANBNCN.estimator_kwargs(), "n_cells": args.cells, "readout": args.readout, "C": args.C,
                                 "search": args.search, "popsize": args.popsize, "max_generations": args.generations,
                                 "n_jobs": args.workers, "callbacks": [cb], "random_state": args.seed})
     if args.search == "cmaes":
@@ -301,10 +297,8 @@ def run_anbncn(args):
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "results.json"), "w") as f:
             json.dump(results, f, indent=2)
-        try:
+        if model.network_.coef is not None:  # a non-linear kernel has no weight matrix to save
             model.network_.save(os.path.join(args.out, "model.npz"))
-        except AttributeError:  # a non-linear kernel has no weight matrix to save
-            pass
         if not args.no_plot:
             try:
                 _save_figure(os.path.join(args.out, "plot.png"), hist, top, ylabel="fitness")

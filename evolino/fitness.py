@@ -95,6 +95,21 @@ class EvolinoFitness:
                 final_idx, Y_final = np.concatenate([self.fit_idx, self.val_idx]), np.concatenate([Y_fit, Y_val])
         self.final_idx, self.Y_final = np.asarray(final_idx), Y_final
 
+    @classmethod
+    def from_data(cls, spec: LSTMSpec, Y, X=None, *, washout: int, validation, feedback: bool, readout,
+                  per_sequence: bool = False, seed: int = 0, **kwargs) -> "EvolinoFitness":
+        """The fitness the trainer builds for data ``Y``, ``X`` (see :class:`evolino.Evolino`).
+
+        ``validation``: fraction or number of held-out steps (sequences, with ``per_sequence``);
+        ``seed`` draws the held-out sequences; ``kwargs`` go to the constructor.
+        """
+        from ._data import prepare_data
+
+        data = prepare_data(Y, X, feedback=feedback, per_sequence=per_sequence, washout=washout,
+                            validation=validation, dtype=spec.dtype)
+        stratify = kwargs.get("loss", "nrmse") in ("multilabel", "multiclass")
+        return cls(spec, readout=readout, **data.fitness_arrays(seed, stratify=stratify), **kwargs)
+
     def chunk_size(self) -> int:
         """Candidates per batched evaluation under ``max_bytes``."""
         B, T = self.inputs.shape[:2]

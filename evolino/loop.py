@@ -70,19 +70,21 @@ class Result:
     history: "History" = field(repr=False)
 
 
-def progress_bar(total=None, *, disable=False, unit="gen"):
+def progress_bar(total=None, *, disable=False, by="generation"):
     """A tqdm progress bar and a :func:`run_search` callback that advances it.
 
+    ``by`` is the status field the bar counts (``"generation"`` or ``"evaluations"``).
     Returns ``(bar, callback)``; close the bar when the run ends. The library prints
     nothing unless such a callback is attached (``verbose=1`` on the trainers does it).
     """
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, unit=unit, disable=disable, dynamic_ncols=True)
+    bar = tqdm(total=total, unit="gen" if by == "generation" else "eval", disable=disable, dynamic_ncols=True)
 
     def callback(status):
-        bar.update(status["generation"] - bar.n)
-        bar.set_postfix_str(f"best {status['best_fitness']:.3g}  evals {status['evaluations']}")
+        bar.update(status[by] - bar.n)
+        bar.set_postfix_str(f"gen {status['generation']}  best {status['best_fitness']:.4g}  "
+                            f"evals {status['evaluations']}")
 
     return bar, callback
 

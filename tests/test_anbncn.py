@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from evolino.estimators import EvolinoRegressor
-from evolino.tasks.anbncn import ANBNCN_SETTINGS, INPUTS, OUTPUTS, AnbncnTask, anbncn_string, encode, next_symbol_sets
+from evolino.presets import ANBNCN
+from evolino.tasks.anbncn import INPUTS, OUTPUTS, AnbncnTask, anbncn_string, encode, next_symbol_sets
 
 
 def _continuations(prefix, max_m):
@@ -66,7 +67,7 @@ def test_short_run_learns_small_n():
     task = AnbncnTask(train_max=5, test_max=30)
     Ns = []
     for seed in range(5):
-        model = EvolinoRegressor(**{**ANBNCN_SETTINGS, "max_generations": 100, "random_state": seed})
+        model = EvolinoRegressor(**{**ANBNCN.estimator_kwargs(), "max_generations": 100, "random_state": seed})
         Ns.append(task.generalization(model.fit(task.train_X, task.train_Y)))
     assert sum(N >= 5 for N in Ns) >= 2, Ns
     assert max(Ns) > 5, Ns

@@ -239,7 +239,7 @@ def test_short_run_lowers_the_loss(optimizer, lr):
     g0 = spec.init(rng)[0]
     c0 = rng.uniform(-0.5, 0.5, (5, 1))
     tr = BPTTTrainer(spec, optimizer=optimizer, lr=lr, epochs=40, batch_size=2, washout=5, patience=None, seed=0)
-    tr.fit(X, Y, init_genome=g0, init_coef=c0)
+    tr.fit(Y, X=X, init_genome=g0, init_coef=c0)
     before = _kernel_mse(spec, g0, c0, X, Y, 5)
     after = _kernel_mse(spec, tr.genome_, tr.coef_, X, Y, 5)
     assert after < 0.2 * before, (before, after)
@@ -258,7 +258,7 @@ def test_one_full_batch_sgd_epoch_is_one_gradient_step():
     g0 = spec.init(2)[0]
     c0 = np.full((4, 1), 0.1)
     tr = BPTTTrainer(spec, optimizer="sgd", lr=0.5, momentum=0.0, clip=None, epochs=1, batch_size=None, washout=2)
-    tr.fit(X, Y, init_genome=g0, init_coef=c0)
+    tr.fit(Y, X=X, init_genome=g0, init_coef=c0)
     _, dg, dc = loss_and_grad(spec, g0, c0, X, Y, 2)
     np.testing.assert_allclose(tr.genome_, g0 - 0.5 * dg, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(tr.coef_, c0 - 0.5 * dc, rtol=1e-12, atol=1e-15)
@@ -270,7 +270,7 @@ def test_truncated_training_steps_once_per_chunk_carrying_the_state():
     g, c = spec.init(3)[0], np.full((4, 1), 0.2)
     tr = BPTTTrainer(spec, optimizer="sgd", lr=0.3, momentum=0.0, clip=None, epochs=1, batch_size=None,
                      truncate=4, washout=5)
-    tr.fit(X, Y, init_genome=g, init_coef=c)
+    tr.fit(Y, X=X, init_genome=g, init_coef=c)
     # chunk [0, 4) lies in the washout: no step; [4, 8) and [8, 10) one step each
     _, state = lstm.forward(spec, g, X[:, :4], return_state=True)
     state = LSTMState(state.h[0], state.c[0])
@@ -285,7 +285,7 @@ def test_truncated_training_steps_once_per_chunk_carrying_the_state():
 def test_early_stopping_keeps_the_best_validation_weights():
     X, Y = sine_task(B=6, T=30)
     tr = BPTTTrainer(3, lr=0.05, epochs=200, batch_size=2, washout=3, patience=2, seed=4)
-    tr.fit(X[:4], Y[:4], X[4:], Y[4:])
+    tr.fit(Y[:4], X=X[:4], X_val=X[4:], Y_val=Y[4:])
     val = np.array(tr.history_["val_loss"])
     assert tr.stop_reason_ == "patience" and len(val) < 200
     assert tr.best_epoch_ == int(np.argmin(val)) + 1 and len(val) == tr.best_epoch_ + 2
@@ -300,7 +300,7 @@ def test_diverging_run_warns_and_keeps_the_best_weights():
     g0, c0 = spec.init(0)[0], np.zeros((4, 1))
     tr = BPTTTrainer(spec, optimizer="sgd", lr=1e200, clip=None, epochs=5, batch_size=1, seed=0)
     with pytest.warns(RuntimeWarning, match="diverged"):
-        tr.fit(X, Y, init_genome=g0, init_coef=c0)
+        tr.fit(Y, X=X, init_genome=g0, init_coef=c0)
     assert tr.stop_reason_ == "diverged" and tr.best_epoch_ == 0
     np.testing.assert_array_equal(tr.genome_, g0)
     np.testing.assert_array_equal(tr.coef_, c0)
@@ -309,9 +309,9 @@ def test_diverging_run_warns_and_keeps_the_best_weights():
 def test_seeded_runs_repeat_exactly():
     X, Y = sine_task(B=4, T=20)
     kw = dict(epochs=3, batch_size=2, washout=2, truncate=7)
-    a = BPTTTrainer(3, seed=7, **kw).fit(X, Y)
-    b = BPTTTrainer(3, seed=7, **kw).fit(X, Y)
-    c = BPTTTrainer(3, seed=8, **kw).fit(X, Y)
+    a = BPTTTrainer(3, seed=7, **kw).fit(Y, X=X)
+    b = BPTTTrainer(3, seed=7, **kw).fit(Y, X=X)
+    c = BPTTTrainer(3, seed=8, **kw).fit(Y, X=X)
     np.testing.assert_array_equal(a.genome_, b.genome_)
     np.testing.assert_array_equal(a.coef_, b.coef_)
     assert a.history_["train_loss"] == b.history_["train_loss"]
@@ -321,7 +321,7 @@ def test_seeded_runs_repeat_exactly():
 def test_callback_stops_and_predict_matches_forward():
     X, Y = sine_task(B=2, T=20)
     seen = []
-    tr = BPTTTrainer(3, epochs=10, callbacks=[lambda s: seen.append(s) or s["epoch"] == 3], seed=0).fit(X, Y)
+    tr = BPTTTrainer(3, epochs=10, callbacks=[lambda s: seen.append(s) or s["epoch"] == 3], seed=0).fit(Y, X=X)
     assert tr.stop_reason_ == "callback" and [s["epoch"] for s in seen] == [1, 2, 3]
     assert set(seen[0]) >= {"epoch", "train_loss", "val_loss", "best_loss", "elapsed"}
     np.testing.assert_allclose(tr.predict(X), _kernel_out(tr, X), atol=1e-13)
@@ -353,7 +353,7 @@ def test_to_network_predicts_like_the_trainer():
     t = np.arange(60.0)
     Y = np.sin(0.3 * t)[:, None]
     inputs, targets = teacher_forcing(Y)
-    tr = BPTTTrainer(3, epochs=3, washout=5, seed=0).fit(inputs, targets)
+    tr = BPTTTrainer(3, epochs=3, washout=5, seed=0).fit(targets, X=inputs)
     net = tr.to_network(feedback=True)
     assert isinstance(net, model.EvolinoNetwork)
     np.testing.assert_allclose(net.predict(Y=Y), tr.predict(inputs), atol=1e-12)
@@ -378,17 +378,17 @@ def test_to_network_predicts_like_the_trainer():
 def test_bad_options_raise_naming_the_argument(kw, name):
     X, Y = sine_task(B=2, T=20)
     with pytest.raises(ValueError, match=name):
-        BPTTTrainer(3, **kw).fit(X, Y)
+        BPTTTrainer(3, **kw).fit(Y, X=X)
 
 
 def test_bad_types_raise_type_error():
     X, Y = sine_task(B=2, T=20)
     with pytest.raises(TypeError, match="spec_or_n_cells"):
-        BPTTTrainer("ten").fit(X, Y)
+        BPTTTrainer("ten").fit(Y, X=X)
     with pytest.raises(TypeError, match="lr"):
-        BPTTTrainer(3, lr="fast").fit(X, Y)
+        BPTTTrainer(3, lr="fast").fit(Y, X=X)
     with pytest.raises(TypeError, match="callbacks"):
-        BPTTTrainer(3, callbacks=print).fit(X, Y)
+        BPTTTrainer(3, callbacks=print).fit(Y, X=X)
 
 
 def test_bad_data_raise_naming_the_argument():
@@ -401,23 +401,25 @@ def test_bad_data_raise_naming_the_argument():
         ((np.concatenate([X, X], -1), Y), "n_inputs"),
         ((X[0], Y), "X"),  # 2-D X with 3-D Y
     ]
-    for args, name in cases:
+    for (Xc, Yc), name in cases:
         with pytest.raises(ValueError, match=name):
-            tr.fit(*args)
+            tr.fit(Yc, X=Xc)
+    with pytest.raises(TypeError, match=r"fit\(Y, X=X\)"):
+        tr.fit(X, Y)  # scikit-learn's order is refused, never silently swapped
     Xn = X.copy()
     Xn[1, 4, 0] = np.nan
     with pytest.raises(ValueError, match="X contains NaN"):
-        tr.fit(Xn, Y)
+        tr.fit(Y, X=Xn)
     with pytest.raises(ValueError, match="Y_val contains NaN"):
-        tr.fit(X, Y, X[:1], np.full_like(Y[:1], np.nan))
+        tr.fit(Y, X=X, X_val=X[:1], Y_val=np.full_like(Y[:1], np.nan))
     with pytest.raises(ValueError, match="X_val and Y_val"):
-        tr.fit(X, Y, X[:1])
+        tr.fit(Y, X=X, X_val=X[:1])
     with pytest.raises(ValueError, match="X_val"):
-        tr.fit(X, Y, X[:1, :, :0], Y[:1])
+        tr.fit(Y, X=X, X_val=X[:1, :, :0], Y_val=Y[:1])
     with pytest.raises(ValueError, match="init_genome"):
-        tr.fit(X, Y, init_genome=np.zeros(5))
+        tr.fit(Y, X=X, init_genome=np.zeros(5))
     with pytest.raises(ValueError, match="init_coef"):
-        tr.fit(X, Y, init_coef=np.zeros((4, 2)))
+        tr.fit(Y, X=X, init_coef=np.zeros((4, 2)))
 
 
 def test_loss_and_grad_rejects_bad_arguments():

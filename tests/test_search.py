@@ -158,8 +158,15 @@ def test_burst_mutation_fires_after_patience_and_recentres_on_best():
 
 
 def test_esp_never_bursts_while_improving():
-    es = run(ESP(5, patience=3, seed=1, init=uniform_init(5)), sphere, max_evals=2_000)
-    assert es.generation >= 10
+    es = ESP(5, patience=3, seed=1, init=uniform_init(5))
+    for g in range(12):  # the best improves every generation: never stale
+        X = es.ask()
+        es.tell(sphere(X) * 1e-6 + 1.0 / (g + 1))
+    assert es.bursts == 0 and es.stale == 0
+    for g in range(8):  # no improvement at all: a burst every `patience` stale generations
+        X = es.ask()
+        es.tell(np.full(len(X), 10.0))
+    assert es.bursts == 8 // 3, es.bursts
 
 
 # --- NaN / inf ---------------------------------------------------------------------------

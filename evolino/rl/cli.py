@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+from ..loop import progress_bar
+
 __all__ = ["add_subcommands", "run_pole", "run_gym"]
 
 
@@ -80,18 +82,10 @@ def add_subcommands(subparsers) -> None:
 
 
 def _progress(args):
-    """tqdm progress callback and its bar (None when disabled)."""
+    """Progress callback and its bar (None when disabled)."""
     if args.no_progress:
         return None, None
-    from tqdm.auto import tqdm
-
-    total = args.evaluations if args.evaluations else None
-    bar = tqdm(total=total, unit="eval", dynamic_ncols=True)
-
-    def update(status):
-        bar.update(status["evaluations"] - bar.n)
-        bar.set_postfix(gen=status["generation"], best=f"{status['best_fitness']:.4g}")
-
+    bar, update = progress_bar(args.evaluations if args.evaluations else None, by="evaluations")
     return update, bar
 
 

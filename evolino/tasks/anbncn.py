@@ -27,19 +27,10 @@ import numpy as np
 
 from .._validate import check_number, check_positive_int
 
-__all__ = ["INPUTS", "OUTPUTS", "ANBNCN_SETTINGS", "anbncn_string", "next_symbol_sets", "encode", "AnbncnTask"]
+__all__ = ["INPUTS", "OUTPUTS", "anbncn_string", "next_symbol_sets", "encode", "AnbncnTask"]
 
 INPUTS = ("S", "a", "b", "c")
 OUTPUTS = ("a", "b", "c", "T")
-
-# Options of evolino.EvolinoRegressor used by ``evolino anbncn`` and benchmarks/anbncn.py, chosen by
-# measurement (RESULTS.md): every string is fitted and scored whole (validation=0), because the end
-# marker T is each string's last step and holding out final steps would hide it from the readout fit;
-# counting needs saturated gates, i.e. large weights, hence init_scale=3 and ESP's Cauchy mutation
-# scale 0.3 (the value of Gomez's ESP code, benchmarks/REFERENCES.md §3.1).
-ANBNCN_SETTINGS = {"n_cells": 4, "washout": 0, "validation": 0.0, "input_scale": 1.0, "init_scale": 3.0,
-                   "search_options": {"mutation_scale": 0.3}}
-
 
 def anbncn_string(n: int) -> str:
     """``"S" + "a"*n + "b"*n + "c"*n + "T"`` for ``n >= 1``."""
