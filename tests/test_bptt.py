@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from evolino import lstm
-from evolino.bptt import BPTTTrainer, _Adam, _clip, _SGD, forward, loss_and_grad, teacher_forcing
+from evolino.bptt import BPTTTrainer, forward, loss_and_grad, teacher_forcing
+from evolino.bptt.trainer import _Adam, _clip, _SGD
 from evolino.lstm import LSTMSpec, LSTMState
 from reference import lstm_reference
 
