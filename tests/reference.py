@@ -34,3 +34,15 @@ def lstm_reference(spec, genome, x_seq, h=None, c=None):
         h = o * np.tanh(c)
         out.append(h)
     return np.array(out), h, c
+
+
+def with_version(path, out, version):
+    """Copy the evolino ``.npz`` file ``path`` to ``out`` with its metadata's ``version`` replaced."""
+    import json
+
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays.pop("metadata")))
+    meta["version"] = version
+    np.savez(out, metadata=np.array(json.dumps(meta)), **arrays)
+    return out
