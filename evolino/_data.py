@@ -17,7 +17,7 @@ import numpy as np
 from ._validate import check_array, check_number, check_positive_int
 from .sequences import SequenceBatch, teacher_inputs
 
-__all__ = ["as_sequences", "prepare_data", "TrainingData"]
+__all__ = ["as_sequences", "prepare_data", "split_targets", "TrainingData"]
 
 
 def _is_sequence_list(A) -> bool:
@@ -177,6 +177,32 @@ class TrainingData:
             return dict(inputs=self.batch.X, fit_idx=last, Y_fit=Y)
         fit = np.setdiff1d(np.arange(n), val)
         return dict(inputs=self.batch.X, fit_idx=last[fit], Y_fit=Y[fit], val_idx=last[val], Y_val=Y[val])
+
+
+def split_targets(seqs, y, name="y"):
+    """``(targets, per_sequence)`` for a list of sequences: per-step arrays, or one row per sequence."""
+    if y is None:
+        raise ValueError("requires y to be passed, but the target y is None")
+    per_step = isinstance(y, (list, tuple)) and any(np.ndim(v) > 0 for v in y)
+    if not per_step and np.ndim(y) >= 2 and np.shape(y)[:2] == (len(seqs), len(seqs[0])) and \
+            all(len(s) == len(seqs[0]) for s in seqs):
+        y, per_step = list(np.asarray(y)), True  # (B, T[, O]) per-step targets of a 3-D X
+    if per_step:
+        if len(y) != len(seqs):
+            raise ValueError(f"{name} must hold one target array per sequence ({len(seqs)}), got {len(y)}")
+        out = []
+        for i, (x, v) in enumerate(zip(seqs, y)):
+            v = np.asarray(v)
+            if v.ndim not in (1, 2) or len(v) != len(x):
+                raise ValueError(f"{name}[{i}] must have shape ({len(x)},) or ({len(x)}, n_outputs) to match X[{i}], "
+                                 f"got {v.shape}")
+            out.append(v)
+        return out, False
+    y = np.asarray(y)
+    if y.ndim not in (1, 2) or len(y) != len(seqs):
+        raise ValueError(f"{name} must be a list of per-step target arrays (one per sequence) or an array of shape "
+                         f"({len(seqs)},) or ({len(seqs)}, n_outputs) (one target per sequence), got {y.shape}")
+    return y, True
 
 
 def prepare_data(Y, X=None, *, feedback, per_sequence=False, washout=0, validation=0.25, dtype=np.float64):

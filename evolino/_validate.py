@@ -69,3 +69,16 @@ def check_choice(value, name: str, choices) -> str:
     hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
     extra = f"; did you mean {hint[0]!r}?" if hint else ""
     raise ValueError(f"{name} must be one of {sorted(map(str, choices))}, got {value!r}{extra}")
+
+
+def seed_from_random_state(rs) -> int:
+    """An int seed from scikit-learn's ``random_state`` (None, int, RandomState or Generator)."""
+    if rs is None:
+        return int(np.random.default_rng().integers(2**32))
+    if isinstance(rs, np.random.RandomState):
+        return int(rs.randint(2**31))
+    if isinstance(rs, np.random.Generator):
+        return int(rs.integers(2**32))
+    if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
+        return check_positive_int(rs, "random_state", minimum=0)
+    raise TypeError(f"random_state must be None, an int or a random generator, got {rs!r}")

@@ -19,8 +19,6 @@ they are listed with the reason in :data:`EXPECTED_FAILED_CHECKS`.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
@@ -28,7 +26,8 @@ from sklearn.utils import check_array as sk_check_array
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._validate import check_choice, check_positive_int
+from ._data import split_targets
+from ._validate import check_choice, seed_from_random_state
 from .presets import SUPERVISED
 from .readout import Linear
 from .readout_svm import SVC, SVR
@@ -70,44 +69,6 @@ def _check_sequences(est, X, *, reset: bool) -> list:
     return seqs
 
 
-def _split_targets(seqs, y, name="y"):
-    """``(targets, per_sequence)`` for a list of sequences: per-step arrays, or one row per sequence."""
-    if y is None:
-        raise ValueError("requires y to be passed, but the target y is None")
-    per_step = isinstance(y, (list, tuple)) and any(np.ndim(v) > 0 for v in y)
-    if not per_step and np.ndim(y) >= 2 and np.shape(y)[:2] == (len(seqs), len(seqs[0])) and \
-            all(len(s) == len(seqs[0]) for s in seqs):
-        y, per_step = list(np.asarray(y)), True  # (B, T[, O]) per-step targets of a 3-D X
-    if per_step:
-        if len(y) != len(seqs):
-            raise ValueError(f"{name} must hold one target array per sequence ({len(seqs)}), got {len(y)}")
-        out = []
-        for i, (x, v) in enumerate(zip(seqs, y)):
-            v = np.asarray(v)
-            if v.ndim not in (1, 2) or len(v) != len(x):
-                raise ValueError(f"{name}[{i}] must have shape ({len(x)},) or ({len(x)}, n_outputs) to match X[{i}], "
-                                 f"got {v.shape}")
-            out.append(v)
-        return out, False
-    y = np.asarray(y)
-    if y.ndim not in (1, 2) or len(y) != len(seqs):
-        raise ValueError(f"{name} must be a list of per-step target arrays (one per sequence) or an array of shape "
-                         f"({len(seqs)},) or ({len(seqs)}, n_outputs) (one target per sequence), got {y.shape}")
-    return y, True
-
-
-def _seed(rs) -> int:
-    if rs is None:
-        return int(np.random.default_rng().integers(2**32))
-    if isinstance(rs, np.random.RandomState):
-        return int(rs.randint(2**31))
-    if isinstance(rs, np.random.Generator):
-        return int(rs.integers(2**32))
-    if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
-        return check_positive_int(rs, "random_state", minimum=0)
-    raise TypeError(f"random_state must be None, an int or a random generator, got {rs!r}")
-
-
 # --- the estimators ------------------------------------------------------------
 class _EvolinoBase(BaseEstimator):
     _readouts = ("linear", "svr", "svc")
@@ -137,7 +98,7 @@ class _EvolinoBase(BaseEstimator):
             X = list(X)
         if _is_sequence_list(X):
             seqs = _check_sequences(self, X, reset=True)
-            targets, per_sequence = _split_targets(seqs, y)
+            targets, per_sequence = split_targets(seqs, y)
             if per_sequence:
                 targets = self._check_y(targets)
             else:
@@ -155,7 +116,7 @@ class _EvolinoBase(BaseEstimator):
         for name in ("peepholes", "forget_gate"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        seed = _seed(self.random_state)
+        seed = seed_from_random_state(self.random_state)
         seqs, targets, per_sequence = self._validate_fit_data(X, y)
         if feedback and per_sequence:
             raise ValueError("feedback=True needs per-step targets y (one array per sequence)")
@@ -195,7 +156,7 @@ class _EvolinoBase(BaseEstimator):
     def _flat(self, X, y, pred):
         """Concatenate per-step lists so that a score covers all steps of all sequences."""
         if isinstance(pred, list):
-            _, per_sequence = _split_targets(pred, y)
+            _, per_sequence = split_targets(pred, y)
             if not per_sequence:
                 return np.concatenate([np.asarray(v) for v in y]), np.concatenate(pred)
         return y, pred

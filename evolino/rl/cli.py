@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from ..loop import progress_bar
+from ..presets import POLE
 
 __all__ = ["add_subcommands", "run_pole", "run_gym"]
 
@@ -36,7 +37,7 @@ def _mask(text):
 
 def _common(p):
     p.add_argument("--search", choices=("esp", "cmaes"), default="esp", help="search strategy (default esp)")
-    p.add_argument("--cells", type=_positive, default=2, help="LSTM memory cells (default 2)")
+    p.add_argument("--cells", type=_positive, default=POLE.n_cells, help=f"LSTM memory cells (default {POLE.n_cells})")
     p.add_argument("--no-peepholes", action="store_true", help="LSTM cells without peephole connections")
     p.add_argument("--no-forget-gate", action="store_true", help="LSTM cells without forget gate")
     p.add_argument("--direct", action="store_true", help="also connect the inputs straight to the outputs")
@@ -90,7 +91,7 @@ def _progress(args):
 
 
 def _budget(args):
-    evals = args.evaluations if args.evaluations or args.generations else 100_000
+    evals = args.evaluations if args.evaluations or args.generations else POLE.max_evaluations
     return evals, args.generations
 
 

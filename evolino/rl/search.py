@@ -199,8 +199,8 @@ def make_pole_strategy(search: str, spec: PolicySpec, *, popsize=None, seed=None
     return make_strategy(search, spec, popsize=popsize, seed=seed, init_scale=POLE.init_scale, **options)
 
 
-def evolve_policy(task, *, spec: PolicySpec | None = None, n_cells: int = 2, search: str = "esp",
-                  popsize: int | None = None, seed=None, max_evaluations: int | None = 100_000,
+def evolve_policy(task, *, spec: PolicySpec | None = None, n_cells: int = POLE.n_cells, search: str = "esp",
+                  popsize: int | None = None, seed=None, max_evaluations: int | None = POLE.max_evaluations,
                   max_generations: int | None = None, evaluator=None, callbacks=(), search_options=None,
                   generalization: bool = True) -> SearchResult:
     """Evolve an LSTM policy for ``task`` until it is solved or a budget runs out.
