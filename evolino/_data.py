@@ -11,13 +11,14 @@ Accepted shapes (``Y`` targets, ``X`` external inputs):
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 
 from ._validate import check_array, check_number, check_positive_int
 from .sequences import SequenceBatch, teacher_inputs
 
-__all__ = ["as_sequences", "prepare_data", "split_targets", "TrainingData"]
+__all__ = ["as_sequences", "prepare_data", "split_targets", "Scaler", "TrainingData"]
 
 
 def _is_sequence_list(A) -> bool:
@@ -55,6 +56,41 @@ def as_sequences(A, name: str, dtype=np.float64) -> tuple[list, bool]:
     if len(widths) > 1:
         raise ValueError(f"{name}: all sequences must have the same number of features, got widths {widths}")
     return seqs, single
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Standardization of a network's data, fitted on the training data and kept with the model.
+
+    The network works on ``(x - x_mean) / x_std`` and ``(y - y_mean) / y_std``; its outputs are
+    mapped back. ``y_min``/``y_max``: the training targets' range (raw units), the yardstick of
+    the divergence guard. Arrays of one value per feature; ``None`` fields mean identity.
+    """
+
+    x_mean: np.ndarray | None = None
+    x_std: np.ndarray | None = None
+    y_mean: np.ndarray | None = None
+    y_std: np.ndarray | None = None
+    y_min: np.ndarray | None = None
+    y_max: np.ndarray | None = None
+
+    FIELDS = ("x_mean", "x_std", "y_mean", "y_std", "y_min", "y_max")
+
+    def arrays(self) -> dict:
+        """The non-None fields as ``{"scaler.<name>": array}`` (for saving)."""
+        return {f"scaler.{k}": getattr(self, k) for k in self.FIELDS if getattr(self, k) is not None}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "Scaler":
+        return cls(**{k: np.asarray(arrays[f"scaler.{k}"], dtype=np.float64) for k in cls.FIELDS
+                      if f"scaler.{k}" in arrays})
+
+
+def _moments(seqs, lengths):
+    """Mean and std (0 -> 1) per feature over the real steps of padded ``seqs`` ``(B, T, F)``."""
+    real = np.concatenate([s[:n] for s, n in zip(seqs, lengths)])
+    mean, std = real.mean(axis=0), real.std(axis=0)
+    return mean, np.where(std > 0, std, 1.0)
 
 
 class TrainingData:
@@ -116,6 +152,31 @@ class TrainingData:
         self.cuts = np.array([self._cut(T) for T in lengths])
         self.n_outputs = ys[0].shape[1]
         self.n_inputs = (0 if xs is None else xs[0].shape[1]) + (self.n_outputs if self.feedback else 0)
+
+    def standardize(self, inputs: bool = True, targets: bool = True) -> Scaler:
+        """Centre and scale inputs and/or targets in place from the training data; return the :class:`Scaler`."""
+        kw = {}
+        if inputs and self.batch is not None:
+            m, sd = _moments(self.batch.X, self.batch.lengths)
+            self.batch.X = ((self.batch.X - m) / sd).astype(self.dtype)
+            kw.update(x_mean=m, x_std=sd)
+        if self.per_sequence:
+            Y = self.Y_rows
+            lo, hi = Y.min(axis=0), Y.max(axis=0)
+            if targets:
+                m, sd = Y.mean(axis=0), Y.std(axis=0)
+                sd = np.where(sd > 0, sd, 1.0)
+                self.Y_rows = ((Y - m) / sd).astype(self.dtype)
+                kw.update(y_mean=m, y_std=sd)
+        else:
+            yb = self.batch_y
+            real = np.concatenate(yb.unpad(yb.X))
+            lo, hi = real.min(axis=0), real.max(axis=0)
+            if targets:
+                m, sd = _moments(yb.X, yb.lengths)
+                yb.X = ((yb.X - m) / sd).astype(self.dtype)
+                kw.update(y_mean=m, y_std=sd)
+        return Scaler(**kw, y_min=lo.astype(np.float64), y_max=hi.astype(np.float64))
 
     def _cut(self, T) -> int:
         """First validation step of a sequence of ``T`` steps.

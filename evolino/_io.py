@@ -65,8 +65,10 @@ def save_npz(path, arrays: dict, meta: dict) -> None:
         raise
 
 
-def load_npz(path, kind: str, version: int) -> tuple[dict, dict]:
+def load_npz(path, kind: str, version) -> tuple[dict, dict]:
     """Arrays and metadata of an evolino ``.npz`` file of format ``kind`` and ``version``; never unpickles.
+
+    ``version`` is an int or a tuple of the versions this reader understands.
 
     Raises FileNotFoundError for a missing file and ValueError, naming the file, for
     anything else that is not such a file (corrupt, foreign, other format or version).
@@ -81,6 +83,8 @@ def load_npz(path, kind: str, version: int) -> tuple[dict, dict]:
         raise ValueError(f"{path}: cannot read as an evolino .npz file ({type(exc).__name__}: {exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != kind:
         raise ValueError(f"{path}: not an {kind} file (format={meta.get('format') if isinstance(meta, dict) else None!r})")
-    if meta.get("version") != version:
-        raise ValueError(f"{path}: file format version {meta.get('version')} is not supported (expected {version})")
+    versions = version if isinstance(version, tuple) else (version,)
+    if meta.get("version") not in versions:
+        want = " or ".join(map(str, versions))
+        raise ValueError(f"{path}: file format version {meta.get('version')} is not supported (expected {want})")
     return arrays, meta

@@ -90,7 +90,7 @@ class _EvolinoBase(BaseEstimator):
                        popsize=self.popsize, max_generations=self.max_generations, peepholes=self.peepholes,
                        forget_gate=self.forget_gate, init_scale=self.init_scale, input_scale=self.input_scale,
                        search_options=self.search_options, n_jobs=self.n_jobs, callbacks=list(self.callbacks or ()),
-                       verbose=self.verbose, seed=seed)
+                       verbose=self.verbose, standardize=self.standardize, seed=seed)
 
     def _validate_fit_data(self, X, y):
         """-> (list of sequences, targets (list of (T_i, ...) or array (B, ...)), per_sequence)."""
@@ -188,8 +188,8 @@ _PARAMS_DOC = """
     validation : float, default=0.25
         Fraction held out for the fitness (see :class:`evolino.Evolino`); 0 scores the fit part.
     input_scale : float, default=1e-3
-        Factor on the inputs (:class:`evolino.Evolino`); standardize the features first
-        (e.g. ``StandardScaler`` in a Pipeline) and raise it for strongly nonlinear tasks.
+        Factor on the (standardized) inputs (:class:`evolino.Evolino`); raise it for strongly
+        nonlinear tasks.
     init_scale : float, default=1.0
         Scale of the random initial weights.
     peepholes, forget_gate : bool, default=True
@@ -200,6 +200,9 @@ _PARAMS_DOC = """
         returning True stops the search.
     verbose : int, default=0
         1: a progress bar on stderr.
+    standardize : bool, default=True
+        Centre and scale the features (and regression targets) from the training data inside the
+        network (:class:`evolino.Evolino`); no ``StandardScaler`` needed.
     random_state : int, numpy Generator or RandomState, optional
 """
 
@@ -259,7 +262,7 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
                  kernel="linear", max_samples=None, search="esp", popsize=SUPERVISED.popsize, max_generations=10,
                  search_options=None, washout=0, validation=0.25, input_scale=SUPERVISED.input_scale,
                  init_scale=SUPERVISED.init_scale, peepholes=True, forget_gate=True, feedback=False, n_jobs=None,
-                 callbacks=None, verbose=0, random_state=None):
+                 callbacks=None, verbose=0, standardize=True, random_state=None):
         self.n_cells = n_cells
         self.readout = readout
         self.ridge = ridge
@@ -281,6 +284,7 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
         self.n_jobs = n_jobs
         self.callbacks = callbacks
         self.verbose = verbose
+        self.standardize = standardize
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -382,7 +386,7 @@ class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
                  max_samples=None, search="esp", popsize=SUPERVISED.popsize, max_generations=10,
                  search_options=None, washout=0, validation=0.25, input_scale=SUPERVISED.input_scale,
                  init_scale=SUPERVISED.init_scale, peepholes=True, forget_gate=True, n_jobs=None, callbacks=None,
-                 verbose=0, random_state=None):
+                 verbose=0, standardize=True, random_state=None):
         self.n_cells = n_cells
         self.readout = readout
         self.ridge = ridge
@@ -402,6 +406,7 @@ class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
         self.n_jobs = n_jobs
         self.callbacks = callbacks
         self.verbose = verbose
+        self.standardize = standardize
         self.random_state = random_state
 
     def __sklearn_tags__(self):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._data import Scaler
 from ._io import load_npz, save_npz
 from ._validate import check_array, check_number, check_positive_int
 from .lstm import LSTMSpec, forward, initial_state, prepare
@@ -20,7 +21,7 @@ from .sequences import closed_loop, teacher_inputs
 
 __all__ = ["EvolinoNetwork", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: standardization (Scaler) stored with the model; 1 is still read
 
 
 class EvolinoNetwork:
@@ -45,10 +46,15 @@ class EvolinoNetwork:
         input weights. A small value keeps the cells near their operating point, where
         they act as a rich, nearly linear filter bank (PyBrain's Evolino scales its
         back-projection by 0.01 for the same reason).
+    scaler : Scaler, optional
+        Standardization fitted on the training data: the network sees standardized
+        inputs (and fed-back outputs) and its readout ``coef`` is in standardized target
+        units; both are folded into the weights here, so every method takes and returns
+        raw data. ``coef`` (the attribute) holds the output weights in raw units.
     """
 
     def __init__(self, spec: LSTMSpec, genome, coef, *, feedback: bool = False, washout: int = 0,
-                 input_scale: float = 1.0):
+                 input_scale: float = 1.0, scaler: Scaler | None = None):
         if not isinstance(spec, LSTMSpec):
             raise TypeError(f"spec must be an LSTMSpec, got {type(spec).__name__}")
         self.spec = spec
@@ -71,7 +77,25 @@ class EvolinoNetwork:
             raise ValueError("feedback networks need linear output weights (coef), not a non-linear readout")
         if self.feedback and spec.n_inputs < self.n_outputs:
             raise ValueError("with feedback, spec.n_inputs must count the fed-back outputs")
-        self._weights = prepare(spec, self.genome, self.input_scale)
+        self.scaler = Scaler() if scaler is None else scaler
+        self._coef_std = self.coef  # in standardized target units (as fitted); saved
+        sc = self.scaler
+        if sc.y_std is not None and self.coef is not None:
+            self.coef = np.concatenate([self.coef[:-1] * sc.y_std, self.coef[-1:] * sc.y_std + sc.y_mean])
+            self.coef = self.coef.astype(spec.dtype)
+        scale, shift = self._input_map()
+        self._weights = prepare(spec, self.genome, scale, shift)
+
+    def _input_map(self):
+        """Per-input scale and shift of ``[X, Y_prev]``: standardization times ``input_scale``."""
+        sc, E, O = self.scaler, self.n_external, self.n_outputs
+        parts = [(sc.x_mean, sc.x_std, E)] + ([(sc.y_mean, sc.y_std, O)] if self.feedback else [])
+        scale, shift = [], []
+        for mean, std, n in parts:
+            scale.append(np.full(n, self.input_scale) if std is None else self.input_scale / np.asarray(std))
+            shift.append(np.zeros(n) if mean is None else np.asarray(mean, dtype=np.float64))
+        scale, shift = np.concatenate(scale), np.concatenate(shift)
+        return scale, (shift if np.any(shift) else None)
 
     @property
     def n_outputs(self) -> int:
@@ -101,7 +125,9 @@ class EvolinoNetwork:
         """Outputs ``(B, T, O)`` of cell outputs ``h`` ``(B, T, H)``."""
         if self.coef is None:
             B, T, H = h.shape
-            return self.readout.predict(h.reshape(1, -1, H))[0].reshape(B, T, -1)
+            out = self.readout.predict(h.reshape(1, -1, H))[0].reshape(B, T, -1)
+            sc = self.scaler
+            return out if sc.y_std is None else out * sc.y_std + sc.y_mean
         return h @ self.coef[:-1] + self.coef[-1]
 
     def states(self, X=None, *, Y=None, return_state=False):
@@ -191,15 +217,15 @@ class EvolinoNetwork:
         if self.coef is None:
             raise ValueError("this network's readout has no output weight matrix (a non-linear kernel): "
                              "it cannot be saved; use a linear readout to save the model")
-        save_npz(path, {"genome": self.genome, "coef": self.coef}, self.metadata())
+        save_npz(path, {"genome": self.genome, "coef": self._coef_std, **self.scaler.arrays()}, self.metadata())
 
     @classmethod
     def load(cls, path) -> "EvolinoNetwork":
         """Read a network written by :meth:`save`; a corrupt or foreign file raises ValueError."""
-        arrays, meta = load_npz(path, "evolino.EvolinoNetwork", FORMAT_VERSION)
+        arrays, meta = load_npz(path, "evolino.EvolinoNetwork", (1, FORMAT_VERSION))
         try:
             spec = LSTMSpec(**{**meta["spec"], "dtype": np.dtype(meta["spec"]["dtype"]).type})
             return cls(spec, arrays["genome"], arrays["coef"], feedback=meta["feedback"],
-                       washout=meta["washout"], input_scale=meta["input_scale"])
+                       washout=meta["washout"], input_scale=meta["input_scale"], scaler=Scaler.from_arrays(arrays))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: not a valid evolino model file ({exc})") from exc

@@ -92,6 +92,11 @@ class Evolino:
     callbacks : sequence of callables ``f(status) -> bool | None`` (see :mod:`evolino.loop`)
     verbose : int, default=0
         1: show a progress bar (stderr). The trainer never prints otherwise.
+    standardize : bool, default=True
+        Centre and scale the inputs (and, for a linear readout with the ``"nrmse"`` loss, the targets) per feature
+        from the training data before training; the transform is kept in the network
+        (:class:`~evolino._data.Scaler`, saved with it) and undone on output, so the network
+        takes and returns raw data. ``input_scale`` then acts on unit-variance inputs.
     dtype : float64 or float32
     seed : int, optional
         Seeds everything; None draws one (recorded in ``seed_``).
@@ -112,7 +117,7 @@ class Evolino:
                  max_evaluations=None, target_fitness=None, peepholes=True, forget_gate=True,
                  init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, search_options=None,
                  evaluator=None, n_jobs=None, refit=True, checkpoint=None, checkpoint_every=10, callbacks=(),
-                 verbose=0, dtype=np.float64, seed=None):
+                 verbose=0, standardize=True, dtype=np.float64, seed=None):
         self.n_cells = n_cells
         self.search = search
         self.readout = readout
@@ -137,6 +142,7 @@ class Evolino:
         self.checkpoint_every = checkpoint_every
         self.callbacks = callbacks
         self.verbose = verbose
+        self.standardize = standardize
         self.dtype = dtype
         self.seed = seed
 
@@ -187,6 +193,7 @@ class Evolino:
             "ridge": float(self.ridge), "washout": int(self.washout), "validation": self.validation,
             "feedback": bool(self.feedback), "popsize": self.popsize, "init_scale": float(self.init_scale),
             "input_scale": float(self.input_scale), "loss": self.loss if isinstance(self.loss, str) else "callable",
+            "standardize": bool(self.standardize),
             "search_options": {k: v for k, v in (self.search_options or {}).items()
                                if isinstance(v, (int, float, str, bool))},
             "data": data.digest(),
@@ -238,6 +245,12 @@ class Evolino:
             seed = check_positive_int(seed, "seed", minimum=0)
             strategy, history, elapsed = self._strategy(spec, seed), History(), 0.0
         self.seed_ = seed
+        if not isinstance(self.standardize, (bool, np.bool_)):
+            raise TypeError(f"standardize must be a bool, got {self.standardize!r}")
+        # targets only for least squares on a regression loss: SVM options (epsilon) are in target units
+        std_targets = bool(self.standardize) and loss == "nrmse" and isinstance(readout, Linear)
+        scaler = data.standardize(inputs=bool(self.standardize), targets=std_targets)
+        self.scaler_ = scaler
         fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=input_scale,
                                  **data.fitness_arrays(seed, stratify=not (loss == "nrmse" or callable(loss))))
         callbacks = list(self.callbacks)
@@ -270,7 +283,7 @@ class Evolino:
         self.readout_ = final
         coef = final.coef_[0] if hasattr(final, "coef_") else final
         self.network_ = EvolinoNetwork(spec, genome, coef, feedback=bool(self.feedback), washout=data.washout,
-                                       input_scale=input_scale)
+                                       input_scale=input_scale, scaler=scaler)
         return self.network_
 
     # --- checkpoints -------------------------------------------------------------

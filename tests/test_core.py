@@ -56,12 +56,51 @@ def test_input_scale_equals_scaled_input_weights_everywhere(s):
 
 
 def test_trainer_network_uses_its_input_scale_once():
-    tr = Evolino(5, washout=100, popsize=8, max_generations=1, input_scale=0.01, seed=0,
+    tr = Evolino(5, washout=100, popsize=8, max_generations=1, input_scale=0.01, seed=0, standardize=False,
                  search_options=dict(trials=4))
     net = tr.fit(TASK.train_series)
     same = EvolinoNetwork(net.spec, _scaled_genome(net.spec, net.genome, 0.01), net.coef, feedback=True)
     np.testing.assert_allclose(net.generate(50, Y_prefix=TASK.train_series),
                                same.generate(50, Y_prefix=TASK.train_series), atol=1e-9)
+
+
+# --- standardization ------------------------------------------------------------------------
+def test_standardization_round_trips_and_is_saved(tmp_path):
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(300, 2)) * [5.0, 0.01] + [100.0, -3.0]
+    Y = np.zeros((300, 1))
+    for t in range(1, 300):
+        Y[t] = 0.7 * Y[t - 1] + 0.3 * (X[t - 1, 0] - 100.0) / 5.0
+    Y = 1e3 * Y + 42.0
+    tr = Evolino(5, feedback=False, washout=10, popsize=8, max_generations=1, seed=0, search_options=dict(trials=4))
+    net = tr.fit(Y, X=X)
+    sc = tr.scaler_
+    np.testing.assert_allclose(sc.x_mean, X.mean(0)), np.testing.assert_allclose(sc.x_std, X.std(0))
+    np.testing.assert_allclose(sc.y_mean, Y.mean(0)), np.testing.assert_allclose(sc.y_std, Y.std(0))
+    # the same network on standardized data, mapped back by hand
+    plain = EvolinoNetwork(net.spec, net.genome, net._coef_std, input_scale=net.input_scale)
+    by_hand = plain.predict((X - sc.x_mean) / sc.x_std) * sc.y_std + sc.y_mean
+    np.testing.assert_allclose(net.predict(X), by_hand, rtol=1e-9, atol=1e-9 * np.abs(Y).max())
+    path = tmp_path / "m.npz"
+    net.save(path)
+    back = EvolinoNetwork.load(path)
+    np.testing.assert_array_equal(back.predict(X), net.predict(X))
+    np.testing.assert_array_equal(back.scaler.y_max, Y.max(0))
+    # without standardization the data go in raw
+    off = Evolino(5, feedback=False, washout=10, popsize=8, max_generations=1, seed=0, standardize=False,
+                  search_options=dict(trials=4))
+    assert off.fit(Y, X=X).scaler.x_mean is None
+
+
+def test_feedback_network_standardizes_its_fed_back_output():
+    series = TASK.train_series * 50.0 + 7.0
+    tr = Evolino(5, washout=100, popsize=8, max_generations=2, seed=0, search_options=dict(trials=4))
+    net = tr.fit(series)
+    sc = tr.scaler_
+    plain = EvolinoNetwork(net.spec, net.genome, net._coef_std, feedback=True, input_scale=net.input_scale)
+    z = (series - sc.y_mean) / sc.y_std
+    np.testing.assert_allclose(net.generate(40, Y_prefix=series),
+                               plain.generate(40, Y_prefix=z) * sc.y_std + sc.y_mean, rtol=0, atol=1e-6)
 
 
 # --- data layouts ------------------------------------------------------------------------------
@@ -115,7 +154,7 @@ def test_per_sequence_targets_read_the_last_step():
     rng = np.random.default_rng(3)
     Xs = [rng.normal(size=(T, 2)) for T in (9, 14, 11, 20, 7, 16, 13, 10)]
     y = np.array([x[:, 0].sum() for x in Xs])[:, None]
-    tr = _small(validation=0.25)
+    tr = _small(validation=0.25, standardize=False)
     net = tr.fit(y, X=Xs, per_sequence=True)
     out = [net.predict(x)[-1] for x in Xs]
     S = np.array([forward(net.spec, prepare(net.spec, net.genome, 0.1), x)[0, -1] for x in Xs])

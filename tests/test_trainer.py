@@ -44,15 +44,19 @@ def test_generate_equals_manual_feedback_loop():
 def test_final_readout_equals_lstsq_on_collected_states():
     tr = _small()
     net = tr.fit(TASK.train_series)
-    Y = TASK.train_series[None]
+    sc = tr.scaler_
+    Y = (TASK.train_series[None] - sc.y_mean) / sc.y_std  # the trainer works on standardized data
     h = forward(net.spec, prepare(net.spec, net.genome, net.input_scale), teacher_inputs(Y)[0])[0]
     S, T = h[100:], Y[0, 100:]
     sm, ym = S.mean(0), T.mean(0)
     W = np.linalg.lstsq(S - sm, T - ym, rcond=None)[0]
-    np.testing.assert_allclose(net.coef[:-1], W, rtol=1e-6, atol=1e-6 * np.abs(W).max())
-    pred = np.c_[S, np.ones(len(S))] @ net.coef
+    coef = net._coef_std
+    np.testing.assert_allclose(coef[:-1], W, rtol=1e-6, atol=1e-6 * np.abs(W).max())
     A = np.c_[S, np.ones(len(S))]
-    np.testing.assert_allclose(pred, A @ np.linalg.lstsq(A, T, rcond=None)[0], atol=1e-9)
+    ref = A @ np.linalg.lstsq(A, T, rcond=None)[0]
+    np.testing.assert_allclose(A @ coef, ref, atol=1e-9)
+    # in raw units: the same fit, mapped back
+    np.testing.assert_allclose(A @ net.coef, ref * sc.y_std + sc.y_mean, atol=1e-9 * float(sc.y_std[0]))
 
 
 @pytest.mark.parametrize("search", ["esp", "cmaes"])
