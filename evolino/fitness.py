@@ -25,7 +25,8 @@ from .sequences import closed_loop
 
 __all__ = ["EvolinoFitness", "LOSSES"]
 
-LOSSES = ("nrmse", "multilabel", "multiclass")
+LOSSES = ("nrmse", "vpt", "multilabel", "multiclass")
+WORST = 1e6  # the loss of a candidate whose outputs are not finite (bounded, so strategies can rank)
 
 
 class EvolinoFitness:
@@ -45,8 +46,9 @@ class EvolinoFitness:
     readout : object with ``fit(S (P, N, H), Y (N, O)) -> self`` and ``predict``
         Optional hooks: ``validation_loss(out (P, N, O), Y (N, O)) -> (P,)`` replaces
         the loss (SVC), ``for_final()`` gives the readout of the final network.
-    loss : {"nrmse", "multilabel", "multiclass"} or callable, default="nrmse"
-        ``callable(out (P, N, O), Y (N, O)) -> (P,)``, lower is better.
+    loss : {"nrmse", "vpt", "multilabel", "multiclass"} or callable, default="nrmse"
+        ``callable(out (P, N, O), Y (N, O)) -> (P,)``, lower is better. ``"vpt"`` (feedback only):
+        minus the valid prediction time of the free runs, as a fraction of ``horizon``.
     input_scale : float, default=1.0
         Folded into the input weights (:func:`~evolino.lstm.prepare`).
     split : int, optional
@@ -57,6 +59,18 @@ class EvolinoFitness:
         ``feedback`` only: the targets (the closed loop starts from ``Y_seq[:, split-1]``).
     X_ext : ndarray of shape (B, T, I_ext), optional
         ``feedback`` only: external inputs during the closed loop.
+    horizon : int, optional
+        ``feedback`` only: score many free runs of ``horizon`` steps, started every ``stride``
+        steps across the validation part from teacher-forced states (all batched), instead of
+        one free run over the whole validation part (None).
+    stride : int, optional
+        Steps between the starts of those runs (default ``max(1, horizon // 2)``).
+    out_range : (lo, hi) arrays of shape (O,), optional
+        ``feedback`` only: closed-loop outputs are clipped to this range before they are fed
+        back, so a diverging candidate gets a large but finite (bounded) loss, never inf/NaN.
+    vpt_threshold : float, default=0.4
+        ``loss="vpt"``: a free run is valid while its error, normalised per output by the
+        validation targets' std (RMS over outputs), stays below this.
     final_idx, Y_final : optional
         Steps and targets of the final readout fit (default: ``fit_idx`` and ``val_idx``).
     max_bytes : int, default=2**30
@@ -66,9 +80,12 @@ class EvolinoFitness:
     """
 
     def __init__(self, spec: LSTMSpec, inputs, fit_idx, Y_fit, *, val_idx=None, Y_val=None, readout,
-                 loss="nrmse", input_scale: float = 1.0, split=None, Y_seq=None, X_ext=None, final_idx=None,
-                 Y_final=None, max_bytes: int = 2**30):
+                 loss="nrmse", input_scale: float = 1.0, split=None, Y_seq=None, X_ext=None, horizon=None,
+                 stride=None, out_range=None, vpt_threshold=0.4, inputs_clean=None, final_idx=None, Y_final=None,
+                 max_bytes: int = 2**30):
         self.spec, self.inputs, self.readout, self.loss = spec, inputs, readout, loss
+        self.inputs_clean = inputs if inputs_clean is None else inputs_clean
+        self.out_range, self.vpt_threshold = out_range, float(vpt_threshold)
         self.input_scale, self.max_bytes = input_scale, max_bytes
         self.fit_idx, self.Y_fit = np.asarray(fit_idx), Y_fit
         self.feedback = split is not None
@@ -80,7 +97,18 @@ class EvolinoFitness:
             if np.any(t >= split):
                 raise ValueError("fit steps must lie before the closed-loop validation (split)")
             self._fit_run = b * split + t
-            self.Y_val = Y_seq[:, split:].reshape(-1, Y_seq.shape[-1])
+            n_val = T - split
+            self.horizon = n_val if horizon is None else int(horizon)
+            if not 1 <= self.horizon <= n_val:
+                raise ValueError(f"horizon={horizon} must be between 1 and the validation part ({n_val} steps); "
+                                 f"lower horizon or raise validation")
+            self.stride = max(1, self.horizon // 2) if stride is None else int(stride)
+            self.starts = np.arange(split, T - self.horizon + 1, self.stride)  # (K,) free-run starts
+            idx = self.starts[:, None] + np.arange(self.horizon)  # (K, h)
+            self.Y_val = Y_seq[:, idx].reshape(-1, Y_seq.shape[-1])  # (B*K*h, O)
+            self._fit_run1 = self.fit_idx  # horizon 1: flat indices into the full (B, T)
+            self._val1 = (np.arange(B)[:, None] * T + self.starts[None, :]).ravel()
+            self._val_std = np.where(self.Y_val.std(axis=0) > 0, self.Y_val.std(axis=0), 1.0)
         else:
             self._fit_run = self.fit_idx
             self.val_idx, self.Y_val = (self.fit_idx, Y_fit) if val_idx is None else (np.asarray(val_idx), Y_val)
@@ -88,7 +116,7 @@ class EvolinoFitness:
             if self.feedback:
                 final_idx = np.concatenate([self.fit_idx, (np.arange(B)[:, None] * T
                                                            + np.arange(split, T)).ravel()])
-                Y_final = np.concatenate([Y_fit, self.Y_val])
+                Y_final = np.concatenate([Y_fit, Y_seq[:, split:].reshape(-1, Y_seq.shape[-1])])
             elif val_idx is None:
                 final_idx, Y_final = self.fit_idx, Y_fit
             else:
@@ -117,7 +145,7 @@ class EvolinoFitness:
         return max(1, int(self.max_bytes // per))
 
     def __call__(self, genomes) -> np.ndarray:
-        """Validation loss ``(P,)`` of ``genomes`` ``(P, n_params)``; inf where it is not finite."""
+        """Validation loss ``(P,)`` of ``genomes`` ``(P, n_params)``; :data:`WORST` where it is not finite."""
         genomes = np.asarray(genomes)
         n = self.chunk_size()
         if len(genomes) <= n:
@@ -131,27 +159,59 @@ class EvolinoFitness:
             return hook(out, self.Y_val)
         if callable(self.loss):
             return np.asarray(self.loss(out, self.Y_val), dtype=np.float64)
+        if self.loss == "vpt":
+            return self._vpt(out)
         if self.loss == "nrmse":
             return regression_loss(out, self.Y_val)
         return classification_loss(out, self.Y_val, multilabel=self.loss == "multilabel")
 
     def _evaluate(self, genomes) -> np.ndarray:
         w = prepare(self.spec, genomes, self.input_scale)
-        P, H, O = len(genomes), self.spec.n_cells, self.Y_fit.shape[-1]
+        P, H = len(genomes), self.spec.n_cells
         with np.errstate(all="ignore"):
-            if self.feedback:
+            if self.feedback and self.horizon == 1:  # one-step use: teacher-forced outputs are the free runs
+                S = forward(self.spec, w, self.inputs).reshape(P, -1, H)
+                out = self.readout.fit(S[:, self._fit_run1], self.Y_fit).predict(S[:, self._val1])
+            elif self.feedback:
                 h, state = forward(self.spec, w, self.inputs[:, : self.split], return_state=True)
                 S = h.reshape(P, -1, H)
                 coef = self.readout.fit(S[:, self._fit_run], self.Y_fit).coef_
-                n_val = self.inputs.shape[1] - self.split
-                X_val = None if self.X_ext is None else self.X_ext[:, self.split :]
-                out = closed_loop(self.spec, w, coef, state, self.Y_seq[:, self.split - 1], n_val, X_val)
-                out = out.reshape(P, -1, O)
+                out = self._free_runs(w, coef, state)
             else:
                 S = forward(self.spec, w, self.inputs).reshape(P, -1, H)
                 out = self.readout.fit(S[:, self._fit_run], self.Y_fit).predict(S[:, self.val_idx])
             loss = self._score(out)
-        return np.where(np.isfinite(loss), loss, np.inf)
+        return np.where(np.isfinite(loss), loss, WORST)
+
+    def _free_runs(self, w, coef, state) -> np.ndarray:
+        """Outputs ``(P, B*K*h, O)`` of the ``K`` free runs, all batched in one closed loop."""
+        P, B, H = state.h.shape
+        states, t = [state], self.split
+        for s in self.starts[1:]:  # teacher-forced through the validation part, to each start
+            _, st = forward(self.spec, w, self.inputs_clean[:, t:s], h0=states[-1], return_state=True)
+            states.append(st)
+            t = s
+        K = len(self.starts)
+        h0 = np.stack([st.h for st in states], axis=2).reshape(P, B * K, H)
+        c0 = np.stack([st.c for st in states], axis=2).reshape(P, B * K, H)
+        y0 = self.Y_seq[:, self.starts - 1].reshape(B * K, -1)  # the last true value before each run
+        X = None
+        if self.X_ext is not None:
+            X = self.X_ext[:, self.starts[:, None] + np.arange(self.horizon)].reshape(B * K, self.horizon, -1)
+        clip = None if self.out_range is None else self._clip
+        out = closed_loop(self.spec, w, coef, type(state)(h0, c0), y0, self.horizon, X, out_map=clip)
+        return out.reshape(P, -1, out.shape[-1])
+
+    def _clip(self, y):
+        return np.clip(np.nan_to_num(y, nan=0.0), *self.out_range)
+
+    def _vpt(self, out) -> np.ndarray:
+        """Minus the mean valid prediction time of the free runs, as a fraction of the horizon, ``(P,)``."""
+        P, h = out.shape[0], self.horizon
+        err = ((out - self.Y_val) / self._val_std).reshape(P, -1, h, out.shape[-1])
+        bad = np.sqrt(np.mean(err**2, axis=-1)) > self.vpt_threshold  # (P, B*K, h)
+        valid = np.where(bad.any(axis=-1), bad.argmax(axis=-1), h)
+        return -valid.mean(axis=-1) / h
 
     def final_readout(self, genome, refit: bool = True):
         """The readout of one genome ``(n_params,)``, fitted teacher-forced on the fit and

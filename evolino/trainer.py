@@ -58,10 +58,22 @@ class Evolino:
         fraction of the sequences (stratified by class for classification losses).
     feedback : bool, default=True
         Feed the previous target (training) / output (generation) back as input.
-    loss : {"nrmse", "multilabel", "multiclass"} or callable, default="nrmse"
+    loss : {"nrmse", "vpt", "multilabel", "multiclass"} or callable, default="nrmse"
         Validation loss; classification losses expect 0/1 targets (one column per label,
         or one-hot rows for ``"multiclass"``). A readout's own ``validation_loss`` (SVC)
-        takes precedence over ``"nrmse"``.
+        takes precedence over ``"nrmse"``. ``"vpt"`` (feedback): minus the valid prediction
+        time of the free runs (error per output / std < 0.4), as a fraction of ``horizon``.
+    horizon : int, optional
+        Feedback tasks: score many free runs of ``horizon`` steps started from teacher-forced
+        states every ``stride`` steps across the validation part (e.g. 84 for Mackey-Glass's
+        NRMSE84; 1 for one-step prediction) instead of one free run over the whole
+        validation part (None). Diverging runs are clipped to the training range (plus
+        its width on either side), so they get a bounded worst score.
+    stride : int, optional
+        Steps between free-run starts (default ``horizon // 2``).
+    noise : float, default=0.0
+        Feedback tasks: std of Gaussian noise (standardized units) on the fed-back targets of
+        the teacher-forced training inputs, the usual stabilizer of closed-loop generation.
     popsize : int, default=40
         Networks per generation (ESP: a multiple of ``trials``, ``search_options``).
     max_generations : int, default=100
@@ -113,7 +125,8 @@ class Evolino:
     """
 
     def __init__(self, n_cells=SUPERVISED.n_cells, *, search="esp", readout="linear", ridge=0.0, washout=100,
-                 validation=0.25, feedback=True, loss="nrmse", popsize=SUPERVISED.popsize, max_generations=100,
+                 validation=0.25, feedback=True, loss="nrmse", horizon=None, stride=None, noise=0.0,
+                 popsize=SUPERVISED.popsize, max_generations=100,
                  max_evaluations=None, target_fitness=None, peepholes=True, forget_gate=True,
                  init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, search_options=None,
                  evaluator=None, n_jobs=None, refit=True, checkpoint=None, checkpoint_every=10, callbacks=(),
@@ -126,6 +139,9 @@ class Evolino:
         self.validation = validation
         self.feedback = feedback
         self.loss = loss
+        self.horizon = horizon
+        self.stride = stride
+        self.noise = noise
         self.popsize = popsize
         self.max_generations = max_generations
         self.max_evaluations = max_evaluations
@@ -184,6 +200,21 @@ class Evolino:
         popsize = None if self.popsize is None else check_positive_int(self.popsize, "popsize")
         return make_strategy(name, spec, popsize=popsize, seed=int(seed), init_scale=self.init_scale, **opts)
 
+    def _fitness_options(self, loss) -> dict:
+        """Free-run options of the fitness (feedback tasks), checked."""
+        if not self.feedback:
+            for name in ("horizon", "stride"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} applies to feedback=True (free runs); leave it None for input-driven data")
+            if loss == "vpt":
+                raise ValueError("loss='vpt' scores free runs: it needs feedback=True")
+            return {}
+        opts = {}
+        for name in ("horizon", "stride"):
+            if getattr(self, name) is not None:
+                opts[name] = check_positive_int(getattr(self, name), name)
+        return opts
+
     def _config(self, spec, data):
         """What must match for a checkpoint to be resumed (JSON-able)."""
         return {
@@ -193,7 +224,8 @@ class Evolino:
             "ridge": float(self.ridge), "washout": int(self.washout), "validation": self.validation,
             "feedback": bool(self.feedback), "popsize": self.popsize, "init_scale": float(self.init_scale),
             "input_scale": float(self.input_scale), "loss": self.loss if isinstance(self.loss, str) else "callable",
-            "standardize": bool(self.standardize),
+            "standardize": bool(self.standardize), "horizon": self.horizon, "stride": self.stride,
+            "noise": float(self.noise),
             "search_options": {k: v for k, v in (self.search_options or {}).items()
                                if isinstance(v, (int, float, str, bool))},
             "data": data.digest(),
@@ -252,7 +284,9 @@ class Evolino:
         scaler = data.standardize(inputs=bool(self.standardize), targets=std_targets)
         self.scaler_ = scaler
         fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=input_scale,
-                                 **data.fitness_arrays(seed, stratify=not (loss == "nrmse" or callable(loss))))
+                                 **self._fitness_options(loss),
+                                 **data.fitness_arrays(seed, stratify=loss in ("multilabel", "multiclass"),
+                                                       noise=check_number(self.noise, "noise", low=0.0)))
         callbacks = list(self.callbacks)
         if self.checkpoint is not None:
             def save_cb(status):

@@ -1,0 +1,121 @@
+"""Forecasting: multi-segment closed-loop fitness, bounded scores on divergence, one-step use."""
+
+import numpy as np
+import pytest
+
+from evolino import Evolino, LSTMSpec
+from evolino.fitness import WORST, EvolinoFitness
+from evolino.readout import Linear
+from evolino.tasks import MackeyGlassTask
+from reference import lstm_reference
+
+SERIES = MackeyGlassTask(train=400).train_series  # (500, 1)
+WASHOUT, N_VAL = 50, 150
+
+
+def _free_runs_by_hand(spec, g, Y, horizon, stride, input_scale=1.0):
+    """Teacher forcing then closed loop, one segment at a time, from the equations."""
+    T, split = len(Y), len(Y) - N_VAL
+    prev = np.r_[[[0.0]], Y[:-1]]
+    h, _, _ = lstm_reference(spec, g, prev[:split] * input_scale)
+    S, Yf = h[WASHOUT:split], Y[WASHOUT:split]
+    A = np.c_[S, np.ones(len(S))]
+    W = np.linalg.lstsq(A, Yf, rcond=None)[0]
+    lo, hi = Yf.min(), Yf.max()
+    lo, hi = lo - (hi - lo), hi + (hi - lo)  # fed-back outputs are clipped to the training range, widened
+    outs, targets = [], []
+    for s in range(split, T - horizon + 1, stride):
+        _, hh, cc = lstm_reference(spec, g, prev[:s] * input_scale)
+        y = Y[s - 1]
+        for t in range(horizon):
+            o, hh, cc = lstm_reference(spec, g, (y * input_scale)[None], hh, cc)
+            y = np.clip(np.r_[o[0], 1.0] @ W, lo, hi)
+            outs.append(y)
+            targets.append(Y[s + t])
+    return np.array(outs), np.array(targets)
+
+
+@pytest.mark.parametrize("horizon,stride", [(20, 10), (30, 45), (N_VAL, None)])
+def test_multi_segment_fitness_equals_a_plain_loop(horizon, stride):
+    rng = np.random.default_rng(0)
+    spec = LSTMSpec(1, 4)
+    genomes = spec.init(rng, 3)
+    kw = {} if stride is None else dict(stride=stride)
+    fit = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
+                                   readout=Linear(), horizon=horizon, input_scale=0.5, **kw)
+    got = fit(genomes)
+    for p, g in enumerate(genomes):
+        out, target = _free_runs_by_hand(spec, g, SERIES, horizon, stride or max(1, horizon // 2), 0.5)
+        expected = np.sqrt(np.mean((out - target) ** 2)) / np.std(target)
+        assert got[p] == pytest.approx(expected, rel=1e-6)
+
+
+def test_horizon_one_is_one_step_prediction():
+    rng = np.random.default_rng(1)
+    spec = LSTMSpec(1, 4)
+    genomes = spec.init(rng, 2)
+    one = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
+                                   readout=Linear(), horizon=1)(genomes)
+    for p, g in enumerate(genomes):
+        out, target = _free_runs_by_hand(spec, g, SERIES, 1, 1)
+        assert one[p] == pytest.approx(np.sqrt(np.mean((out - target) ** 2)) / np.std(target), rel=1e-6)
+
+
+def test_vpt_loss_counts_valid_steps():
+    rng = np.random.default_rng(2)
+    spec = LSTMSpec(1, 4)
+    genomes = spec.init(rng, 2)
+    fit = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
+                                   readout=Linear(), horizon=40, stride=20, loss="vpt")
+    got = fit(genomes)
+    for p, g in enumerate(genomes):
+        out, target = _free_runs_by_hand(spec, g, SERIES, 40, 20)
+        err = np.abs(out - target).reshape(-1, 40) / np.std(target)
+        valid = [np.argmax(e > 0.4) if (e > 0.4).any() else 40 for e in err]
+        assert got[p] == pytest.approx(-np.mean(valid) / 40)
+        assert -1 <= got[p] <= 0
+
+
+def test_a_diverging_network_gets_a_bounded_worst_score():
+    spec = LSTMSpec(1, 3)
+    g = spec.init(0, 1)[0]
+
+    class Exploding(Linear):  # a readout that feeds back 1e6 times its input: the closed loop explodes
+        def fit(self, S, Y):
+            super().fit(S, Y)
+            self.coef_[:, -1] = 1e300
+            return self
+
+    fit = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
+                                   readout=Exploding(), horizon=30)
+    with np.errstate(all="raise"):
+        loss = fit(g[None])
+    assert np.isfinite(loss[0]) and loss[0] <= WORST
+    ok = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
+                                  readout=Linear(), horizon=30)(g[None])
+    assert loss[0] > ok[0]
+
+
+def test_noise_changes_the_fit_not_the_validation_start():
+    tr = [Evolino(4, washout=WASHOUT, validation=N_VAL, horizon=30, noise=n, popsize=8, max_generations=1, seed=0,
+                  search_options=dict(trials=4)) for n in (0.0, 0.1)]
+    a, b = (t.fit(SERIES) for t in tr)
+    assert not np.array_equal(a.coef, b.coef)
+    c = Evolino(4, washout=WASHOUT, validation=N_VAL, horizon=30, noise=0.1, popsize=8, max_generations=1, seed=0,
+                search_options=dict(trials=4)).fit(SERIES)
+    np.testing.assert_array_equal(b.coef, c.coef)  # a fixed draw from the seed
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(horizon=N_VAL + 1), "horizon"),
+    (dict(horizon=0), "horizon"),
+    (dict(feedback=False, horizon=5), "horizon applies to feedback"),
+    (dict(feedback=False, loss="vpt"), "vpt"),
+    (dict(noise=-1.0), "noise"),
+])
+def test_bad_forecasting_options(kwargs, match):
+    X = np.zeros_like(SERIES)
+    tr = Evolino(4, washout=WASHOUT, validation=N_VAL, popsize=8, max_generations=1, seed=0,
+                 search_options=dict(trials=4), **kwargs)
+    with pytest.raises((ValueError, TypeError), match=match):
+        tr.fit(SERIES, X=None if tr.feedback else X)
