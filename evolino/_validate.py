@@ -1,4 +1,4 @@
-"""Argument checks shared by all modules: clear errors that name the argument."""
+"""Argument checks shared by all modules: clear errors that name the argument; evolino's warning class."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import difflib
 import numbers
 
 import numpy as np
+
+
+class EvolinoWarning(UserWarning):
+    """Something in a run is likely wrong (e.g. a closed loop left the training range); the message says the fix."""
 
 
 def as_rng(seed) -> np.random.Generator:

@@ -40,6 +40,18 @@ def _freqs(text):
     return values
 
 
+def _ridge(text):
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--ridge must be 'auto' or a number >= 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"--ridge must be 'auto' or a number >= 0, got {text!r}")
+    return value
+
+
 def _positive(text):
     try:
         value = int(text)
@@ -58,7 +70,9 @@ def _common(p, preset):
                    help=f"networks per generation (default: {preset.popsize}; ESP: subpopulations of popsize/trials)")
     p.add_argument("--generations", type=_positive, default=preset.generations,
                    help=f"generations (default: {preset.generations})")
-    p.add_argument("--ridge", type=float, default=0.0, help="ridge penalty of the readout (default: 0, pseudo-inverse)")
+    p.add_argument("--ridge", type=_ridge, default="auto",
+                   help="readout ridge, relative to the state energy: auto (GCV per network, default), 0 (pseudo-inverse) "
+                        "or a number")
     p.add_argument("--input-scale", type=float, default=preset.input_scale,
                    help=f"factor on every network input (default: {preset.input_scale}; see Evolino's input_scale)")
     p.add_argument("--init-scale", type=float, default=preset.init_scale,

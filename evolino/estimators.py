@@ -168,8 +168,9 @@ _PARAMS_DOC = """
     readout : {"linear", "svr", "svc"}, default="linear"
         Least squares (Evolino; pseudo-inverse when ``ridge=0``), epsilon-SVR or
         maximum-margin SVC on 0/1 targets (Evoke; :mod:`evolino.readout_svm`).
-    ridge : float, default=0.0
-        L2 penalty of the linear readout.
+    ridge : "auto" or float, default="auto"
+        L2 penalty of the linear readout, relative to the state energy; "auto" chooses it per
+        candidate by generalized cross-validation (:class:`evolino.Evolino`).
     C : float, default=1.0
         SVM regularization (``"svr"``, ``"svc"``), > 0.
     kernel : {"linear", "rbf", "poly", "sigmoid"}, default="linear"
@@ -258,7 +259,7 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
 
     _multi_output = True
 
-    def __init__(self, n_cells=SUPERVISED.n_cells, *, readout="linear", ridge=0.0, C=1.0, epsilon=0.1,
+    def __init__(self, n_cells=SUPERVISED.n_cells, *, readout="linear", ridge="auto", C=1.0, epsilon=0.1,
                  kernel="linear", max_samples=None, search="esp", popsize=SUPERVISED.popsize, max_generations=10,
                  search_options=None, washout=0, validation=0.25, input_scale=SUPERVISED.input_scale,
                  init_scale=SUPERVISED.init_scale, peepholes=True, forget_gate=True, feedback=False, n_jobs=None,
@@ -382,7 +383,7 @@ class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
     _readouts = ("linear", "svc")
     _multi_output = False
 
-    def __init__(self, n_cells=SUPERVISED.n_cells, *, readout="linear", ridge=0.0, C=1.0, kernel="linear",
+    def __init__(self, n_cells=SUPERVISED.n_cells, *, readout="linear", ridge="auto", C=1.0, kernel="linear",
                  max_samples=None, search="esp", popsize=SUPERVISED.popsize, max_generations=10,
                  search_options=None, washout=0, validation=0.25, input_scale=SUPERVISED.input_scale,
                  init_scale=SUPERVISED.init_scale, peepholes=True, forget_gate=True, n_jobs=None, callbacks=None,

@@ -11,11 +11,13 @@ Saved as one ``.npz`` file of plain arrays plus a JSON metadata string
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ._data import Scaler
 from ._io import load_npz, save_npz
-from ._validate import check_array, check_number, check_positive_int
+from ._validate import EvolinoWarning, check_array, check_number, check_positive_int
 from .lstm import LSTMSpec, forward, initial_state, prepare
 from .sequences import closed_loop, teacher_inputs
 
@@ -197,9 +199,47 @@ class EvolinoNetwork:
             raise ValueError(f"X must have shape ({B}, {L + n_steps}, {self.n_external}), got {Xb.shape}")
         if L:
             _, state = self.states(None if Xb is None else Xb[:, :L], Y=Yb, return_state=True)
-        out = closed_loop(self.spec, self._weights, self.coef[None], state, y_last, n_steps,
-                          None if Xb is None else Xb[:, L:])[0]
+        with np.errstate(all="ignore"):
+            out = closed_loop(self.spec, self._weights, self.coef[None], state, y_last, n_steps,
+                              None if Xb is None else Xb[:, L:])[0]
+        self._check_range(out)
         return out[0] if single else out
+
+    def forecast(self, history, steps: int, *, X=None) -> np.ndarray:
+        """Warm up on the true ``history``, then run ``steps`` steps in closed loop.
+
+        Parameters
+        ----------
+        history : array of shape (L,), (L, O) or (B, L, O)
+            The series up to now (raw units); the forecast starts at step ``L``.
+        steps : int
+        X : array of shape (L + steps, I_ext) or (B, L + steps, I_ext), optional
+            External inputs over history and forecast.
+
+        Returns
+        -------
+        ndarray of shape (steps, O) or (B, steps, O)
+            Warns (:class:`~evolino._validate.EvolinoWarning`) if the forecast leaves the training range.
+        """
+        return self.generate(steps, Y_prefix=history, X=X)
+
+    def _check_range(self, out):
+        """Warn once if closed-loop outputs ``(B, n, O)`` leave the training range (widened by twice its width)."""
+        sc = self.scaler
+        if sc.y_min is None or getattr(self, "_warned", False):
+            return
+        width = np.maximum(sc.y_max - sc.y_min, 1e-12)
+        lo, hi = sc.y_min - 2 * width, sc.y_max + 2 * width
+        bad = ~np.isfinite(out) | (out < lo) | (out > hi)
+        if bad.any():
+            step = int(np.argmax(bad.any(axis=(0, 2))))
+            worst = out[np.isfinite(out)]
+            peak = float(np.max(np.abs(worst))) if worst.size else float("nan")
+            self._warned = True
+            warnings.warn(f"the closed loop left the training range [{float(sc.y_min.min()):.4g}, "
+                          f"{float(sc.y_max.max()):.4g}] at step {step} (|y| up to {peak:.3g}): the generated "
+                          "sequence diverges. Train with ridge='auto' (or a larger ridge), noise=0.01-0.1 and a "
+                          "validation horizon close to the one used, or forecast shorter.", EvolinoWarning, stacklevel=3)
 
     # --- persistence ---------------------------------------------------------
     def metadata(self) -> dict:

@@ -26,7 +26,7 @@ from .loop import History, progress_bar, run_search
 from .lstm import LSTMSpec
 from .model import EvolinoNetwork
 from .presets import SUPERVISED
-from .readout import Linear
+from .readout import MIN_STEPS_AUTO, Linear
 from .search import STRATEGIES, make_strategy
 
 __all__ = ["Evolino", "CHECKPOINT_VERSION"]
@@ -47,8 +47,12 @@ class Evolino:
     readout : {"linear", "svr", "svc"} or readout object, default="linear"
         ``"svr"``/``"svc"``: support-vector readouts of Evoke with default options
         (:mod:`evolino.readout_svm`; pass an ``SVR(...)``/``SVC(...)`` object for others).
-    ridge : float, default=0.0
-        Ridge penalty of the ``"linear"`` readout (0 = pseudo-inverse, as in Evolino).
+    ridge : "auto" or float, default="auto"
+        Ridge penalty of the ``"linear"`` readout, relative to the state energy (times
+        ``trace(S^T S) / H`` of each candidate's centred states, so a value means the same
+        whatever the scale of the states). ``"auto"``: each candidate picks its penalty from
+        :data:`evolino.readout.RIDGE_GRID` (0 included) by generalized cross-validation;
+        0: the pseudo-inverse of the Evolino paper (see :class:`~evolino.readout.Linear`).
     washout : int, default=100
         Initial steps of each training sequence the readout ignores.
     validation : float or int, default=0.25
@@ -124,7 +128,7 @@ class Evolino:
     readout_ : the fitted final readout object
     """
 
-    def __init__(self, n_cells=SUPERVISED.n_cells, *, search="esp", readout="linear", ridge=0.0, washout=100,
+    def __init__(self, n_cells=SUPERVISED.n_cells, *, search="esp", readout="linear", ridge="auto", washout=100,
                  validation=0.25, feedback=True, loss="nrmse", horizon=None, stride=None, noise=0.0,
                  popsize=SUPERVISED.popsize, max_generations=100,
                  max_evaluations=None, target_fitness=None, peepholes=True, forget_gate=True,
@@ -175,7 +179,7 @@ class Evolino:
         if isinstance(self.readout, str):
             name = check_choice(self.readout, "readout", READOUTS)
             if name == "linear":
-                return Linear(ridge=check_number(self.ridge, "ridge", low=0.0))
+                return Linear(ridge=self.ridge)
             from .readout_svm import SVC, SVR  # lazy: imports scikit-learn
 
             return SVR() if name == "svr" else SVC()
@@ -221,7 +225,7 @@ class Evolino:
             "spec": [spec.n_inputs, spec.n_cells, spec.peepholes, spec.forget_gate, np.dtype(spec.dtype).name],
             "search": self.search if isinstance(self.search, str) else type(self.search).__name__,
             "readout": self.readout if isinstance(self.readout, str) else type(self.readout).__name__,
-            "ridge": float(self.ridge), "washout": int(self.washout), "validation": self.validation,
+            "ridge": self.ridge if isinstance(self.ridge, str) else float(self.ridge), "washout": int(self.washout), "validation": self.validation,
             "feedback": bool(self.feedback), "popsize": self.popsize, "init_scale": float(self.init_scale),
             "input_scale": float(self.input_scale), "loss": self.loss if isinstance(self.loss, str) else "callable",
             "standardize": bool(self.standardize), "horizon": self.horizon, "stride": self.stride,
@@ -283,10 +287,14 @@ class Evolino:
         std_targets = bool(self.standardize) and loss == "nrmse" and isinstance(readout, Linear)
         scaler = data.standardize(inputs=bool(self.standardize), targets=std_targets)
         self.scaler_ = scaler
+        arrays = data.fitness_arrays(seed, stratify=loss in ("multilabel", "multiclass"),
+                                     noise=check_number(self.noise, "noise", low=0.0))
+        n_fit = len(arrays["fit_idx"])
+        if getattr(readout, "ridge", None) == "auto" and n_fit < MIN_STEPS_AUTO:
+            raise ValueError(f"ridge='auto' needs at least {MIN_STEPS_AUTO} fit steps to cross-validate, got "
+                             f"{n_fit} sample{'s' if n_fit != 1 else ''}: pass more data or ridge=0")
         fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=input_scale,
-                                 **self._fitness_options(loss),
-                                 **data.fitness_arrays(seed, stratify=loss in ("multilabel", "multiclass"),
-                                                       noise=check_number(self.noise, "noise", low=0.0)))
+                                 **self._fitness_options(loss), **arrays)
         callbacks = list(self.callbacks)
         if self.checkpoint is not None:
             def save_cb(status):

@@ -28,6 +28,12 @@ def _states(rng, P=6, N=120, H=5):
     return S
 
 
+def _absolute(S, ridge):
+    """The absolute penalty a relative ``ridge`` means for states ``S`` (N, H):
+    ridge times the mean squared norm of a centred state column."""
+    return ridge * ((S - S.mean(axis=0)) ** 2).sum() / S.shape[1]
+
+
 @pytest.mark.parametrize("ridge", [0.0, 1e-3, 1.0])
 @pytest.mark.parametrize("O", [1, 3])
 def test_linear_equals_lstsq_per_candidate(ridge, O):
@@ -36,14 +42,40 @@ def test_linear_equals_lstsq_per_candidate(ridge, O):
     Y = rng.normal(size=(S.shape[1], O))
     r = Linear(ridge=ridge).fit(S, Y)
     assert r.coef_.shape == (6, 6, O)
+    np.testing.assert_array_equal(r.ridge_, np.full(6, ridge))
     pred = r.predict(S)
     for p in range(S.shape[0]):
-        W = _lstsq(S[p], Y, ridge)
+        W = _lstsq(S[p], Y, _absolute(S[p], ridge))
         np.testing.assert_allclose(r.coef_[p], W, atol=1e-8)
         A = np.c_[S[p], np.ones(len(S[p]))]
         np.testing.assert_allclose(pred[p], A @ W, atol=1e-8)
         if ridge == 0:  # fitted values of any least-squares solution are unique: pinv(A) Y
             np.testing.assert_allclose(pred[p], A @ np.linalg.lstsq(A, Y, rcond=None)[0], atol=1e-8)
+
+
+@pytest.mark.parametrize("O", [1, 2])
+def test_absolute_ridge_per_candidate_equals_lstsq(O):
+    rng = np.random.default_rng(4)
+    S = _states(rng) * 1e-3  # an absolute penalty must not care about the relative unit
+    Y = rng.normal(size=(S.shape[1], O))
+    lam = np.array([1e-9, 1e-6, 1e-3, 0.0, 1.0, 1e-12])
+    W = solve_least_squares(S, Y, lam)
+    for p in range(S.shape[0]):
+        np.testing.assert_allclose(W[p], _lstsq(S[p], Y, lam[p]), atol=1e-8, rtol=1e-7)
+    # relative=True is the absolute penalty scaled by each candidate's centred energy
+    W_rel = solve_least_squares(S, Y, 1e-3, relative=True)
+    for p in range(S.shape[0]):
+        np.testing.assert_allclose(W_rel[p], _lstsq(S[p], Y, _absolute(S[p], 1e-3)), atol=1e-8, rtol=1e-7)
+
+
+def test_relative_ridge_is_scale_free():
+    # the same relative ridge gives the same fitted values at any state scale
+    rng = np.random.default_rng(6)
+    S = np.tanh(rng.normal(size=(2, 80, 6)))
+    Y = rng.normal(size=(80, 1))
+    a = Linear(ridge=1e-2).fit(S, Y).predict(S)
+    b = Linear(ridge=1e-2).fit(S * 1e-4, Y).predict(S * 1e-4)
+    np.testing.assert_allclose(a, b, atol=1e-10)
 
 
 @pytest.mark.parametrize("noise,atol", [(1e-4, 1e-10), (1e-6, 1e-9), (1e-8, 2e-7)])
