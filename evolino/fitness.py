@@ -88,6 +88,7 @@ class EvolinoFitness:
         self.out_range, self.vpt_threshold = out_range, float(vpt_threshold)
         self.input_scale, self.max_bytes = input_scale, max_bytes
         self.fit_idx, self.Y_fit = np.asarray(fit_idx), Y_fit
+        self.val_idx_given = val_idx is not None or split is not None
         self.feedback = split is not None
         self.split, self.Y_seq, self.X_ext = split, Y_seq, X_ext
         B, T = inputs.shape[:2]
@@ -171,7 +172,7 @@ class EvolinoFitness:
         with np.errstate(all="ignore"):
             if self.feedback and self.horizon == 1:  # one-step use: teacher-forced outputs are the free runs
                 S = forward(self.spec, w, self.inputs).reshape(P, -1, H)
-                out = self.readout.fit(S[:, self._fit_run1], self.Y_fit).predict(S[:, self._val1])
+                out = self._fit_predict(S[:, self._fit_run1], S[:, self._val1])
             elif self.feedback:
                 h, state = forward(self.spec, w, self.inputs[:, : self.split], return_state=True)
                 S = h.reshape(P, -1, H)
@@ -179,7 +180,7 @@ class EvolinoFitness:
                 out = self._free_runs(w, coef, state)
             else:
                 S = forward(self.spec, w, self.inputs).reshape(P, -1, H)
-                out = self.readout.fit(S[:, self._fit_run], self.Y_fit).predict(S[:, self.val_idx])
+                out = self._fit_predict(S[:, self._fit_run], S[:, self.val_idx])
             loss = self._score(out)
         return np.where(np.isfinite(loss), loss, WORST)
 
@@ -202,6 +203,19 @@ class EvolinoFitness:
         out = closed_loop(self.spec, w, coef, type(state)(h0, c0), y0, self.horizon, X, out_map=clip)
         return out.reshape(P, -1, out.shape[-1])
 
+    @property
+    def _holdout(self) -> bool:
+        """Whether the readout chooses its ridge on the validation steps (one-step scoring, ``ridge="auto"``)."""
+        one_step = not self.feedback or self.horizon == 1
+        return one_step and getattr(self.readout, "ridge", None) == "auto" and hasattr(self.readout, "fit_holdout") \
+            and self.val_idx_given
+
+    def _fit_predict(self, S_fit, S_val):
+        """Readout fitted on ``S_fit``, outputs on ``S_val`` ``(P, N_val, O)``."""
+        if self._holdout:
+            return self.readout.fit_holdout(S_fit, self.Y_fit, S_val, self.Y_val).predict(S_val)
+        return self.readout.fit(S_fit, self.Y_fit).predict(S_val)
+
     def _clip(self, y):
         return np.clip(np.nan_to_num(y, nan=0.0), *self.out_range)
 
@@ -221,6 +235,14 @@ class EvolinoFitness:
         """
         h = forward(self.spec, prepare(self.spec, genome[None], self.input_scale), self.inputs)
         S = h.reshape(1, -1, self.spec.n_cells)
+        if self._holdout:  # the ridge chosen on the validation steps, as during evolution
+            val = self._val1 if self.feedback else self.val_idx
+            run = self._fit_run1 if self.feedback else self._fit_run
+            ridge = float(copy.deepcopy(self.readout).fit_holdout(S[:, run], self.Y_fit, S[:, val], self.Y_val).ridge_[0])
+            fixed = copy.deepcopy(self.readout)
+            fixed.ridge = ridge
+            idx, Y = (self.final_idx, self.Y_final) if refit else (self.fit_idx, self.Y_fit)
+            return fixed.fit(S[:, idx], Y)
         # an SVM subsampled during evolution fits all states now
         readout = self.readout.for_final() if hasattr(self.readout, "for_final") else copy.deepcopy(self.readout)
         idx, Y = (self.final_idx, self.Y_final) if refit else (self.fit_idx, self.Y_fit)

@@ -79,7 +79,7 @@ import numpy as np
 
 from ._validate import check_array, check_number
 
-__all__ = ["Linear", "RIDGE_GRID", "solve_least_squares", "solve_auto_ridge"]
+__all__ = ["select_ridge_holdout", "Linear", "RIDGE_GRID", "solve_least_squares", "solve_auto_ridge"]
 
 _PIVOT_TOL = 1e-14  # unit-diagonal Cholesky pivot below this (cond(S) >~ 1e7) -> lstsq
 _REFINE_BELOW = 1e-6  # ... below this (cond(S) >~ 1e3): iterative refinement
@@ -305,6 +305,70 @@ def solve_auto_ridge(S, Y, grid=RIDGE_GRID, refine: int = 3):
     return _with_bias(c, Wh).astype(dtype, copy=False), lam_b, gcv
 
 
+def select_ridge_holdout(S, Y, S_val, Y_val, grid=RIDGE_GRID, refine: int = 3):
+    """Readout weights with each candidate's relative ridge chosen on held-out steps.
+
+    For time series the held-out steps are the final part of each sequence, so
+    the choice sees what leave-one-out and GCV cannot: neighbouring steps are not
+    independent, and a readout that interpolates the fit part can fail on the next
+    stretch of the series. One eigendecomposition of each centred Gram matrix gives
+    the weights at every grid value; the held-out squared error picks one (the
+    smallest on ties), whose weights are then solved accurately.
+
+    Parameters
+    ----------
+    S : array of shape (P, N, H)
+        Fit states; ``Y`` ``(N, O)`` or ``(P, N, O)`` their targets.
+    S_val : array of shape (P, M, H)
+        Held-out states; ``Y_val`` ``(M, O)`` their targets.
+    grid : array of shape (L,), default=RIDGE_GRID
+
+    Returns
+    -------
+    W : ndarray of shape (P, H + 1, O)
+    ridge : ndarray of shape (P,)
+        The chosen relative penalties.
+    sse : ndarray of shape (P, L)
+        Held-out sum of squared errors at each grid value.
+    """
+    dtype = S.dtype
+    S, Y = S.astype(np.float64, copy=False), Y.astype(np.float64, copy=False)
+    S_val, Y_val = S_val.astype(np.float64, copy=False), Y_val.astype(np.float64, copy=False)
+    grid = np.unique(np.asarray(grid, dtype=np.float64))
+    c = _centre(S, Y)
+    unit = _energy(c)
+    unit = np.where(unit > 0, unit, 1.0)
+    mask = c.live[:, :, None] & c.live[:, None, :]
+    s, V = np.linalg.eigh(np.where(mask, c.G, 0.0) / unit[:, None, None])
+    z = V.transpose(0, 2, 1) @ np.where(c.live[:, :, None], c.b, 0.0)  # (P, H, O)
+    H = S.shape[2]
+    null = s <= H * np.finfo(np.float64).eps * s[:, -1:]
+    Sv = S_val - c.s_mean  # held-out states, centred like the fit states
+    Q = Sv @ V  # (P, M, H): held-out states in the eigenbasis
+    sse = np.empty((S.shape[0], len(grid)))
+    W0 = _with_bias(c, _solve(c, np.zeros(S.shape[0]), refine)) if grid[0] == 0 else None
+    for k, lam in enumerate(grid):
+        if lam == 0:
+            out = S_val @ W0[:, :-1] + W0[:, -1:]
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inv = np.where(null, 0.0, 1.0 / (s + lam))  # (P, H)
+            out = (Q @ (z * inv[:, :, None])) / unit[:, None, None] + c.y_mean
+        err = out - Y_val
+        sse[:, k] = np.where(np.isfinite(err).all(axis=(1, 2)), (err * err).sum(axis=(1, 2)), np.inf)
+    best = np.argmin(sse, axis=1)
+    lam_b = grid[best]
+    W = np.empty((S.shape[0], H + 1, Y.shape[-1]))
+    zero = lam_b == 0
+    if zero.any():
+        W[zero] = W0[zero]
+    if (~zero).any():
+        sel = np.flatnonzero(~zero)
+        W[sel] = _with_bias(c._replace(s_mean=c.s_mean[sel], y_mean=c.y_mean if c.y_mean.shape[0] == 1
+                                       else c.y_mean[sel]), _solve(c, lam_b[sel] * unit[sel], refine, sel))
+    return W.astype(dtype, copy=False), lam_b, sse
+
+
 def _check_ridge(ridge):
     if isinstance(ridge, str):
         if ridge == "auto":
@@ -396,6 +460,19 @@ class Linear:
             self.coef_ = solve_least_squares(S, Y, ridge, relative=True)
             self.ridge_ = np.full(S.shape[0], ridge)
             self.__dict__.pop("gcv_", None)  # from an earlier "auto" fit
+        return self
+
+    def fit_holdout(self, S, Y, S_val, Y_val) -> "Linear":
+        """Fit on ``S`` ``(P, N, H)`` -> ``Y``; with ``ridge="auto"`` each candidate's ridge is the one
+        with the least error on the held-out ``S_val`` ``(P, M, H)`` -> ``Y_val`` ``(M, O)``
+        (:func:`select_ridge_holdout`; sets ``ridge_`` and ``holdout_sse_``); a fixed ridge just fits."""
+        if _check_ridge(self.ridge) != "auto":
+            return self.fit(S, Y)
+        S = check_array(S, "S", ndims=(3,), finite=True)
+        Y = check_array(Y, "Y", ndims=(2, 3), dtype=S.dtype, finite=True)
+        if S.shape[1] < MIN_STEPS_AUTO:
+            raise ValueError(f"ridge='auto' needs at least {MIN_STEPS_AUTO} time steps, got {S.shape[1]}")
+        self.coef_, self.ridge_, self.holdout_sse_ = select_ridge_holdout(S, Y, S_val, Y_val, _check_grid(self.grid))
         return self
 
     def predict(self, S) -> np.ndarray:

@@ -51,7 +51,9 @@ class Evolino:
         Ridge penalty of the ``"linear"`` readout, relative to the state energy (times
         ``trace(S^T S) / H`` of each candidate's centred states, so a value means the same
         whatever the scale of the states). ``"auto"``: each candidate picks its penalty from
-        :data:`evolino.readout.RIDGE_GRID` (0 included) by generalized cross-validation;
+        :data:`evolino.readout.RIDGE_GRID` (0 included): the one with the least error on the
+        validation steps where they are scored one step at a time (input-driven data,
+        ``horizon=1``), by generalized cross-validation on the fit steps otherwise;
         0: the pseudo-inverse of the Evolino paper (see :class:`~evolino.readout.Linear`).
     washout : int, default=100
         Initial steps of each training sequence the readout ignores.

@@ -270,3 +270,38 @@ def test_ridge_bad_input():
         with pytest.raises(ValueError, match="grid"):
             Linear(ridge="auto", grid=grid).fit(S, Y)
     assert Linear(ridge="auto").fit(S[:, :3], Y[:3]).coef_.shape == (2, 4, 1)  # 3 steps are enough
+
+
+@pytest.mark.parametrize("seed,P,N,H,O,kind,noise", CASES[:4] + CASES[5:])
+def test_holdout_choice_equals_a_brute_force_holdout_selection(seed, P, N, H, O, kind, noise):
+    from evolino.readout import select_ridge_holdout
+
+    S, Y = _case(seed, P, N, H, O, noise, kind)
+    cut = (3 * N) // 4
+    W, chosen, sse = select_ridge_holdout(S[:, :cut], Y[:cut], S[:, cut:], Y[cut:])
+    grid = np.unique(RIDGE_GRID)
+    for p in range(P):
+        Sf = S[p, :cut]
+        errs = []
+        for rel in grid:  # refit on the fit part by lstsq, score the held-out part
+            Wp = _ridge_lstsq(Sf, Y[:cut], _absolute(Sf, rel))
+            errs.append(((np.c_[S[p, cut:], np.ones(N - cut)] @ Wp - Y[cut:]) ** 2).sum())
+        errs = np.array(errs)
+        k = int(np.argmin(errs))
+        # the choice is the brute-force one, or one whose error is within rounding of it
+        assert errs[np.searchsorted(grid, chosen[p])] <= errs[k] * (1 + 1e-6) + 1e-12
+        Wref = _ridge_lstsq(Sf, Y[:cut], _absolute(Sf, chosen[p]))
+        np.testing.assert_allclose(W[p], Wref, rtol=1e-5, atol=1e-7 * np.abs(Wref).max())
+        np.testing.assert_allclose(sse[p, np.searchsorted(grid, chosen[p])], errs[np.searchsorted(grid, chosen[p])],
+                                   rtol=1e-4)
+
+
+def test_holdout_choice_does_not_depend_on_batch_mates():
+    from evolino.readout import select_ridge_holdout
+
+    S, Y = _case(9, 4, 60, 6, 1)
+    together = select_ridge_holdout(S[:, :45], Y[:45], S[:, 45:], Y[45:])
+    for p in range(4):
+        alone = select_ridge_holdout(S[p : p + 1, :45], Y[:45], S[p : p + 1, 45:], Y[45:])
+        assert alone[1][0] == together[1][p]
+        np.testing.assert_array_equal(alone[0][0], together[0][p])
