@@ -40,6 +40,14 @@ def _freqs(text):
     return values
 
 
+def _auto_or(kind):
+    """An argparse type: 'auto' or a value of ``kind``."""
+    def parse(text):
+        return text if text == "auto" else kind(text)
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def _ridge(text):
     if text == "auto":
         return text
@@ -73,10 +81,13 @@ def _common(p, preset):
     p.add_argument("--ridge", type=_ridge, default="auto",
                    help="readout ridge, relative to the state energy: auto (GCV per network, default), 0 (pseudo-inverse) "
                         "or a number")
-    p.add_argument("--input-scale", type=float, default=preset.input_scale,
+    p.add_argument("--input-scale", type=_auto_or(float), default=preset.input_scale,
                    help=f"factor on every network input (default: {preset.input_scale}; see Evolino's input_scale)")
-    p.add_argument("--init-scale", type=float, default=preset.init_scale,
+    p.add_argument("--init-scale", type=_auto_or(float), default=preset.init_scale,
                    help=f"scale of the random initial weights (default: {preset.init_scale})")
+    p.add_argument("--horizon", type=_auto_or(_positive), default=preset.horizon,
+                   help=f"steps of the validation free runs (default: {preset.horizon}; auto: a quarter of the "
+                        "validation part)")
     p.add_argument("--trials", type=_positive, default=preset.trials,
                    help=f"ESP: networks per chromosome (default: {preset.trials})")
     p.add_argument("--mutation-scale", type=float, default=preset.mutation_scale,
@@ -154,7 +165,8 @@ def _train(args, task):
     else:
         options = dict(sigma0=args.sigma0)
     trainer = Evolino(args.cells, search=args.search, ridge=args.ridge, washout=task.washout,
-                      input_scale=args.input_scale, init_scale=args.init_scale, search_options=options,
+                      input_scale=args.input_scale, init_scale=args.init_scale, horizon=args.horizon,
+                      search_options=options,
                       popsize=args.popsize, max_generations=args.generations, evaluator=evaluator,
                       n_jobs=None if owned else args.workers,
                       checkpoint=checkpoint, checkpoint_every=args.checkpoint_every, callbacks=[cb], seed=args.seed)

@@ -163,7 +163,7 @@ class _EvolinoBase(BaseEstimator):
 
 
 _PARAMS_DOC = """
-    n_cells : int, default=10
+    n_cells : int, default=50
         LSTM memory cells.
     readout : {"linear", "svr", "svc"}, default="linear"
         Least squares (Evolino; pseudo-inverse when ``ridge=0``), epsilon-SVR or

@@ -59,8 +59,9 @@ class EvolinoFitness:
         ``feedback`` only: the targets (the closed loop starts from ``Y_seq[:, split-1]``).
     X_ext : ndarray of shape (B, T, I_ext), optional
         ``feedback`` only: external inputs during the closed loop.
-    horizon : int, optional
-        ``feedback`` only: score many free runs of ``horizon`` steps, started every ``stride``
+    horizon : int, "auto" or None
+        ``feedback`` only: score many free runs of ``horizon`` steps (``"auto"``: a quarter of
+        the validation part, i.e. seven half-overlapping runs), started every ``stride``
         steps across the validation part from teacher-forced states (all batched), instead of
         one free run over the whole validation part (None).
     stride : int, optional
@@ -99,6 +100,8 @@ class EvolinoFitness:
                 raise ValueError("fit steps must lie before the closed-loop validation (split)")
             self._fit_run = b * split + t
             n_val = T - split
+            if horizon == "auto":  # seven half-overlapping runs over the validation part
+                horizon = max(1, n_val // 4)
             self.horizon = n_val if horizon is None else int(horizon)
             if not 1 <= self.horizon <= n_val:
                 raise ValueError(f"horizon={horizon} must be between 1 and the validation part ({n_val} steps); "

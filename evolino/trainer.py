@@ -21,6 +21,7 @@ from . import _data
 from ._io import check_writable, load_npz, save_npz
 from ._validate import as_rng, check_choice, check_number, check_positive_int
 from .evaluate import make_evaluator
+from .autoscale import choose_scales
 from .fitness import LOSSES, EvolinoFitness
 from .loop import History, progress_bar, run_search
 from .lstm import LSTMSpec
@@ -31,7 +32,7 @@ from .search import STRATEGIES, make_strategy
 
 __all__ = ["Evolino", "CHECKPOINT_VERSION"]
 
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3  # 3: the chosen scales are part of the checkpoint
 READOUTS = ("linear", "svr", "svc")
 
 
@@ -40,7 +41,7 @@ class Evolino:
 
     Parameters
     ----------
-    n_cells : int or LSTMSpec, default=10
+    n_cells : int or LSTMSpec, default=50
         Memory cells (or a full spec; its ``n_inputs`` must match the data).
     search : {"esp", "cmaes"} or strategy object, default="esp"
         A strategy object must have the ask/tell protocol and ``spec.n_params`` dimensions.
@@ -69,11 +70,12 @@ class Evolino:
         or one-hot rows for ``"multiclass"``). A readout's own ``validation_loss`` (SVC)
         takes precedence over ``"nrmse"``. ``"vpt"`` (feedback): minus the valid prediction
         time of the free runs (error per output / std < 0.4), as a fraction of ``horizon``.
-    horizon : int, optional
+    horizon : int, "auto" or None, default="auto"
         Feedback tasks: score many free runs of ``horizon`` steps started from teacher-forced
         states every ``stride`` steps across the validation part (e.g. 84 for Mackey-Glass's
-        NRMSE84; 1 for one-step prediction) instead of one free run over the whole
-        validation part (None). Diverging runs are clipped to the training range (plus
+        NRMSE84; 1 for one-step prediction; ``"auto"``: a quarter of the validation part,
+        seven half-overlapping runs) instead of one free run over the whole validation
+        part (None). Diverging runs are clipped to the training range (plus
         its width on either side), so they get a bounded worst score.
     stride : int, optional
         Steps between free-run starts (default ``horizon // 2``).
@@ -85,15 +87,17 @@ class Evolino:
     max_generations : int, default=100
     max_evaluations, target_fitness : optional budgets
     peepholes, forget_gate : bool, default=True
-    init_scale : float, default=1.0
-        Scale of the random initial genomes (see :meth:`LSTMSpec.init`).
-    input_scale : float, default=1e-3
-        Factor on every network input (external and fed back), folded into the input
-        weights. Small inputs keep the cells near their operating point, a rich and
-        nearly linear filter bank, which is what closed-loop generation of signals made
-        by a linear recurrence (superimposed sines) needs; PyBrain's Evolino scales its
-        back-projection by 0.01 for the same reason. Nonlinear signals want larger
-        values (the Mackey-Glass preset uses 3; :mod:`evolino.presets`).
+    init_scale : "auto" or float, default="auto"
+        Scale of the random initial genomes (weights of order ``init_scale / sqrt(fan-in)``,
+        :meth:`LSTMSpec.init`).
+    input_scale : "auto" or float, default="auto"
+        Factor on every (standardized) network input, external and fed back, folded into
+        the input weights. Small inputs keep the cells near their operating point, a rich
+        and nearly linear filter bank (closed-loop generation of superimposed sines wants
+        1e-5); nonlinear signals want larger values (Mackey-Glass: 3). ``"auto"`` (for
+        either scale): a generation 0 scores random networks over a small grid with this
+        run's fitness and keeps the best point (:mod:`evolino.autoscale`; recorded in
+        ``chosen_`` and ``scale_table_``). Task presets: :mod:`evolino.presets`.
     search_options : dict, optional
         Options of the strategy; defaults from :data:`evolino.presets.SUPERVISED`
         (ESP: ``trials=4``, ``mutation_scale=0.01``, ``patience=10``; CMA-ES: ``sigma0=0.1``).
@@ -128,10 +132,16 @@ class Evolino:
     seed_ : int
     strategy_ : the search strategy
     readout_ : the fitted final readout object
+    chosen_ : dict
+        The scales used (``input_scale``, ``init_scale``) and ``scale_evaluations``, the
+        evaluations the automatic choice spent (not counted in ``max_evaluations``).
+    input_scale_, init_scale_ : float
+    scale_table_ : list of dict
+        The automatic choice's grid and scores (empty when both scales were given).
     """
 
     def __init__(self, n_cells=SUPERVISED.n_cells, *, search="esp", readout="linear", ridge="auto", washout=100,
-                 validation=0.25, feedback=True, loss="nrmse", horizon=None, stride=None, noise=0.0,
+                 validation=0.25, feedback=True, loss="nrmse", horizon="auto", stride=None, noise=0.0,
                  popsize=SUPERVISED.popsize, max_generations=100,
                  max_evaluations=None, target_fitness=None, peepholes=True, forget_gate=True,
                  init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, search_options=None,
@@ -193,7 +203,7 @@ class Evolino:
                              f"got kernel={self.readout.kernel!r}")
         return self.readout
 
-    def _strategy(self, spec, seed):
+    def _strategy(self, spec, seed, init_scale):
         if not isinstance(self.search, str):
             for attr in ("ask", "tell", "best", "state_dict"):
                 if not hasattr(self.search, attr):
@@ -204,21 +214,22 @@ class Evolino:
             raise TypeError(f"search_options must be a dict or None, got {self.search_options!r}")
         opts = {**SUPERVISED.search_options(name), **(self.search_options or {})}
         popsize = None if self.popsize is None else check_positive_int(self.popsize, "popsize")
-        return make_strategy(name, spec, popsize=popsize, seed=int(seed), init_scale=self.init_scale, **opts)
+        return make_strategy(name, spec, popsize=popsize, seed=int(seed), init_scale=init_scale, **opts)
 
     def _fitness_options(self, loss) -> dict:
         """Free-run options of the fitness (feedback tasks), checked."""
         if not self.feedback:
             for name in ("horizon", "stride"):
-                if getattr(self, name) is not None:
+                if getattr(self, name) not in (None, "auto"):
                     raise ValueError(f"{name} applies to feedback=True (free runs); leave it None for input-driven data")
             if loss == "vpt":
                 raise ValueError("loss='vpt' scores free runs: it needs feedback=True")
             return {}
         opts = {}
         for name in ("horizon", "stride"):
-            if getattr(self, name) is not None:
-                opts[name] = check_positive_int(getattr(self, name), name)
+            v = getattr(self, name)
+            if v is not None:
+                opts[name] = v if (name == "horizon" and v == "auto") else check_positive_int(v, name)
         return opts
 
     def _config(self, spec, data):
@@ -228,8 +239,8 @@ class Evolino:
             "search": self.search if isinstance(self.search, str) else type(self.search).__name__,
             "readout": self.readout if isinstance(self.readout, str) else type(self.readout).__name__,
             "ridge": self.ridge if isinstance(self.ridge, str) else float(self.ridge), "washout": int(self.washout), "validation": self.validation,
-            "feedback": bool(self.feedback), "popsize": self.popsize, "init_scale": float(self.init_scale),
-            "input_scale": float(self.input_scale), "loss": self.loss if isinstance(self.loss, str) else "callable",
+            "feedback": bool(self.feedback), "popsize": self.popsize, "init_scale": self._scale("init_scale"),
+            "input_scale": self._scale("input_scale"), "loss": self.loss if isinstance(self.loss, str) else "callable",
             "standardize": bool(self.standardize), "horizon": self.horizon, "stride": self.stride,
             "noise": float(self.noise),
             "search_options": {k: v for k, v in (self.search_options or {}).items()
@@ -272,16 +283,16 @@ class Evolino:
                                   washout=self.washout, validation=self.validation, dtype=self.dtype)
         spec = self._spec(data.n_inputs)
         readout = self._readout()
-        input_scale = check_number(self.input_scale, "input_scale", low=0.0, low_open=True)
+        scales = {name: self._scale(name) for name in ("input_scale", "init_scale")}
         config = self._config(spec, data)
         if resume:
             if self.checkpoint is None:
                 raise ValueError("resume=True needs checkpoint=<path>")
-            seed, strategy, history, elapsed = self._load_checkpoint(spec, config)
+            seed, state, history, elapsed, chosen = self._load_checkpoint(config)
         else:
             seed = int(as_rng(self.seed).integers(2**32)) if self.seed is None else self.seed
             seed = check_positive_int(seed, "seed", minimum=0)
-            strategy, history, elapsed = self._strategy(spec, seed), History(), 0.0
+            state, history, elapsed, chosen = None, History(), 0.0, None
         self.seed_ = seed
         if not isinstance(self.standardize, (bool, np.bool_)):
             raise TypeError(f"standardize must be a bool, got {self.standardize!r}")
@@ -295,31 +306,23 @@ class Evolino:
         if getattr(readout, "ridge", None) == "auto" and n_fit < MIN_STEPS_AUTO:
             raise ValueError(f"ridge='auto' needs at least {MIN_STEPS_AUTO} fit steps to cross-validate, got "
                              f"{n_fit} sample{'s' if n_fit != 1 else ''}: pass more data or ridge=0")
-        fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=input_scale,
+        fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=1.0,
                                  **self._fitness_options(loss), **arrays)
-        callbacks = list(self.callbacks)
-        if self.checkpoint is not None:
-            def save_cb(status):
-                if status["generation"] % every == 0:
-                    self._save_checkpoint(config, seed, strategy, history, status["elapsed"])
-            callbacks.append(save_cb)
-        bar = None
-        if self.verbose:
-            bar, cb = progress_bar(self.max_generations)
-            callbacks.insert(0, cb)
         evaluator = make_evaluator(self.evaluator, n_jobs=self.n_jobs)
         created = isinstance(self.evaluator, str) or self.evaluator is None
         try:
-            result = run_search(strategy, fitness, evaluator=evaluator, max_generations=self.max_generations,
-                                max_evaluations=self.max_evaluations, target_fitness=self.target_fitness,
-                                callbacks=callbacks, history=history, time_offset=elapsed)
+            if chosen is None:
+                chosen, self.scale_table_ = self._choose_scales(fitness, spec, evaluator, scales, seed)
+            fitness.input_scale = input_scale = chosen["input_scale"]
+            self.chosen_ = chosen
+            self.input_scale_, self.init_scale_ = chosen["input_scale"], chosen["init_scale"]
+            strategy = self._strategy(spec, seed, chosen["init_scale"])
+            if state is not None:
+                strategy.load_state_dict(state)
+            result = self._run(strategy, fitness, evaluator, config, seed, chosen, history, elapsed, every)
         finally:
             if created:
                 evaluator.close()
-            if bar is not None:
-                bar.close()
-        if self.checkpoint is not None and history["time"]:
-            self._save_checkpoint(config, seed, strategy, history, history["time"][-1])
         genome = np.asarray(result.best_genome, dtype=spec.dtype)
         final = fitness.final_readout(genome, refit=bool(self.refit))
         self.strategy_, self.result_, self.history_ = strategy, result, result.history
@@ -330,8 +333,43 @@ class Evolino:
                                        input_scale=input_scale, scaler=scaler)
         return self.network_
 
+    def _scale(self, name):
+        v = getattr(self, name)
+        if isinstance(v, str):
+            return check_choice(v, name, ("auto",))
+        return check_number(v, name, low=0.0, low_open=True)
+
+    def _choose_scales(self, fitness, spec, evaluator, scales, seed):
+        """The scales of this run: as given, or chosen by :func:`evolino.autoscale.choose_scales`."""
+        if "auto" not in scales.values():
+            return {**scales, "scale_evaluations": 0}, []
+        return choose_scales(fitness, spec, evaluator, seed=seed, **scales)
+
+    def _run(self, strategy, fitness, evaluator, config, seed, chosen, history, elapsed, every):
+        """:func:`run_search` with checkpoints and the progress bar."""
+        callbacks = list(self.callbacks)
+        if self.checkpoint is not None:
+            def save_cb(status):
+                if status["generation"] % every == 0:
+                    self._save_checkpoint(config, seed, chosen, strategy, history, status["elapsed"])
+            callbacks.append(save_cb)
+        bar = None
+        if self.verbose:
+            bar, cb = progress_bar(self.max_generations)
+            callbacks.insert(0, cb)
+        try:
+            result = run_search(strategy, fitness, evaluator=evaluator, max_generations=self.max_generations,
+                                max_evaluations=self.max_evaluations, target_fitness=self.target_fitness,
+                                callbacks=callbacks, history=history, time_offset=elapsed)
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.checkpoint is not None and history["time"]:
+            self._save_checkpoint(config, seed, chosen, strategy, history, history["time"][-1])
+        return result
+
     # --- checkpoints -------------------------------------------------------------
-    def _save_checkpoint(self, config, seed, strategy, history, elapsed):
+    def _save_checkpoint(self, config, seed, chosen, strategy, history, elapsed):
         arrays, plain = {}, {}
         for k, v in strategy.state_dict().items():
             if isinstance(v, np.ndarray):
@@ -339,19 +377,16 @@ class Evolino:
             else:
                 plain[k] = v.item() if isinstance(v, np.generic) else v
         meta = {"format": "evolino.checkpoint", "version": CHECKPOINT_VERSION, "config": config, "seed": seed,
-                "strategy": plain, "history": dict(history), "elapsed": float(elapsed)}
+                "chosen": chosen, "strategy": plain, "history": dict(history), "elapsed": float(elapsed)}
         save_npz(self.checkpoint, arrays, meta)
 
-    def _load_checkpoint(self, spec, config):
+    def _load_checkpoint(self, config):
         arrays, meta = load_npz(self.checkpoint, "evolino.checkpoint", CHECKPOINT_VERSION)
         saved = json.loads(json.dumps(meta["config"]))
         if saved != json.loads(json.dumps(config)):
             diff = sorted(k for k in config if saved.get(k) != json.loads(json.dumps(config[k])))
             raise ValueError(f"checkpoint {self.checkpoint} was written by a different configuration or data "
                              f"(differs in: {', '.join(diff)})")
-        strategy = self._strategy(spec, meta["seed"])
         state = dict(meta["strategy"])
         state.update({k[len("strategy."):]: v for k, v in arrays.items() if k.startswith("strategy.")})
-        strategy.load_state_dict(state)
-        return meta["seed"], strategy, History(meta["history"]), float(meta["elapsed"])
-
+        return meta["seed"], state, History(meta["history"]), float(meta["elapsed"]), meta["chosen"]

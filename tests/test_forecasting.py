@@ -119,3 +119,65 @@ def test_bad_forecasting_options(kwargs, match):
                  search_options=dict(trials=4), **kwargs)
     with pytest.raises((ValueError, TypeError), match=match):
         tr.fit(SERIES, X=None if tr.feedback else X)
+
+
+def test_automatic_scales_are_the_best_grid_point_scored_plainly():
+    from evolino import autoscale
+    from evolino.evaluate import Serial
+
+    spec = LSTMSpec(1, 4)
+    fit = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
+                                   readout=Linear(), horizon=30)
+    chosen, table = autoscale.choose_scales(fit, spec, Serial(), seed=3, n_networks=4)
+    assert len(table) == len(autoscale.INPUT_SCALES) * len(autoscale.INIT_SCALES)
+    scores = {}
+    for k, (a, g) in enumerate((a, g) for a in autoscale.INPUT_SCALES for g in autoscale.INIT_SCALES):
+        genomes = spec.init(np.random.default_rng(np.random.SeedSequence([3, 0x5CA1E, k])), 4, g)
+        fit.input_scale = a
+        f = np.sort([fit(x[None])[0] for x in genomes])  # one network at a time
+        scores[(a, g)] = np.mean(f[:2])
+    best = min(scores, key=scores.get)
+    assert (chosen["input_scale"], chosen["init_scale"]) == best
+    assert chosen["scale_evaluations"] == 4 * len(table)
+    # a scale given as a number is kept and only the other one searched
+    fit.input_scale = 1.0
+    chosen, table = autoscale.choose_scales(fit, spec, Serial(), input_scale=0.3, seed=3, n_networks=4)
+    assert chosen["input_scale"] == 0.3 and len(table) == len(autoscale.INIT_SCALES)
+
+
+def test_default_arguments_learn_a_short_mackey_glass_series():
+    task = MackeyGlassTask(train=600)
+    tr = Evolino(seed=0, max_generations=3, horizon=50)
+    net = tr.fit(task.train_series)
+    assert tr.chosen_["scale_evaluations"] > 0 and tr.input_scale_ in (1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0)
+    seg = task.segments()[:5]
+    pred = net.forecast(seg[:, : task.warm], 50)
+    truth = seg[:, task.warm : task.warm + 50]
+    err = np.sqrt(np.mean((pred - truth) ** 2)) / np.std(truth)
+    zero = np.sqrt(np.mean(truth**2)) / np.std(truth)  # the zero predictor
+    mean = 1.0  # the training mean, in the same units
+    assert err < 0.2 * min(zero, mean), (err, zero)
+
+
+def test_generate_warns_once_when_the_closed_loop_leaves_the_training_range():
+    from evolino import EvolinoNetwork
+    from evolino._data import Scaler
+    from evolino._validate import EvolinoWarning
+
+    spec = LSTMSpec(1, 3)
+    coef = np.zeros((4, 1))
+    coef[-1] = 50.0  # outputs 50 whatever the state: far outside [0, 1]
+    net = EvolinoNetwork(spec, spec.init(0, 1)[0], coef, feedback=True,
+                         scaler=Scaler(y_min=np.zeros(1), y_max=np.ones(1)))
+    with pytest.warns(EvolinoWarning, match="left the training range.*ridge"):
+        net.forecast(np.full((10, 1), 0.5), 20)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.forecast(np.full((10, 1), 0.5), 20)  # once per network
+    sane = EvolinoNetwork(spec, spec.init(0, 1)[0], np.r_[np.zeros((3, 1)), [[0.5]]], feedback=True,
+                          scaler=Scaler(y_min=np.zeros(1), y_max=np.ones(1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sane.forecast(np.full((10, 1), 0.5), 20)
