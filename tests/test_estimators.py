@@ -146,18 +146,33 @@ def test_svm_readouts_and_nonlinear_kernel():
     assert multi.predict(X).shape == (200, 2)
 
 
-def test_feedback_regressor_runs_closed_loop():
+def test_feedback_regressor_continues_the_training_series():
     rng = np.random.default_rng(6)
     X, y = _series(rng, 150)
-    est = EvolinoRegressor(**FAST, feedback=True, washout=10, random_state=0).fit(X, y)
-    pred = est.predict(X)
-    assert pred.shape == (150,)
-    # closed loop: teacher forcing by its own outputs reproduces them
-    np.testing.assert_allclose(est.network_.predict(X, Y=pred[:, None])[:, 0], pred, atol=1e-10)
+    est = EvolinoRegressor(**FAST, feedback=True, washout=10, random_state=0).fit(X[:100], y[:100])
+    pred = est.predict(X[100:])
+    assert pred.shape == (50,)
+    # closed loop from the end of the training data, warmed up on it (not from a zero state)
+    ref = est.network_.forecast(y[:100], 50, X=X)
+    np.testing.assert_allclose(pred, ref[:, 0], atol=1e-10)
+    np.testing.assert_allclose(est.forecast(50, X=X[100:]), pred, atol=1e-12)
     with pytest.raises(ValueError, match="same number of steps"):
         EvolinoRegressor(**FAST, feedback=True).fit([X, X[:100]], [y, y[:100]])
     with pytest.raises(ValueError, match="per-step targets"):
         EvolinoRegressor(**FAST, feedback=True).fit([X, X], np.array([1.0, 2.0]))
+
+
+def test_feedback_regressor_on_a_series_alone_needs_no_dummy_input():
+    t = np.arange(400)
+    y = np.sin(0.2 * t) + np.sin(0.311 * t)
+    est = EvolinoRegressor(**FAST, feedback=True, washout=50, random_state=0).fit(None, y[:300])
+    assert est.n_features_in_ == 0 and est.network_.n_external == 0
+    fc = est.forecast(100)
+    np.testing.assert_allclose(fc, est.network_.forecast(y[:300], 100)[:, 0])
+    np.testing.assert_array_equal(est.predict(np.empty((100, 0))), fc)
+    assert np.sqrt(np.mean((fc[:20] - y[300:320]) ** 2)) < 0.1 * y.std()
+    # another history: warm up on it instead
+    np.testing.assert_allclose(est.forecast(10, history=y[:200]), est.network_.forecast(y[:200], 10)[:, 0])
 
 
 def test_parallel_evaluation_equals_serial():
