@@ -51,6 +51,12 @@ def _check_sequences(est, X, *, reset: bool) -> list:
 
 # --- the estimators ------------------------------------------------------------
 class _EvolinoBase(BaseEstimator):
+    def _store_params(self, params: dict):
+        """``__init__`` stores its arguments verbatim (scikit-learn's rule), in one place."""
+        for name, value in params.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
+
     _readouts = ("linear", "svr", "svc")
     _two_d = True  # whether a 2-D X is one sequence (regressor) or refused as ambiguous (classifier)
 

@@ -54,29 +54,7 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
                  search_options=None, washout=0, validation=0.25, input_scale=SUPERVISED.input_scale,
                  init_scale=SUPERVISED.init_scale, peepholes=True, forget_gate=True, feedback=False, n_jobs=None,
                  callbacks=None, verbose=0, standardize=True, random_state=None):
-        self.n_cells = n_cells
-        self.readout = readout
-        self.ridge = ridge
-        self.C = C
-        self.epsilon = epsilon
-        self.kernel = kernel
-        self.max_samples = max_samples
-        self.search = search
-        self.popsize = popsize
-        self.max_generations = max_generations
-        self.search_options = search_options
-        self.washout = washout
-        self.validation = validation
-        self.input_scale = input_scale
-        self.init_scale = init_scale
-        self.peepholes = peepholes
-        self.forget_gate = forget_gate
-        self.feedback = feedback
-        self.n_jobs = n_jobs
-        self.callbacks = callbacks
-        self.verbose = verbose
-        self.standardize = standardize
-        self.random_state = random_state
+        self._store_params(locals())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
