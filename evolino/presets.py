@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["Supervised", "Preset", "SUPERVISED", "SINES", "MACKEY_GLASS", "ANBNCN", "POLE", "PRESETS", "PolePreset"]
+__all__ = ["auto_mutation_scale", "Supervised", "Preset", "SUPERVISED", "SINES", "MACKEY_GLASS", "ANBNCN", "POLE", "PRESETS", "PolePreset"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,10 @@ class Supervised:
     trials: int = 4  # ESP networks per chromosome at popsize 40 (see popsize)
     input_scale: float | str = "auto"  # depends on the data: chosen by a generation-0 sweep (evolino.autoscale)
     init_scale: float | str = "auto"  # likewise (weights of order init_scale / sqrt(fan-in))
-    mutation_scale: float = 0.01  # ESP's Cauchy scale (PyBrain's EvolinoTrainer mutationAlpha)
+    # ESP's Cauchy scale: "auto" = 0.01 / sqrt(n_params). Every offspring weight gets Cauchy noise, whose
+    # heavy tail makes ~0.6 s n weights jump by more than 0.1: PyBrain's 0.01 made every generation after
+    # the first worse at 50 cells (median NRMSE 0.15 -> 1.4 on Mackey-Glass); 1e-4 improved 2x in 8 (RESULTS)
+    mutation_scale: float | str = "auto"
     patience: int = 10  # ESP burst mutation after 10 stale generations (Gomez's ESP)
     sigma0: float = 0.1  # CMA-ES step size, relative to weights of order 1 / sqrt(fan-in)
 
@@ -97,6 +100,11 @@ class PolePreset:
         if search == "esp":
             return {"trials": self.trials, "mutation_scale": self.mutation_scale}
         return {"sigma0": self.sigma0}
+
+
+def auto_mutation_scale(n_params: int) -> float:
+    """ESP's Cauchy mutation scale for a genome of ``n_params`` weights: ``0.01 / sqrt(n_params)``."""
+    return 0.01 / float(n_params) ** 0.5
 
 
 SUPERVISED = Supervised()

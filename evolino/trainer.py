@@ -26,7 +26,7 @@ from .fitness import LOSSES, EvolinoFitness
 from .loop import History, progress_bar, run_search
 from .lstm import LSTMSpec
 from .model import EvolinoNetwork
-from .presets import SUPERVISED
+from .presets import SUPERVISED, auto_mutation_scale
 from .readout import MIN_STEPS_AUTO, Linear
 from .search import STRATEGIES, make_strategy
 
@@ -213,6 +213,8 @@ class Evolino:
         if self.search_options is not None and not isinstance(self.search_options, dict):
             raise TypeError(f"search_options must be a dict or None, got {self.search_options!r}")
         opts = {**SUPERVISED.search_options(name), **(self.search_options or {})}
+        if opts.get("mutation_scale") == "auto":
+            opts["mutation_scale"] = auto_mutation_scale(spec.n_params)
         popsize = None if self.popsize is None else check_positive_int(self.popsize, "popsize")
         return make_strategy(name, spec, popsize=popsize, seed=int(seed), init_scale=init_scale, **opts)
 
