@@ -1,13 +1,14 @@
-"""Automatic scales: choose ``input_scale`` and ``init_scale`` from the data before evolution.
+"""Automatic scales: choose ``input_scale``, ``init_scale`` and the gate regime from the data before evolution.
 
 The two scales decide the regime of a random LSTM: how far the inputs drive the
 cells from their operating point (``input_scale`` times standardized inputs) and
 how strongly the cells interact (``init_scale``: weights of order
-``init_scale / sqrt(fan-in)``). Good values depend on the data (2 sines want a
+``init_scale / sqrt(fan-in)``) and whether they start as remembering LSTM cells or as an
+echo state network (``gates``, :meth:`evolino.lstm.LSTMSpec.init`). Good values depend on the data (2 sines want a
 nearly linear filter bank, 1e-5; Mackey-Glass a nonlinear one, 3). So, as a
 *generation 0*, a few random networks are scored at every point of a small grid
 with the run's own fitness, and the point whose best half scores best is kept.
-It costs ``len(grid) * n_networks`` evaluations (144 by default, ~3.6 generations of
+It costs ``len(grid) * n_networks`` evaluations (192 by default, ~5 generations of
 40 networks), made through the run's evaluator, and is recorded in the results.
 """
 
@@ -18,14 +19,15 @@ import itertools
 
 import numpy as np
 
-__all__ = ["INPUT_SCALES", "INIT_SCALES", "N_NETWORKS", "choose_scales"]
+__all__ = ["INPUT_SCALES", "INIT_SCALES", "GATES", "N_NETWORKS", "choose_scales"]
 
-INPUT_SCALES = (1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0)  # log-spaced over the regimes seen on the benchmarks
+INPUT_SCALES = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)  # half-decades over the regimes seen on the benchmarks
 INIT_SCALES = (0.5, 1.0, 2.0)  # weakly to strongly coupled cells
-N_NETWORKS = 8  # random networks per grid point: enough for a robust "best half"
+GATES = ("lstm", "reservoir")  # remembering cells, or an echo state network (LSTMSpec.init)
+N_NETWORKS = 4  # random networks per grid point; the best two are averaged
 
 
-def choose_scales(fitness, spec, evaluator, *, input_scale="auto", init_scale="auto", seed=0,
+def choose_scales(fitness, spec, evaluator, *, input_scale="auto", init_scale="auto", gates="auto", seed=0,
                   n_networks=N_NETWORKS):
     """Score random networks over the grid of the scales given as ``"auto"``; return the choice.
 
@@ -37,6 +39,8 @@ def choose_scales(fitness, spec, evaluator, *, input_scale="auto", init_scale="a
     evaluator : object with ``evaluate(fitness_fn, genomes)``
     input_scale, init_scale : float or "auto"
         A float is kept as it is; ``"auto"`` is searched over :data:`INPUT_SCALES` / :data:`INIT_SCALES`.
+    gates : {"lstm", "reservoir", "auto"}
+        ``"auto"``: both of :data:`GATES`.
     seed : int
         Seeds the random networks (one stream per grid point).
     n_networks : int
@@ -44,22 +48,23 @@ def choose_scales(fitness, spec, evaluator, *, input_scale="auto", init_scale="a
     Returns
     -------
     chosen : dict
-        ``input_scale``, ``init_scale`` (floats) and ``scale_evaluations`` (int).
+        ``input_scale``, ``init_scale`` (floats), ``gates`` and ``scale_evaluations`` (int).
     table : list of dict
-        Per grid point: ``input_scale``, ``init_scale``, ``score`` (mean of the best half), ``best``.
+        Per grid point: ``input_scale``, ``init_scale``, ``gates``, ``score`` (mean of the best half), ``best``.
     """
     inputs = INPUT_SCALES if input_scale == "auto" else (float(input_scale),)
     inits = INIT_SCALES if init_scale == "auto" else (float(init_scale),)
+    regimes = GATES if gates == "auto" else (gates,)
     table = []
-    for k, (a, g) in enumerate(itertools.product(inputs, inits)):
+    for k, (r, g, a) in enumerate(itertools.product(regimes, inits, inputs)):
         rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5CA1E, k]))
-        genomes = spec.init(rng, n_networks, g)
+        genomes = spec.init(rng, n_networks, g, gates=r)
         fn = copy.copy(fitness)  # shallow: the data arrays are shared, only the scale differs
         fn.input_scale = a
         f = np.sort(np.asarray(evaluator.evaluate(fn, genomes), dtype=np.float64))
-        table.append(dict(input_scale=a, init_scale=g, score=float(np.mean(f[: max(1, n_networks // 2)])),
+        table.append(dict(input_scale=a, init_scale=g, gates=r, score=float(np.mean(f[: max(1, n_networks // 2)])),
                           best=float(f[0])))
-    pick = min(table, key=lambda r: r["score"])
-    chosen = dict(input_scale=pick["input_scale"], init_scale=pick["init_scale"],
+    pick = min(table, key=lambda row: row["score"])
+    chosen = dict(input_scale=pick["input_scale"], init_scale=pick["init_scale"], gates=pick["gates"],
                   scale_evaluations=len(table) * n_networks)
     return chosen, table

@@ -85,6 +85,8 @@ def _common(p, preset):
                    help=f"factor on every network input (default: {preset.input_scale}; see Evolino's input_scale)")
     p.add_argument("--init-scale", type=_auto_or(float), default=preset.init_scale,
                    help=f"scale of the random initial weights (default: {preset.init_scale})")
+    p.add_argument("--gates", choices=["auto", "lstm", "reservoir"], default=preset.gates,
+                   help=f"initial gate regime (default: {preset.gates})")
     p.add_argument("--horizon", type=_auto_or(_positive), default=preset.horizon,
                    help=f"steps of the validation free runs (default: {preset.horizon}; auto: a quarter of the "
                         "validation part)")
@@ -165,7 +167,7 @@ def _train(args, task):
     else:
         options = dict(sigma0=args.sigma0)
     trainer = Evolino(args.cells, search=args.search, ridge=args.ridge, washout=task.washout,
-                      input_scale=args.input_scale, init_scale=args.init_scale, horizon=args.horizon,
+                      input_scale=args.input_scale, init_scale=args.init_scale, gates=args.gates, horizon=args.horizon,
                       search_options=options,
                       popsize=args.popsize, max_generations=args.generations, evaluator=evaluator,
                       n_jobs=None if owned else args.workers,

@@ -22,6 +22,7 @@ class Supervised:
     trials: int = 4  # ESP networks per chromosome at popsize 40 (see popsize)
     input_scale: float | str = "auto"  # depends on the data: chosen by a generation-0 sweep (evolino.autoscale)
     init_scale: float | str = "auto"  # likewise (weights of order init_scale / sqrt(fan-in))
+    gates: str = "auto"  # remembering LSTM cells or an echo state network: chosen with the scales
     # ESP's Cauchy scale: "auto" = 0.01 / sqrt(n_params). Every offspring weight gets Cauchy noise, whose
     # heavy tail makes ~0.6 s n weights jump by more than 0.1: PyBrain's 0.01 made every generation after
     # the first worse at 50 cells (median NRMSE 0.15 -> 1.4 on Mackey-Glass); 1e-4 improved 2x in 8 (RESULTS)
@@ -47,20 +48,20 @@ class Preset(Supervised):
     def trainer_kwargs(self, search: str = "esp") -> dict:
         """Keyword arguments of :class:`evolino.Evolino` for this preset."""
         return dict(n_cells=self.n_cells, search=search, popsize=self.popsize, input_scale=self.input_scale,
-                    init_scale=self.init_scale, washout=self.washout, max_generations=self.generations,
-                    horizon=self.horizon, search_options=self.search_options(search))
+                    init_scale=self.init_scale, gates=self.gates, washout=self.washout,
+                    max_generations=self.generations, horizon=self.horizon, search_options=self.search_options(search))
 
 
 # 2 sines: 40 cells at input_scale 1e-5 reach test NRMSE ~2e-9 in ~4 s (RESULTS.md "sines");
 # a tiny input keeps the cells linear (sines are a linear recurrence); Cauchy 1e-4 for the
 # fine convergence such small errors need; burst after 5 stale generations.
 SINES = Preset(n_cells=40, input_scale=1e-5, init_scale=1.0, mutation_scale=1e-4, patience=5, generations=75,
-               washout=100, horizon=None)  # one free run over the whole validation part (as measured)
+               washout=100, horizon=None, gates="lstm")  # one free run over the validation part (as measured)
 
 # Mackey-Glass: width matters more than evolution (150 cells); a nonlinear signal wants large
 # inputs (3, where 1e-3 is too linear); 15 generations ~50 s, NRMSE84 ~2e-3 (RESULTS.md).
 MACKEY_GLASS = Preset(n_cells=150, input_scale=3.0, init_scale=1.0, mutation_scale=1e-3, patience=5, generations=15,
-                      washout=100, horizon=84)  # NRMSE84: score 84-step free runs
+                      washout=100, horizon=84, gates="lstm")  # NRMSE84: score 84-step free runs
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class AnbncnPreset(Supervised):
     input_scale: float = 1.0  # symbols are one-hot; counting needs saturated gates
     init_scale: float = 3.0  # large weights: saturated gates from the start
     mutation_scale: float = 0.3  # the value of Gomez's ESP code (benchmarks/REFERENCES.md 3.1)
+    gates: str = "lstm"  # counting needs cells that remember
     washout: int = 0  # every string is scored whole: the end marker is each string's last step
     validation: float = 0.0  # holding out final steps would hide the end marker from the readout
     generations: int = 300
@@ -78,7 +80,7 @@ class AnbncnPreset(Supervised):
     def estimator_kwargs(self) -> dict:
         """Keyword arguments of :class:`evolino.EvolinoRegressor` for this preset."""
         return dict(n_cells=self.n_cells, washout=self.washout, validation=self.validation,
-                    input_scale=self.input_scale, init_scale=self.init_scale,
+                    input_scale=self.input_scale, init_scale=self.init_scale, gates=self.gates,
                     search_options={"mutation_scale": self.mutation_scale})
 
 

@@ -24,7 +24,7 @@ from .evaluate import make_evaluator
 from .autoscale import choose_scales
 from .fitness import LOSSES, EvolinoFitness
 from .loop import History, progress_bar, run_search
-from .lstm import LSTMSpec
+from .lstm import GATE_REGIMES, LSTMSpec
 from .model import EvolinoNetwork
 from .presets import SUPERVISED, auto_mutation_scale
 from .readout import MIN_STEPS_AUTO, Linear
@@ -32,7 +32,7 @@ from .search import STRATEGIES, make_strategy
 
 __all__ = ["Evolino", "CHECKPOINT_VERSION"]
 
-CHECKPOINT_VERSION = 3  # 3: the chosen scales are part of the checkpoint
+CHECKPOINT_VERSION = 4  # 4: the chosen scales and gate regime are part of the checkpoint
 READOUTS = ("linear", "svr", "svc")
 
 
@@ -84,7 +84,7 @@ class Evolino:
         the teacher-forced training inputs, the usual stabilizer of closed-loop generation.
     popsize : int, default=40
         Networks per generation (ESP: a multiple of ``trials``, ``search_options``).
-    max_generations : int, default=100
+    max_generations : int, default=50
     max_evaluations, target_fitness : optional budgets
     peepholes, forget_gate : bool, default=True
     init_scale : "auto" or float, default="auto"
@@ -98,6 +98,10 @@ class Evolino:
         either scale): a generation 0 scores random networks over a small grid with this
         run's fitness and keeps the best point (:mod:`evolino.autoscale`; recorded in
         ``chosen_`` and ``scale_table_``). Task presets: :mod:`evolino.presets`.
+    gates : {"auto", "lstm", "reservoir"}, default="auto"
+        The initial gate regime (:meth:`LSTMSpec.init`): remembering LSTM cells, or an echo
+        state network of tanh units (forget gates ~0, input and output gates ~1); ``"auto"``:
+        chosen with the scales.
     search_options : dict, optional
         Options of the strategy; defaults from :data:`evolino.presets.SUPERVISED`
         (ESP: ``trials=4``, ``mutation_scale=0.01``, ``patience=10``; CMA-ES: ``sigma0=0.1``).
@@ -142,9 +146,10 @@ class Evolino:
 
     def __init__(self, n_cells=SUPERVISED.n_cells, *, search="esp", readout="linear", ridge="auto", washout=100,
                  validation=0.25, feedback=True, loss="nrmse", horizon="auto", stride=None, noise=0.0,
-                 popsize=SUPERVISED.popsize, max_generations=100,
+                 popsize=SUPERVISED.popsize, max_generations=50,
                  max_evaluations=None, target_fitness=None, peepholes=True, forget_gate=True,
-                 init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, search_options=None,
+                 init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, gates=SUPERVISED.gates,
+                 search_options=None,
                  evaluator=None, n_jobs=None, refit=True, checkpoint=None, checkpoint_every=10, callbacks=(),
                  verbose=0, standardize=True, dtype=np.float64, seed=None):
         self.n_cells = n_cells
@@ -166,6 +171,7 @@ class Evolino:
         self.forget_gate = forget_gate
         self.init_scale = init_scale
         self.input_scale = input_scale
+        self.gates = gates
         self.search_options = search_options
         self.evaluator = evaluator
         self.n_jobs = n_jobs
@@ -203,7 +209,7 @@ class Evolino:
                              f"got kernel={self.readout.kernel!r}")
         return self.readout
 
-    def _strategy(self, spec, seed, init_scale):
+    def _strategy(self, spec, seed, init_scale, gates="lstm"):
         if not isinstance(self.search, str):
             for attr in ("ask", "tell", "best", "state_dict"):
                 if not hasattr(self.search, attr):
@@ -216,7 +222,8 @@ class Evolino:
         if opts.get("mutation_scale") == "auto":
             opts["mutation_scale"] = auto_mutation_scale(spec.n_params)
         popsize = None if self.popsize is None else check_positive_int(self.popsize, "popsize")
-        return make_strategy(name, spec, popsize=popsize, seed=int(seed), init_scale=init_scale, **opts)
+        return make_strategy(name, spec, popsize=popsize, seed=int(seed), init_scale=init_scale,
+                             init_options={"gates": gates}, **opts)
 
     def _fitness_options(self, loss) -> dict:
         """Free-run options of the fitness (feedback tasks), checked."""
@@ -242,7 +249,7 @@ class Evolino:
             "readout": self.readout if isinstance(self.readout, str) else type(self.readout).__name__,
             "ridge": self.ridge if isinstance(self.ridge, str) else float(self.ridge), "washout": int(self.washout), "validation": self.validation,
             "feedback": bool(self.feedback), "popsize": self.popsize, "init_scale": self._scale("init_scale"),
-            "input_scale": self._scale("input_scale"), "loss": self.loss if isinstance(self.loss, str) else "callable",
+            "input_scale": self._scale("input_scale"), "gates": self._scale("gates"), "loss": self.loss if isinstance(self.loss, str) else "callable",
             "standardize": bool(self.standardize), "horizon": self.horizon, "stride": self.stride,
             "noise": float(self.noise),
             "search_options": {k: v for k, v in (self.search_options or {}).items()
@@ -285,7 +292,7 @@ class Evolino:
                                   washout=self.washout, validation=self.validation, dtype=self.dtype)
         spec = self._spec(data.n_inputs)
         readout = self._readout()
-        scales = {name: self._scale(name) for name in ("input_scale", "init_scale")}
+        scales = {name: self._scale(name) for name in ("input_scale", "init_scale", "gates")}
         config = self._config(spec, data)
         if resume:
             if self.checkpoint is None:
@@ -318,7 +325,7 @@ class Evolino:
             fitness.input_scale = input_scale = chosen["input_scale"]
             self.chosen_ = chosen
             self.input_scale_, self.init_scale_ = chosen["input_scale"], chosen["init_scale"]
-            strategy = self._strategy(spec, seed, chosen["init_scale"])
+            strategy = self._strategy(spec, seed, chosen["init_scale"], chosen["gates"])
             if state is not None:
                 strategy.load_state_dict(state)
             result = self._run(strategy, fitness, evaluator, config, seed, chosen, history, elapsed, every)
@@ -337,6 +344,8 @@ class Evolino:
 
     def _scale(self, name):
         v = getattr(self, name)
+        if name == "gates":
+            return check_choice(v, "gates", ("auto",) + GATE_REGIMES)
         if isinstance(v, str):
             return check_choice(v, name, ("auto",))
         return check_number(v, name, low=0.0, low_open=True)
@@ -345,6 +354,8 @@ class Evolino:
         """The scales of this run: as given, or chosen by :func:`evolino.autoscale.choose_scales`."""
         if "auto" not in scales.values():
             return {**scales, "scale_evaluations": 0}, []
+        if not spec.forget_gate and scales["gates"] == "auto":  # no forget gate: cells integrate, no reservoir
+            scales = {**scales, "gates": "lstm"}
         return choose_scales(fitness, spec, evaluator, seed=seed, **scales)
 
     def _run(self, strategy, fitness, evaluator, config, seed, chosen, history, elapsed, every):

@@ -129,27 +129,29 @@ def test_automatic_scales_are_the_best_grid_point_scored_plainly():
     fit = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
                                    readout=Linear(), horizon=30)
     chosen, table = autoscale.choose_scales(fit, spec, Serial(), seed=3, n_networks=4)
-    assert len(table) == len(autoscale.INPUT_SCALES) * len(autoscale.INIT_SCALES)
+    grid = [(r, g, a) for r in autoscale.GATES for g in autoscale.INIT_SCALES for a in autoscale.INPUT_SCALES]
+    assert len(table) == len(grid)
     scores = {}
-    for k, (a, g) in enumerate((a, g) for a in autoscale.INPUT_SCALES for g in autoscale.INIT_SCALES):
-        genomes = spec.init(np.random.default_rng(np.random.SeedSequence([3, 0x5CA1E, k])), 4, g)
+    for k, (r, g, a) in enumerate(grid):
+        genomes = spec.init(np.random.default_rng(np.random.SeedSequence([3, 0x5CA1E, k])), 4, g, gates=r)
         fit.input_scale = a
         f = np.sort([fit(x[None])[0] for x in genomes])  # one network at a time
-        scores[(a, g)] = np.mean(f[:2])
+        scores[(r, g, a)] = np.mean(f[:2])
     best = min(scores, key=scores.get)
-    assert (chosen["input_scale"], chosen["init_scale"]) == best
+    assert (chosen["gates"], chosen["init_scale"], chosen["input_scale"]) == best
     assert chosen["scale_evaluations"] == 4 * len(table)
-    # a scale given as a number is kept and only the other one searched
+    # a value given is kept and only the others are searched
     fit.input_scale = 1.0
-    chosen, table = autoscale.choose_scales(fit, spec, Serial(), input_scale=0.3, seed=3, n_networks=4)
-    assert chosen["input_scale"] == 0.3 and len(table) == len(autoscale.INIT_SCALES)
+    chosen, table = autoscale.choose_scales(fit, spec, Serial(), input_scale=0.3, gates="lstm", seed=3,
+                                            n_networks=4)
+    assert chosen["input_scale"] == 0.3 and chosen["gates"] == "lstm" and len(table) == len(autoscale.INIT_SCALES)
 
 
 def test_default_arguments_learn_a_short_mackey_glass_series():
     task = MackeyGlassTask(train=600)
     tr = Evolino(seed=0, max_generations=3, horizon=50)
     net = tr.fit(task.train_series)
-    assert tr.chosen_["scale_evaluations"] > 0 and tr.input_scale_ in (1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0)
+    assert tr.chosen_["scale_evaluations"] > 0 and tr.chosen_["gates"] in ("lstm", "reservoir")
     seg = task.segments()[:5]
     pred = net.forecast(seg[:, : task.warm], 50)
     truth = seg[:, task.warm : task.warm + 50]

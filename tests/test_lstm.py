@@ -154,3 +154,21 @@ def test_forward_bad_input():
         step(spec, g, initial_state(spec, 2, 1), np.zeros((1, 3)))
     with pytest.raises(ValueError, match="state"):
         step(spec, g, LSTMState(np.zeros((2, 1, 4)), np.zeros((2, 1, 4))), np.zeros((1, 2)))
+
+
+def test_reservoir_gate_regime_sets_the_gate_biases_only():
+    from evolino import LSTMSpec
+
+    spec = LSTMSpec(2, 5)
+    lstm, res = spec.init(0, 3, 1.5), spec.init(0, 3, 1.5, gates="reservoir")
+    a, b = spec.unpack(lstm), spec.unpack(res)
+    np.testing.assert_allclose(b["b_i"], np.log(99.0))
+    np.testing.assert_allclose(b["b_f"], -np.log(99.0))
+    np.testing.assert_allclose(b["b_o"], 4.0)
+    for k in a:  # every other weight is the same draw
+        if k not in ("b_i", "b_f", "b_o"):
+            np.testing.assert_array_equal(a[k], b[k])
+    np.testing.assert_allclose(a["b_f"] - 1.0, spec.unpack(spec.init(0, 3, 1.5))["b_f"] - 1.0)
+    assert np.all(np.abs(a["b_f"] - 1.0) <= 1.5 / np.sqrt(8))  # lstm: forget bias shifted by +1
+    with pytest.raises(ValueError, match="gates"):
+        spec.init(0, 1, gates="esn")

@@ -75,6 +75,7 @@ class _EvolinoBase(BaseEstimator):
                        washout=self.washout, validation=self.validation, feedback=feedback, loss=loss,
                        popsize=self.popsize, max_generations=self.max_generations, peepholes=self.peepholes,
                        forget_gate=self.forget_gate, init_scale=self.init_scale, input_scale=self.input_scale,
+                       gates=self.gates,
                        search_options=self.search_options, n_jobs=self.n_jobs, callbacks=list(self.callbacks or ()),
                        verbose=self.verbose, standardize=self.standardize, seed=seed)
 
@@ -182,11 +183,12 @@ _PARAMS_DOC = """
         First steps of every sequence that neither fit nor score the readout.
     validation : float, default=0.25
         Fraction held out for the fitness (see :class:`evolino.Evolino`); 0 scores the fit part.
-    input_scale : float, default=1e-3
-        Factor on the (standardized) inputs (:class:`evolino.Evolino`); raise it for strongly
-        nonlinear tasks.
-    init_scale : float, default=1.0
+    input_scale : "auto" or float, default="auto"
+        Factor on the (standardized) inputs (:class:`evolino.Evolino`); "auto" chooses it from the data.
+    init_scale : "auto" or float, default="auto"
         Scale of the random initial weights.
+    gates : {"auto", "lstm", "reservoir"}, default="auto"
+        Initial gate regime (:class:`evolino.Evolino`).
     peepholes, forget_gate : bool, default=True
     n_jobs : int, optional
         Worker processes for fitness evaluation (None or 1: this process, -1: all CPUs).

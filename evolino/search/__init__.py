@@ -33,7 +33,8 @@ def start_seed(seed):
     return np.random.SeedSequence(seed).spawn(1)[0]
 
 
-def make_strategy(name, spec_or_n, *, popsize=None, seed=None, init_scale=1.0, units=None, x0=None, **options):
+def make_strategy(name, spec_or_n, *, popsize=None, seed=None, init_scale=1.0, init_options=None, units=None,
+                  x0=None, **options):
     """Build a search strategy by name.
 
     Parameters
@@ -50,6 +51,8 @@ def make_strategy(name, spec_or_n, *, popsize=None, seed=None, init_scale=1.0, u
         Scale of the random initial genomes, ``spec.init(rng, size, init_scale)``: ESP's
         initial subpopulations (from the strategy's own generator) and the CMA-ES mean
         (from :func:`start_seed`). Without a spec: ESP's uniform default, CMA-ES mean 0.
+    init_options : dict, optional
+        More keyword arguments of ``spec.init`` (e.g. ``{"gates": "reservoir"}`` for an LSTMSpec).
     units : list of slices or index arrays, optional
         ESP's grouping of genome indices (default ``spec.cell_slices``); ignored by CMA-ES.
     x0 : array of shape (n_params,), optional
@@ -68,6 +71,7 @@ def make_strategy(name, spec_or_n, *, popsize=None, seed=None, init_scale=1.0, u
     n = check_positive_int(spec.n_params if spec is not None else spec_or_n, "n_params")
     scale = check_number(init_scale, "init_scale", low=0.0)
     has_init = spec is not None and callable(getattr(spec, "init", None))
+    extra = dict(init_options or {})
     if units is None and spec is not None:
         units = getattr(spec, "cell_slices", None)
     if x0 is not None:
@@ -78,11 +82,11 @@ def make_strategy(name, spec_or_n, *, popsize=None, seed=None, init_scale=1.0, u
         if x0 is not None:
             options["init"] = x0
         elif "init" not in options and has_init:
-            options["init"] = lambda rng, size: spec.init(rng, size, scale)
+            options["init"] = lambda rng, size: spec.init(rng, size, scale, **extra)
         return ESP(n, units=units, popsize=popsize, seed=seed, **options)
     if x0 is None:
         if has_init:
-            x0 = np.asarray(spec.init(np.random.default_rng(start_seed(seed)), 1, scale)[0], dtype=np.float64)
+            x0 = np.asarray(spec.init(np.random.default_rng(start_seed(seed)), 1, scale, **extra)[0], dtype=np.float64)
         else:
             x0 = np.zeros(n)
     return CMAES(x0, popsize=popsize, seed=seed, **options)
