@@ -1,4 +1,4 @@
-"""Side-by-side forecasting benchmark: tasks x rows (baselines now, evolino rows to be added).
+"""Side-by-side forecasting benchmark: tasks x rows (evolino with default arguments, tuned, generation 1; baselines).
 
 Tasks (protocols in the task classes' docstrings; data fixed, the seed varies the model):
 
@@ -35,7 +35,11 @@ training rows:
 Rows (``ROWS``; ``row(bench, seed) -> dict(score=..., fit_cpu=..., params=...)``):
 ``esn`` (ReservoirPy, 500 units, ``ESN_GRID``), ``nvar`` (ReservoirPy NVAR / NG-RC,
 ``NVAR_GRID``), ``ar`` (linear ridge on lags, ``AR_GRID``), ``persistence``,
-``evolino`` (placeholder, current public API). ``fit_cpu`` = process CPU seconds
+``evolino`` (``Evolino()`` with default arguments: only washout, feedback and, for one-step
+use, ``horizon=1`` follow from the task), ``evolino-tuned`` (``EVOLINO_TUNED``, 400
+evaluations), and ``-gen1`` of each (the same trainer stopped after its first generation:
+random networks + readout, a reservoir). Evolino rows get the same standardised data as the
+others (its own standardization is then the identity). ``fit_cpu`` = process CPU seconds
 of the whole fit, model selection included. Deterministic rows (nvar, ar,
 persistence) are run once (the first seed) and stand for every seed. A run that raises
 or scores non-finite is a failure; medians count failures as the worst value
@@ -54,6 +58,7 @@ Usage::
     python benchmarks/forecasting.py                                   # all tasks, baseline rows, 5 seeds
     python benchmarks/forecasting.py --tasks lorenz,mso8 --rows esn,ar --seeds 2
     python benchmarks/forecasting.py --rows evolino --tasks mso8 --seeds 0,1
+    python benchmarks/forecasting.py --merge results/forecasting.json results/forecasting_evolino_a.json ...
 """
 
 from __future__ import annotations
@@ -312,7 +317,34 @@ def parse_seeds(text):
     return list(range(int(text)))
 
 
+def merge(paths):
+    """One table from several result files: every row beside the best baseline and the ESN's fit time."""
+    summary = {}
+    for path in paths:
+        with open(path) as f:
+            summary.update(json.load(f)["summary"])
+    tasks = [t for t in TASKS if any(k.startswith(t + "|") for k in summary)]
+    lines = ["| task | row | median | failures | fit CPU s | / best baseline | CPU / ESN |", "|" + "---|" * 7]
+    for t in tasks:
+        b = make_bench(t)
+        base = {r: summary[f"{t}|{r}"] for r in BASELINES if f"{t}|{r}" in summary}
+        best_row = (max if b.higher_better else min)(base, key=lambda r: base[r]["median"]) if base else None
+        esn = base.get("esn", {}).get("fit_cpu", np.nan)
+        for key in sorted(k for k in summary if k.startswith(t + "|")):
+            row, s = key.split("|")[1], summary[key]
+            ratio = s["median"] / base[best_row]["median"] if best_row else np.nan
+            lines.append(f"| {t} ({b.metric}{' ↑' if b.higher_better else ' ↓'}) | {row} | {fmt(s['median'])} | "
+                         f"{s['failures']}/{s['n']} | {s['fit_cpu']:.1f} | {fmt(ratio)} (best: {best_row}) | "
+                         f"{fmt(s['fit_cpu'] / esn) if np.isfinite(esn) and esn > 0 else '-'} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "--merge":  # python benchmarks/forecasting.py --merge a.json b.json ...
+        print(merge(argv[1:]))
+        return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, from {', '.join(TASKS)}")
     p.add_argument("--rows", default=",".join(BASELINES), help=f"comma-separated, from {', '.join(ROWS)}")
