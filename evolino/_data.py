@@ -164,8 +164,7 @@ class TrainingData:
             Y = self.Y_rows
             lo, hi = Y.min(axis=0), Y.max(axis=0)
             if targets:
-                m, sd = Y.mean(axis=0), Y.std(axis=0)
-                sd = np.where(sd > 0, sd, 1.0)
+                m, sd = _moments([Y], [len(Y)])
                 self.Y_rows = ((Y - m) / sd).astype(self.dtype)
                 kw.update(y_mean=m, y_std=sd)
         else:

@@ -110,9 +110,9 @@ class EvolinoFitness:
             self.starts = np.arange(split, T - self.horizon + 1, self.stride)  # (K,) free-run starts
             idx = self.starts[:, None] + np.arange(self.horizon)  # (K, h)
             self.Y_val = Y_seq[:, idx].reshape(-1, Y_seq.shape[-1])  # (B*K*h, O)
-            self._fit_run1 = self.fit_idx  # horizon 1: flat indices into the full (B, T)
-            self._val1 = (np.arange(B)[:, None] * T + self.starts[None, :]).ravel()
-            self._val_std = np.where(self.Y_val.std(axis=0) > 0, self.Y_val.std(axis=0), 1.0)
+            self._val1 = (np.arange(B)[:, None] * T + self.starts[None, :]).ravel()  # horizon 1, into (B, T)
+            std = self.Y_val.std(axis=0)
+            self._val_std = np.where(std > 0, std, 1.0)
         else:
             self._fit_run = self.fit_idx
             self.val_idx, self.Y_val = (self.fit_idx, Y_fit) if val_idx is None else (np.asarray(val_idx), Y_val)
@@ -175,7 +175,7 @@ class EvolinoFitness:
         with np.errstate(all="ignore"):
             if self.feedback and self.horizon == 1:  # one-step use: teacher-forced outputs are the free runs
                 S = forward(self.spec, w, self.inputs).reshape(P, -1, H)
-                out = self._fit_predict(S[:, self._fit_run1], S[:, self._val1])
+                out = self._fit_predict(S[:, self.fit_idx], S[:, self._val1])
             elif self.feedback:
                 h, state = forward(self.spec, w, self.inputs[:, : self.split], return_state=True)
                 S = h.reshape(P, -1, H)
@@ -240,13 +240,10 @@ class EvolinoFitness:
         S = h.reshape(1, -1, self.spec.n_cells)
         if self._holdout:  # the ridge chosen on the validation steps, as during evolution
             val = self._val1 if self.feedback else self.val_idx
-            run = self._fit_run1 if self.feedback else self._fit_run
-            ridge = float(copy.deepcopy(self.readout).fit_holdout(S[:, run], self.Y_fit, S[:, val], self.Y_val).ridge_[0])
-            fixed = copy.deepcopy(self.readout)
-            fixed.ridge = ridge
-            idx, Y = (self.final_idx, self.Y_final) if refit else (self.fit_idx, self.Y_fit)
-            return fixed.fit(S[:, idx], Y)
-        # an SVM subsampled during evolution fits all states now
-        readout = self.readout.for_final() if hasattr(self.readout, "for_final") else copy.deepcopy(self.readout)
+            chosen = copy.deepcopy(self.readout).fit_holdout(S[:, self.fit_idx], self.Y_fit, S[:, val], self.Y_val)
+            readout = copy.deepcopy(self.readout)
+            readout.ridge = float(chosen.ridge_[0])
+        else:  # an SVM subsampled during evolution fits all states now
+            readout = self.readout.for_final() if hasattr(self.readout, "for_final") else copy.deepcopy(self.readout)
         idx, Y = (self.final_idx, self.Y_final) if refit else (self.fit_idx, self.Y_fit)
         return readout.fit(S[:, idx], Y)

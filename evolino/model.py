@@ -18,7 +18,7 @@ import numpy as np
 from ._data import Scaler
 from ._io import load_npz, save_npz
 from ._validate import EvolinoWarning, check_array, check_number, check_positive_int
-from .lstm import LSTMSpec, forward, initial_state, prepare
+from .lstm import LSTMSpec, forward, prepare
 from .sequences import closed_loop, teacher_inputs
 
 __all__ = ["EvolinoNetwork", "FORMAT_VERSION"]
@@ -166,15 +166,14 @@ class EvolinoNetwork:
         out = self._readout(self.states(X, Y=Y))
         return out[0] if single else out
 
-    def generate(self, n_steps: int, *, Y_prefix=None, X=None) -> np.ndarray:
+    def generate(self, n_steps: int, *, Y_prefix, X=None) -> np.ndarray:
         """Closed-loop generation after a teacher-forced prefix (``feedback`` networks).
 
         Parameters
         ----------
         n_steps : int
-        Y_prefix : array of shape (L, O) or (B, L, O), optional
+        Y_prefix : array of shape (L, O) or (B, L, O)
             True series to warm the network up on; generation continues at step ``L``.
-            None: start from the zero state with a zero previous output (``L = 0``).
         X : array of shape (L + n_steps, I_ext) or (B, L + n_steps, I_ext), optional
             External inputs for prefix and generated steps.
 
@@ -186,24 +185,16 @@ class EvolinoNetwork:
             raise ValueError("generate needs a network trained with feedback=True; use predict")
         n_steps = check_positive_int(n_steps, "n_steps")
         Xb = self._batch(X, "X", self.n_external)
-        if Y_prefix is None:
-            B = 1 if Xb is None else Xb.shape[0]
-            L, single = 0, Xb is None or np.ndim(X) <= 2
-            state = initial_state(self.spec, 1, B)
-            y_last = np.zeros((B, self.n_outputs), self.spec.dtype)
-        else:
-            Yb = self._batch(Y_prefix, "Y_prefix", self.n_outputs)
-            B, L, single = Yb.shape[0], Yb.shape[1], np.ndim(Y_prefix) <= 2
-            y_last = Yb[:, -1]
+        Yb = self._batch(Y_prefix, "Y_prefix", self.n_outputs)
+        B, L = Yb.shape[:2]
         if Xb is not None and Xb.shape[:2] != (B, L + n_steps):
             raise ValueError(f"X must have shape ({B}, {L + n_steps}, {self.n_external}), got {Xb.shape}")
-        if L:
-            _, state = self.states(None if Xb is None else Xb[:, :L], Y=Yb, return_state=True)
+        _, state = self.states(None if Xb is None else Xb[:, :L], Y=Yb, return_state=True)
         with np.errstate(all="ignore"):
-            out = closed_loop(self.spec, self._weights, self.coef[None], state, y_last, n_steps,
+            out = closed_loop(self.spec, self._weights, self.coef[None], state, Yb[:, -1], n_steps,
                               None if Xb is None else Xb[:, L:])[0]
         self._check_range(out)
-        return out[0] if single else out
+        return out[0] if np.ndim(Y_prefix) <= 2 else out
 
     def forecast(self, history, steps: int, *, X=None) -> np.ndarray:
         """Warm up on the true ``history``, then run ``steps`` steps in closed loop.

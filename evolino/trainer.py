@@ -241,15 +241,16 @@ class Evolino:
                 opts[name] = v if (name == "horizon" and v == "auto") else check_positive_int(v, name)
         return opts
 
-    def _config(self, spec, data):
+    def _config(self, spec, data, scales):
         """What must match for a checkpoint to be resumed (JSON-able)."""
         return {
             "spec": [spec.n_inputs, spec.n_cells, spec.peepholes, spec.forget_gate, np.dtype(spec.dtype).name],
             "search": self.search if isinstance(self.search, str) else type(self.search).__name__,
             "readout": self.readout if isinstance(self.readout, str) else type(self.readout).__name__,
-            "ridge": self.ridge if isinstance(self.ridge, str) else float(self.ridge), "washout": int(self.washout), "validation": self.validation,
-            "feedback": bool(self.feedback), "popsize": self.popsize, "init_scale": self._scale("init_scale"),
-            "input_scale": self._scale("input_scale"), "gates": self._scale("gates"), "loss": self.loss if isinstance(self.loss, str) else "callable",
+            "ridge": self.ridge if isinstance(self.ridge, str) else float(self.ridge), "washout": int(self.washout),
+            "validation": self.validation,
+            "feedback": bool(self.feedback), "popsize": self.popsize, **scales,
+            "loss": self.loss if isinstance(self.loss, str) else "callable",
             "standardize": bool(self.standardize), "horizon": self.horizon, "stride": self.stride,
             "noise": float(self.noise),
             "search_options": {k: v for k, v in (self.search_options or {}).items()
@@ -293,7 +294,7 @@ class Evolino:
         spec = self._spec(data.n_inputs)
         readout = self._readout()
         scales = {name: self._scale(name) for name in ("input_scale", "init_scale", "gates")}
-        config = self._config(spec, data)
+        config = self._config(spec, data, scales)
         if resume:
             if self.checkpoint is None:
                 raise ValueError("resume=True needs checkpoint=<path>")
