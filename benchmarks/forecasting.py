@@ -223,6 +223,18 @@ EVOLINO_TUNED = {  # settings found by hand on seed 0 (benchmarks/RESULTS.md), 4
 TUNED_BUDGET = dict(max_generations=None, max_evaluations=400)
 
 
+# "evolino-<encoding>": the tuned settings, one budget, each genome encoding (evolino.genome); the yardstick
+# is "evolino-tuned-gen1" (the best of 40 random networks at the same settings, a reservoir).
+ENCODING_BUDGET = dict(max_generations=None, max_evaluations=800)
+ENCODING_ROWS = {
+    "evolino-direct": dict(search="esp"),
+    "evolino-dct": dict(search="cmaes", encoding="dct", encoding_options={"coefficients": 64}),
+    "evolino-gains": dict(search="cmaes", encoding="gains"),
+    "evolino-gains-cell": dict(search="cmaes", encoding="gains", encoding_options={"per_cell": True},
+                               search_options={"diagonal": True}),  # measured worse (mso8 seed 0: 0.08 vs 2.6e-4)
+}
+
+
 def _evolino(b, seed, cfg, generations=None):
     from evolino import Evolino
 
@@ -237,8 +249,12 @@ def _evolino(b, seed, cfg, generations=None):
     fit_cpu = time.process_time() - c0
     model = net
     chosen = {k: v for k, v in getattr(tr, "chosen_", {}).items() if isinstance(v, (int, float, str))}
+    h = tr.history_
+    params = {k: v for k, v in cfg.items() if isinstance(v, (int, float, str)) or v is None}
     return dict(score=b.test(b.scaled(model)), fit_cpu=fit_cpu,
-                params=dict(cfg, **chosen, generations=tr.history_["generation"][-1]))
+                params=dict(params, **chosen, generations=h["generation"][-1], genes=tr.encoding_.n_params),
+                curve=dict(evaluations=[e + chosen.get("scale_evaluations", 0) for e in h["evaluations"]],
+                           best=h["best"]))
 
 
 def row_evolino(b, seed):
@@ -257,9 +273,16 @@ def row_evolino_tuned_gen1(b, seed):
     return _evolino(b, seed, EVOLINO_TUNED[b.name], generations=1)
 
 
+def _encoding_row(name):
+    def row(b, seed):
+        return _evolino(b, seed, {**EVOLINO_TUNED[b.name], **ENCODING_BUDGET, **ENCODING_ROWS[name]})
+    return row
+
+
 ROWS = {"esn": row_esn, "nvar": row_nvar, "ar": row_ar, "persistence": row_persistence, "evolino": row_evolino,
         "evolino-gen1": row_evolino_gen1, "evolino-tuned": row_evolino_tuned,
         "evolino-tuned-gen1": row_evolino_tuned_gen1}
+ROWS.update({name: _encoding_row(name) for name in ENCODING_ROWS})
 DETERMINISTIC = {"nvar", "ar", "persistence"}
 BASELINES = ("esn", "nvar", "ar", "persistence")
 
@@ -317,12 +340,61 @@ def parse_seeds(text):
     return list(range(int(text)))
 
 
-def merge(paths):
+def evolution_table(summary, runs):
+    """What evolution adds: each encoding row's final test score beside the reservoir (evolino-tuned-gen1).
+
+    "x gen-1" is the improvement factor of the medians (> 1: evolution paid); "x fitness" the median over
+    runs of the run's own validation fitness, first generation / last.
+    """
+    lines = ["| task | row | genes | gen-1 (reservoir) | final | x gen-1 | x fitness | fit CPU s |", "|" + "---|" * 8]
+    for t in TASKS:
+        ref = summary.get(f"{t}|evolino-tuned-gen1")
+        if ref is None:
+            continue
+        b = make_bench(t)
+        for name in ENCODING_ROWS:
+            s = summary.get(f"{t}|{name}")
+            if s is None:
+                continue
+            gain = s["median"] / ref["median"] if b.higher_better else ref["median"] / s["median"]
+            fit = [r["curve"]["best"][0] / r["curve"]["best"][-1] for r in runs.get(f"{t}|{name}", [])
+                   if r.get("curve") and r["curve"]["best"][-1] != 0]
+            genes = {r["params"].get("genes") for r in runs.get(f"{t}|{name}", [])} - {None}
+            lines.append(f"| {t} ({b.metric}) | {name} | {', '.join(map(str, sorted(genes))) or '-'} | "
+                         f"{fmt(ref['median'])} | {fmt(s['median'])} | {fmt(gain)} | "
+                         f"{fmt(float(np.median(fit))) if fit else '-'} | {s['fit_cpu']:.1f} |")
+    return "\n".join(lines)
+
+
+def plot_curves(runs, task, path):
+    """Best validation fitness against evaluations (generation 0 included), one line per encoding row and seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, name in enumerate(ENCODING_ROWS):
+        for j, r in enumerate(runs.get(f"{task}|{name}", [])):
+            c = r.get("curve")
+            if c:
+                ax.plot(c["evaluations"], np.abs(c["best"]), color=f"C{k}", alpha=0.7, label=name if j == 0 else None)
+    b = make_bench(task)
+    ax.set(xlabel="evaluations", ylabel="best validation fitness" + (" (|-VPT fraction|)" if b.higher_better else ""),
+           yscale="log", title=f"{task}: best fitness by genome encoding")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def merge(paths, plot=None):
     """One table from several result files: every row beside the best baseline and the ESN's fit time."""
-    summary = {}
+    summary, runs = {}, {}
     for path in paths:
         with open(path) as f:
-            summary.update(json.load(f)["summary"])
+            data = json.load(f)
+        summary.update(data["summary"])
+        runs.update(data.get("runs", {}))
     tasks = [t for t in TASKS if any(k.startswith(t + "|") for k in summary)]
     lines = ["| task | row | median | failures | fit CPU s | / best baseline | CPU / ESN |", "|" + "---|" * 7]
     for t in tasks:
@@ -336,14 +408,24 @@ def merge(paths):
             lines.append(f"| {t} ({b.metric}{' ↑' if b.higher_better else ' ↓'}) | {row} | {fmt(s['median'])} | "
                          f"{s['failures']}/{s['n']} | {s['fit_cpu']:.1f} | {fmt(ratio)} (best: {best_row}) | "
                          f"{fmt(s['fit_cpu'] / esn) if np.isfinite(esn) and esn > 0 else '-'} |")
+    if any(f"{t}|{name}" in summary for t in TASKS for name in ENCODING_ROWS):
+        lines += ["", evolution_table(summary, runs)]
+    if plot is not None:
+        task, path = plot
+        plot_curves(runs, task, path)
+        lines += ["", f"figure: {path}"]
     return "\n".join(lines)
 
 
 def main(argv=None):
     if argv is None:
         argv = sys.argv[1:]
-    if argv and argv[0] == "--merge":  # python benchmarks/forecasting.py --merge a.json b.json ...
-        print(merge(argv[1:]))
+    if argv and argv[0] == "--merge":  # python benchmarks/forecasting.py --merge a.json b.json ... [--plot TASK PNG]
+        rest, plot = argv[1:], None
+        if "--plot" in rest:
+            i = rest.index("--plot")
+            plot, rest = (rest[i + 1], rest[i + 2]), rest[:i] + rest[i + 3:]
+        print(merge(rest, plot))
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, from {', '.join(TASKS)}")

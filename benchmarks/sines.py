@@ -20,6 +20,9 @@ recorded in benchmarks/RESULTS.md, on seeds 0-1, before this table was run):
   stagnant generations; 3,000 evaluations.
 - ``cmaes``: 40 cells, ``input_scale`` 1e-5, separable CMA-ES (``diagonal=True``),
   ``sigma0`` 0.1, pycma's default population (30); 3,000 evaluations.
+- ``dct`` / ``gains``: the same 40 cells and scales, full CMA-ES (40 networks, ``sigma0`` 0.1) over a
+  compressed genome (:mod:`evolino.genome`): 16 low-frequency DCT coefficients per weight array
+  (240 genes), or 12 gains and bias shifts, on top of the best of 40 random networks.
 - 6-8 sines (optional, ``--terms 6,7,8``): the same with 80 cells.
 
 For every run the **generation-1 best** is also scored on the test window: the
@@ -82,6 +85,9 @@ def configs(budget):
                                                                    patience=5), **big),
         "cmaes": dict(n_cells=40, search="cmaes", popsize=None, search_options=dict(sigma0=0.1, diagonal=True),
                       **big),
+        # compressed genomes (evolino.genome) on the best of 40 random networks, full-covariance CMA-ES
+        "dct": dict(n_cells=40, search="cmaes", encoding="dct", encoding_options={"coefficients": 16}, **big),
+        "gains": dict(n_cells=40, search="cmaes", encoding="gains", **big),
     }
 
 
@@ -259,7 +265,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="3 seeds, half the evaluation budget")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds 0..N-1 (default 10, quick 3)")
     p.add_argument("--terms", default="2,3,4,5,5*", help="comma-separated sine counts; 5* = Evolino's 0.74 set")
-    p.add_argument("--rows", default="demo,esp,cmaes", help="comma-separated rows: demo (2 sines only), esp, cmaes")
+    p.add_argument("--rows", default="demo,esp,cmaes", help="comma-separated rows: demo (2 sines only), esp, cmaes, dct, gains")
     p.add_argument("--budget", type=int, default=None, help=f"evaluations of the esp/cmaes rows (default {BUDGET})")
     p.add_argument("--no-esn", action="store_true", help="skip the ReservoirPy ESN anchor")
     p.add_argument("--json", default=None, help="also write all per-run results to this JSON file")

@@ -28,7 +28,7 @@ N_NETWORKS = 4  # random networks per grid point; the best two are averaged
 
 
 def choose_scales(fitness, spec, evaluator, *, input_scale="auto", init_scale="auto", gates="auto", seed=0,
-                  n_networks=N_NETWORKS):
+                  n_networks=N_NETWORKS, return_best=False):
     """Score random networks over the grid of the scales given as ``"auto"``; return the choice.
 
     Parameters
@@ -44,6 +44,8 @@ def choose_scales(fitness, spec, evaluator, *, input_scale="auto", init_scale="a
     seed : int
         Seeds the random networks (one stream per grid point).
     n_networks : int
+    return_best : bool, default=False
+        Also return the best genome ``(spec.n_params,)`` scored at the chosen point.
 
     Returns
     -------
@@ -51,20 +53,27 @@ def choose_scales(fitness, spec, evaluator, *, input_scale="auto", init_scale="a
         ``input_scale``, ``init_scale`` (floats), ``gates`` and ``scale_evaluations`` (int).
     table : list of dict
         Per grid point: ``input_scale``, ``init_scale``, ``gates``, ``score`` (mean of the best half), ``best``.
+    best : ndarray of shape (spec.n_params,)
+        Only with ``return_best``.
     """
     inputs = INPUT_SCALES if input_scale == "auto" else (float(input_scale),)
     inits = INIT_SCALES if init_scale == "auto" else (float(init_scale),)
     regimes = GATES if gates == "auto" else (gates,)
-    table = []
+    table, champions = [], []
     for k, (r, g, a) in enumerate(itertools.product(regimes, inits, inputs)):
         rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5CA1E, k]))
         genomes = spec.init(rng, n_networks, g, gates=r)
         fn = copy.copy(fitness)  # shallow: the data arrays are shared, only the scale differs
         fn.input_scale = a
-        f = np.sort(np.asarray(evaluator.evaluate(fn, genomes), dtype=np.float64))
+        f = np.asarray(evaluator.evaluate(fn, genomes), dtype=np.float64)
+        champions.append(genomes[int(np.argmin(f))])
+        f = np.sort(f)
         table.append(dict(input_scale=a, init_scale=g, gates=r, score=float(np.mean(f[: max(1, n_networks // 2)])),
                           best=float(f[0])))
-    pick = min(table, key=lambda row: row["score"])
+    k = min(range(len(table)), key=lambda i: table[i]["score"])
+    pick = table[k]
     chosen = dict(input_scale=pick["input_scale"], init_scale=pick["init_scale"], gates=pick["gates"],
                   scale_evaluations=len(table) * n_networks)
+    if return_best:
+        return chosen, table, champions[k]
     return chosen, table

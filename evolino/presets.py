@@ -104,9 +104,10 @@ class PolePreset:
         return {"sigma0": self.sigma0}
 
 
-def auto_mutation_scale(n_params: int) -> float:
-    """ESP's Cauchy mutation scale for a genome of ``n_params`` weights: ``0.01 / sqrt(n_params)``."""
-    return 0.01 / float(n_params) ** 0.5
+def auto_mutation_scale(n_params: int, relative: bool = False) -> float:
+    """ESP's Cauchy mutation scale for a genome of ``n_params`` genes: ``0.01 / sqrt(n_params)`` for weights,
+    ``0.1 / sqrt(n_params)`` for the relative genes of a compressed encoding (:mod:`evolino.genome`)."""
+    return (0.1 if relative else 0.01) / float(n_params) ** 0.5
 
 
 SUPERVISED = Supervised()

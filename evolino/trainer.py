@@ -23,6 +23,7 @@ from ._validate import as_rng, check_choice, check_number, check_positive_int
 from .evaluate import make_evaluator
 from .autoscale import choose_scales
 from .fitness import LOSSES, EvolinoFitness
+from .genome import ENCODINGS, Direct, EncodedFitness, make_encoding
 from .loop import History, progress_bar, run_search
 from .lstm import GATE_REGIMES, LSTMSpec
 from .model import EvolinoNetwork
@@ -32,7 +33,7 @@ from .search import STRATEGIES, make_strategy
 
 __all__ = ["Evolino", "CHECKPOINT_VERSION"]
 
-CHECKPOINT_VERSION = 4  # 4: the chosen scales and gate regime are part of the checkpoint
+CHECKPOINT_VERSION = 5  # 5: the encoding and its base network; 4: the chosen scales and gate regime
 READOUTS = ("linear", "svr", "svc")
 
 
@@ -102,6 +103,15 @@ class Evolino:
         The initial gate regime (:meth:`LSTMSpec.init`): remembering LSTM cells, or an echo
         state network of tanh units (forget gates ~0, input and output gates ~1); ``"auto"``:
         chosen with the scales.
+    encoding : {"direct", "dct", "gains"}, default="direct"
+        What the search evolves (:mod:`evolino.genome`): the weights themselves (the paper),
+        the low-frequency DCT coefficients of a smooth correction of every weight matrix of
+        the best random network of generation 0 (:class:`~evolino.genome.DCT`, Koutnik et al.
+        2010), or gains and bias shifts of its units (:class:`~evolino.genome.Gains`). The
+        compressed spaces keep a few hundred genes whatever the width, where evolution of wide
+        networks pays (``search="cmaes"`` suits them: full covariance is affordable there).
+    encoding_options : dict, optional
+        Options of the encoding: ``{"coefficients": 16}`` (DCT), ``{"per_cell": False}`` (gains).
     search_options : dict, optional
         Options of the strategy; defaults from :data:`evolino.presets.SUPERVISED`
         (ESP: ``trials=4``, ``mutation_scale=0.01``, ``patience=10``; CMA-ES: ``sigma0=0.1``).
@@ -149,7 +159,7 @@ class Evolino:
                  popsize=SUPERVISED.popsize, max_generations=50,
                  max_evaluations=None, target_fitness=None, peepholes=True, forget_gate=True,
                  init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, gates=SUPERVISED.gates,
-                 search_options=None,
+                 encoding="direct", encoding_options=None, search_options=None,
                  evaluator=None, n_jobs=None, refit=True, checkpoint=None, checkpoint_every=10, callbacks=(),
                  verbose=0, standardize=True, dtype=np.float64, seed=None):
         self.n_cells = n_cells
@@ -172,6 +182,8 @@ class Evolino:
         self.init_scale = init_scale
         self.input_scale = input_scale
         self.gates = gates
+        self.encoding = encoding
+        self.encoding_options = encoding_options
         self.search_options = search_options
         self.evaluator = evaluator
         self.n_jobs = n_jobs
@@ -209,7 +221,7 @@ class Evolino:
                              f"got kernel={self.readout.kernel!r}")
         return self.readout
 
-    def _strategy(self, spec, seed, init_scale, gates="lstm"):
+    def _strategy(self, spec, seed, init_scale, gates="lstm", encoding=None):
         if not isinstance(self.search, str):
             for attr in ("ask", "tell", "best", "state_dict"):
                 if not hasattr(self.search, attr):
@@ -219,10 +231,11 @@ class Evolino:
         if self.search_options is not None and not isinstance(self.search_options, dict):
             raise TypeError(f"search_options must be a dict or None, got {self.search_options!r}")
         opts = {**SUPERVISED.search_options(name), **(self.search_options or {})}
+        space = spec if encoding is None else encoding  # the encoding is the strategy's "spec": genes, groups, init
         if opts.get("mutation_scale") == "auto":
-            opts["mutation_scale"] = auto_mutation_scale(spec.n_params)
+            opts["mutation_scale"] = auto_mutation_scale(space.n_params, relative=space is not spec)
         popsize = None if self.popsize is None else check_positive_int(self.popsize, "popsize")
-        return make_strategy(name, spec, popsize=popsize, seed=int(seed), init_scale=init_scale,
+        return make_strategy(name, space, popsize=popsize, seed=int(seed), init_scale=init_scale,
                              init_options={"gates": gates}, **opts)
 
     def _fitness_options(self, loss) -> dict:
@@ -252,7 +265,9 @@ class Evolino:
             "feedback": bool(self.feedback), "popsize": self.popsize, **scales,
             "loss": self.loss if isinstance(self.loss, str) else "callable",
             "standardize": bool(self.standardize), "horizon": self.horizon, "stride": self.stride,
-            "noise": float(self.noise),
+            "noise": float(self.noise), "encoding": self._encoding_name(),
+            "encoding_options": {k: v for k, v in (self.encoding_options or {}).items()
+                                 if isinstance(v, (int, float, str, bool))},
             "search_options": {k: v for k, v in (self.search_options or {}).items()
                                if isinstance(v, (int, float, str, bool))},
             "data": data.digest(),
@@ -293,16 +308,17 @@ class Evolino:
                                   washout=self.washout, validation=self.validation, dtype=self.dtype)
         spec = self._spec(data.n_inputs)
         readout = self._readout()
-        scales = {name: self._scale(name) for name in ("input_scale", "init_scale", "gates")}
+        scales = {k: self._scale(k) for k in ("input_scale", "init_scale", "gates")}
+        name, enc_opts = self._encoding_name(), self._encoding_options()
         config = self._config(spec, data, scales)
         if resume:
             if self.checkpoint is None:
                 raise ValueError("resume=True needs checkpoint=<path>")
-            seed, state, history, elapsed, chosen = self._load_checkpoint(config)
+            seed, state, history, elapsed, chosen, base = self._load_checkpoint(config)
         else:
             seed = int(as_rng(self.seed).integers(2**32)) if self.seed is None else self.seed
             seed = check_positive_int(seed, "seed", minimum=0)
-            state, history, elapsed, chosen = None, History(), 0.0, None
+            state, history, elapsed, chosen, base = None, History(), 0.0, None, None
         self.seed_ = seed
         if not isinstance(self.standardize, (bool, np.bool_)):
             raise TypeError(f"standardize must be a bool, got {self.standardize!r}")
@@ -323,17 +339,23 @@ class Evolino:
         try:
             if chosen is None:
                 chosen, self.scale_table_ = self._choose_scales(fitness, spec, evaluator, scales, seed)
+                if name != "direct":
+                    chosen, base = self._base_network(fitness, spec, evaluator, chosen, seed)
             fitness.input_scale = input_scale = chosen["input_scale"]
             self.chosen_ = chosen
             self.input_scale_, self.init_scale_ = chosen["input_scale"], chosen["init_scale"]
-            strategy = self._strategy(spec, seed, chosen["init_scale"], chosen["gates"])
+            encoding = make_encoding(name, spec, base=base, **enc_opts) if name != "direct" else None
+            self.encoding_ = encoding if encoding is not None else Direct(spec)
+            strategy = self._strategy(spec, seed, chosen["init_scale"], chosen["gates"], encoding)
             if state is not None:
                 strategy.load_state_dict(state)
-            result = self._run(strategy, fitness, evaluator, config, seed, chosen, history, elapsed, every)
+            run_fitness = fitness if encoding is None else EncodedFitness(fitness, encoding)
+            result = self._run(strategy, run_fitness, evaluator, config, seed, chosen, history, elapsed, every,
+                               base)
         finally:
             if created:
                 evaluator.close()
-        genome = np.asarray(result.best_genome, dtype=spec.dtype)
+        genome = np.asarray(self.encoding_.decode(result.best_genome), dtype=spec.dtype)
         final = fitness.final_readout(genome, refit=bool(self.refit))
         self.strategy_, self.result_, self.history_ = strategy, result, result.history
         self.best_fitness_ = result.best_fitness
@@ -351,6 +373,28 @@ class Evolino:
             return check_choice(v, name, ("auto",))
         return check_number(v, name, low=0.0, low_open=True)
 
+    def _encoding_name(self):
+        return check_choice(self.encoding, "encoding", ENCODINGS)
+
+    def _encoding_options(self):
+        if self.encoding_options is not None and not isinstance(self.encoding_options, dict):
+            raise TypeError(f"encoding_options must be a dict or None, got {self.encoding_options!r}")
+        opts = dict(self.encoding_options or {})
+        if opts and self._encoding_name() == "direct":
+            raise ValueError("encoding_options apply to encoding='dct' or 'gains'; the direct encoding has none")
+        return opts
+
+    def _base_network(self, fitness, spec, evaluator, chosen, seed):
+        """The base of a compressed encoding: the best of ``popsize`` random networks at the chosen scales.
+
+        Their evaluations are added to ``chosen["scale_evaluations"]`` (generation 0).
+        """
+        fixed = {k: chosen[k] for k in ("input_scale", "init_scale", "gates")}
+        n = check_positive_int(self.popsize or SUPERVISED.popsize, "popsize")
+        _, _, base = choose_scales(fitness, spec, evaluator, seed=seed + 1, n_networks=n, return_best=True,
+                                   **fixed)
+        return {**chosen, "scale_evaluations": chosen["scale_evaluations"] + n}, np.asarray(base, np.float64)
+
     def _choose_scales(self, fitness, spec, evaluator, scales, seed):
         """The scales of this run: as given, or chosen by :func:`evolino.autoscale.choose_scales`."""
         if "auto" not in scales.values():
@@ -359,13 +403,13 @@ class Evolino:
             scales = {**scales, "gates": "lstm"}
         return choose_scales(fitness, spec, evaluator, seed=seed, **scales)
 
-    def _run(self, strategy, fitness, evaluator, config, seed, chosen, history, elapsed, every):
+    def _run(self, strategy, fitness, evaluator, config, seed, chosen, history, elapsed, every, base=None):
         """:func:`run_search` with checkpoints and the progress bar."""
         callbacks = list(self.callbacks)
         if self.checkpoint is not None:
             def save_cb(status):
                 if status["generation"] % every == 0:
-                    self._save_checkpoint(config, seed, chosen, strategy, history, status["elapsed"])
+                    self._save_checkpoint(config, seed, chosen, strategy, history, status["elapsed"], base)
             callbacks.append(save_cb)
         bar = None
         if self.verbose:
@@ -379,12 +423,14 @@ class Evolino:
             if bar is not None:
                 bar.close()
         if self.checkpoint is not None and history["time"]:
-            self._save_checkpoint(config, seed, chosen, strategy, history, history["time"][-1])
+            self._save_checkpoint(config, seed, chosen, strategy, history, history["time"][-1], base)
         return result
 
     # --- checkpoints -------------------------------------------------------------
-    def _save_checkpoint(self, config, seed, chosen, strategy, history, elapsed):
+    def _save_checkpoint(self, config, seed, chosen, strategy, history, elapsed, base=None):
         arrays, plain = {}, {}
+        if base is not None:  # the encoding's base network: drawn once, before evolution
+            arrays["encoding.base"] = base
         for k, v in strategy.state_dict().items():
             if isinstance(v, np.ndarray):
                 arrays[f"strategy.{k}"] = v
@@ -403,4 +449,5 @@ class Evolino:
                              f"(differs in: {', '.join(diff)})")
         state = dict(meta["strategy"])
         state.update({k[len("strategy."):]: v for k, v in arrays.items() if k.startswith("strategy.")})
-        return meta["seed"], state, History(meta["history"]), float(meta["elapsed"]), meta["chosen"]
+        base = arrays.get("encoding.base")
+        return meta["seed"], state, History(meta["history"]), float(meta["elapsed"]), meta["chosen"], base
