@@ -98,6 +98,11 @@ def _common(p, preset):
                    help=f"ESP: stale generations before burst mutation (default: {preset.patience})")
     p.add_argument("--sigma0", type=float, default=preset.sigma0,
                    help=f"CMA-ES: initial step size (default: {preset.sigma0})")
+    p.add_argument("--encoding", choices=["direct", "dct", "gains"], default="direct",
+                   help="what evolves: the weights (default), DCT coefficients of every weight matrix, or gains "
+                        "and bias shifts, both on top of the best random network (use with --search cmaes)")
+    p.add_argument("--coefficients", type=_positive, default=None,
+                   help="DCT coefficients kept per weight matrix (default: 16)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", default=None, help="output folder for results.json, model.npz, plot.png")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
@@ -166,9 +171,12 @@ def _train(args, task):
         options = dict(trials=args.trials, mutation_scale=args.mutation_scale, patience=args.patience)
     else:
         options = dict(sigma0=args.sigma0)
+    if args.coefficients is not None and args.encoding != "dct":
+        raise SystemExit("evolino: error: --coefficients applies to --encoding dct")
+    enc_options = None if args.coefficients is None else {"coefficients": args.coefficients}
     trainer = Evolino(args.cells, search=args.search, ridge=args.ridge, washout=task.washout,
                       input_scale=args.input_scale, init_scale=args.init_scale, gates=args.gates, horizon=args.horizon,
-                      search_options=options,
+                      search_options=options, encoding=args.encoding, encoding_options=enc_options,
                       popsize=args.popsize, max_generations=args.generations, evaluator=evaluator,
                       n_jobs=None if owned else args.workers,
                       checkpoint=checkpoint, checkpoint_every=args.checkpoint_every, callbacks=[cb], seed=args.seed)

@@ -53,10 +53,13 @@ class EvolinoNetwork:
         inputs (and fed-back outputs) and its readout ``coef`` is in standardized target
         units; both are folded into the weights here, so every method takes and returns
         raw data. ``coef`` (the attribute) holds the output weights in raw units.
+    encoding : dict, optional
+        How the weights were evolved (``Encoding.to_dict()`` of :mod:`evolino.genome`; default
+        ``{"name": "direct"}``), saved with the network. ``genome`` holds the decoded weights.
     """
 
     def __init__(self, spec: LSTMSpec, genome, coef, *, feedback: bool = False, washout: int = 0,
-                 input_scale: float = 1.0, scaler: Scaler | None = None):
+                 input_scale: float = 1.0, scaler: Scaler | None = None, encoding: dict | None = None):
         if not isinstance(spec, LSTMSpec):
             raise TypeError(f"spec must be an LSTMSpec, got {type(spec).__name__}")
         self.spec = spec
@@ -80,6 +83,8 @@ class EvolinoNetwork:
         if self.feedback and spec.n_inputs < self.n_outputs:
             raise ValueError("with feedback, spec.n_inputs must count the fed-back outputs")
         self.scaler = Scaler() if scaler is None else scaler
+        # how the weights were evolved (evolino.genome), kept for the record; the genome is always decoded
+        self.encoding = {"name": "direct"} if encoding is None else dict(encoding)
         self._coef_std = self.coef  # in standardized target units (as fitted); saved
         sc = self.scaler
         if sc.y_std is not None and self.coef is not None:
@@ -240,7 +245,7 @@ class EvolinoNetwork:
             "spec": {"n_inputs": s.n_inputs, "n_cells": s.n_cells, "peepholes": s.peepholes,
                      "forget_gate": s.forget_gate, "dtype": np.dtype(s.dtype).name},
             "feedback": self.feedback, "washout": self.washout, "n_outputs": self.n_outputs,
-            "input_scale": self.input_scale,
+            "input_scale": self.input_scale, "encoding": self.encoding,
         }
 
     def save(self, path) -> None:
@@ -257,6 +262,7 @@ class EvolinoNetwork:
         try:
             spec = LSTMSpec(**{**meta["spec"], "dtype": np.dtype(meta["spec"]["dtype"]).type})
             return cls(spec, arrays["genome"], arrays["coef"], feedback=meta["feedback"],
-                       washout=meta["washout"], input_scale=meta["input_scale"], scaler=Scaler.from_arrays(arrays))
+                       washout=meta["washout"], input_scale=meta["input_scale"], scaler=Scaler.from_arrays(arrays),
+                       encoding=meta.get("encoding"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: not a valid evolino model file ({exc})") from exc

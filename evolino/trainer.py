@@ -362,7 +362,7 @@ class Evolino:
         self.readout_ = final
         coef = final.coef_[0] if hasattr(final, "coef_") else final
         self.network_ = EvolinoNetwork(spec, genome, coef, feedback=bool(self.feedback), washout=data.washout,
-                                       input_scale=input_scale, scaler=scaler)
+                                       input_scale=input_scale, scaler=scaler, encoding=self.encoding_.to_dict())
         return self.network_
 
     def _scale(self, name):
