@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_subcommands(sub)
+    from .report import add_subcommand as add_report
+
+    add_report(sub)
     return parser
 
 

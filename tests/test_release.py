@@ -21,7 +21,7 @@ PUBLIC_MODULES = [
     "evolino", "evolino.tasks", "evolino.search", "evolino.evaluate", "evolino.bptt", "evolino.rl",
     "evolino.estimators", "evolino.lstm", "evolino.model", "evolino.readout", "evolino.readout_svm",
     "evolino.loop", "evolino.fitness", "evolino.trainer", "evolino.metrics", "evolino.presets",
-    "evolino.autoscale", "evolino.sequences",
+    "evolino.autoscale", "evolino.sequences", "evolino.report",
 ]
 
 
