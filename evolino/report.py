@@ -10,7 +10,6 @@ run (pycma's ``cma.plot`` is the model). The history is taken from ``results.jso
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
