@@ -14,12 +14,14 @@ from .lstm import LSTMSpec, LSTMState, forward, initial_state, prepare, step
 from .model import EvolinoNetwork
 from .readout import Linear
 from .search import CMAES, ESP, make_strategy
+from ._validate import EvolinoWarning
 from .trainer import Evolino
 
 __version__ = "0.1.0"
 
 __all__ = ["Evolino", "EvolinoNetwork", "BPTTTrainer", "LSTMSpec", "LSTMState", "forward", "initial_state", "prepare", "step",
-           "Linear", "ESP", "CMAES", "make_strategy", "EvolinoRegressor", "EvolinoClassifier", "__version__"]
+           "Linear", "ESP", "CMAES", "make_strategy", "EvolinoRegressor", "EvolinoClassifier", "EvolinoWarning",
+           "__version__"]
 
 _LAZY = {"EvolinoRegressor": "estimators", "EvolinoClassifier": "estimators"}  # scikit-learn loads on first use
 

@@ -115,7 +115,10 @@ def _common(p, preset):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = _ArgumentParser(prog="evolino", description="Train LSTM networks by Evolino.")
+    parser.add_argument("--version", action="version", version=f"evolino {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
     p = sub.add_parser("sines", help="superimposed sine waves, closed-loop generation (MSO protocol)")
     g = p.add_mutually_exclusive_group()
@@ -149,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_subcommands(sub)
+    from .report import add_subcommand as add_report
+
+    add_report(sub)
     return parser
 
 

@@ -25,7 +25,7 @@ Choices, and why:
   kernel) is several times faster than ``libsvm`` but penalises the bias a
   little (``SVR`` therefore centres its targets first); ``max_samples`` fits
   each candidate on evenly spaced states during evolution, and
-  :meth:`for_final` gives the same readout without the subsample for the final
+  ``for_final()`` gives the same readout without the subsample for the final
   network. Whether Evoke subsampled is not known (benchmarks/REFERENCES.md §2).
 """
 

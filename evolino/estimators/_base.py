@@ -209,7 +209,8 @@ _ATTRS_DOC = """
     network_ : EvolinoNetwork
         The trained network (``save``/``load`` as ``.npz`` with a linear readout).
     spec_ : LSTMSpec
-    genome_ : ndarray of shape (spec_.n_params,)
+    genome_ : ndarray of shape (n_params,)
+        The evolved hidden weights (``n_params = spec_.n_params``).
     readout_ : fitted readout (``coef_`` ``(1, n_cells + 1, n_outputs)`` when linear)
     trainer_ : Evolino
         The training core that fitted it (``result_``: the search's result).
