@@ -111,6 +111,26 @@ class SleepingFitness:
         return genomes.sum(axis=1)
 
 
+class StartedSleepingFitness:
+    """Touches ``flag`` once its chunk has started, then sleeps: a test waits for the signal, not a timer."""
+
+    def __init__(self, flag, seconds):
+        self.flag, self.seconds = flag, seconds
+
+    def __call__(self, genomes):
+        with open(self.flag, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(self.seconds)
+        return genomes.sum(axis=1)
+
+
+def _wait_for(path, within=30.0):
+    deadline = time.monotonic() + within
+    while not os.path.exists(path) or not open(path).read():
+        assert time.monotonic() < deadline, f"no chunk started within {within} s"
+        time.sleep(0.01)
+
+
 class BadShapeFitness:
     def __call__(self, genomes):
         return np.zeros(len(genomes) + 1)
@@ -316,19 +336,113 @@ def test_pool_timeout():
         np.testing.assert_array_equal(pool.evaluate(SleepingFitness(0), genomes), np.full(4, 2.0))
 
 
-def test_pool_ctrl_c_kills_and_reaps_workers():
-    pool = Pool(2, start_method="fork", timeout=20)
+def test_pool_ctrl_c_kills_and_reaps_workers(tmp_path):
+    pool = Pool(2, start_method="fork", timeout=60)
     pool.evaluate(SleepingFitness(0), np.ones((2, 2)))
     pids = pool.pids
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            pool.evaluate(SleepingFitness(15), np.ones((2, 2)))
-    finally:
-        timer.cancel()
+    flag = tmp_path / "started"
+
+    def interrupt():  # once a worker says its chunk started: no race against the work under load
+        _wait_for(flag)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    t = threading.Thread(target=interrupt, daemon=True)
+    t.start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        pool.evaluate(StartedSleepingFitness(str(flag), 30), np.ones((2, 2)))
+    assert time.monotonic() - t0 < 20  # not the 30 s of the chunk
+    t.join(5)
     assert pool.pids == [] and _pids_gone(pids)
     pool.close()
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="pthread_kill")
+def test_pool_ctrl_c_delivered_to_another_thread_interrupts_at_once(tmp_path):
+    """A SIGINT the OS hands to a non-main thread does not wake the main thread's wait; the
+    wait's short slices do (an unbroken wait would last until the hung worker replies)."""
+    flag = tmp_path / "started"
+    bystander = threading.Thread(target=time.sleep, args=(60,), daemon=True)
+    bystander.start()
+
+    def interrupt():
+        _wait_for(flag)
+        signal.pthread_kill(bystander.ident, signal.SIGINT)
+
+    with Pool(2, start_method="fork", timeout=120) as pool:
+        pool.evaluate(SleepingFitness(0), np.ones((2, 2)))
+        pids = pool.pids
+        threading.Thread(target=interrupt, daemon=True).start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            pool.evaluate(StartedSleepingFitness(str(flag), 60), np.ones((2, 2)))
+        assert time.monotonic() - t0 < 30  # the hung chunk takes 60 s
+        assert _pids_gone(pids)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_pool_ctrl_c_swallowed_by_a_finalizer_still_interrupts(tmp_path, monkeypatch):
+    """Python discards a KeyboardInterrupt raised inside a finalizer (the garbage collector may run
+    one in the middle of a call); the evaluation must stop all the same."""
+    import weakref
+
+    import evolino.evaluate.pool as pool_module
+
+    flag = tmp_path / "started"
+
+    class Garbage:
+        pass
+
+    def finalizer():  # Ctrl-C lands while this runs: its KeyboardInterrupt is "ignored" by Python
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+
+    box = [Garbage()]
+    weakref.finalize(box[0], finalizer)
+    real_wait = pool_module.mpc.wait
+
+    def wait(objects, timeout=None):  # the main thread drops the last reference mid-call
+        if box and flag.exists() and flag.read_text():
+            box.pop()
+        return real_wait(objects, timeout)
+
+    with Pool(2, start_method="fork", timeout=120) as pool:
+        pool.evaluate(SleepingFitness(0), np.ones((2, 2)))
+        monkeypatch.setattr(pool_module.mpc, "wait", wait)
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            pool.evaluate(StartedSleepingFitness(str(flag), 60), np.ones((2, 2)))
+        assert not box and time.monotonic() - t0 < 30
+
+
+def test_pool_starts_no_more_workers_than_candidates():
+    with Pool(64, start_method="fork") as pool:
+        np.testing.assert_array_equal(pool.evaluate(SleepingFitness(0), np.ones((3, 2))), np.full(3, 2.0))
+        assert len(pool.pids) == 3
+        np.testing.assert_array_equal(pool.evaluate(SleepingFitness(0), np.ones((5, 2))), np.full(5, 2.0))
+        assert len(pool.pids) == 5
+
+
+def test_pool_orphaned_worker_stops_mid_chunk(tmp_path):
+    """A worker whose parent is SIGKILLed exits within about a second, not at the end of its chunk."""
+    flag = tmp_path / "started"
+    code = textwrap.dedent(
+        f"""
+        import sys, numpy as np
+        sys.path.insert(0, {TESTS_DIR!r})
+        from test_evaluate import StartedSleepingFitness
+        from evolino.evaluate import Pool
+        Pool(1, start_method="fork").evaluate(StartedSleepingFitness({str(flag)!r}, 120), np.ones((1, 2)))
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        _wait_for(flag, within=60)
+        worker = int(open(flag).read().split()[0])
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    assert _pids_gone([worker], within=10.0, zombies_ok=True)
 
 
 def test_pool_close_and_exit_leave_no_processes():
