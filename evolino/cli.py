@@ -356,10 +356,13 @@ def _fault(exc) -> str | None:
         return str(exc)
     if isinstance(exc, EvaluationError) and exc.remote_traceback is None:  # a dead or hung worker, not a raise
         return str(exc).splitlines()[0]
+    if isinstance(exc, ImportError) and "pip install" in str(exc):  # an optional extra is not installed
+        return str(exc)
     if isinstance(exc, MemoryError):
         return "out of memory; use fewer --cells, a smaller --popsize or fewer --workers"
     if isinstance(exc, OSError):
-        where = f": {exc.filename}" if exc.filename else ""
+        name = exc.filename2 or exc.filename  # a failed rename names its destination second
+        where = f": {name}" if name else ""
         return f"{exc.strerror or exc}{where}"
     return None
 

@@ -220,6 +220,8 @@ class Evolino:
         if self.search_options is not None and not isinstance(self.search_options, dict):
             raise TypeError(f"search_options must be a dict or None, got {self.search_options!r}")
         opts = {**SUPERVISED.search_options(name), **(self.search_options or {})}
+        if "sigma0" in opts:  # beyond ~1e6 the sampled weights only saturate the cells, and near 1e308 overflow to inf
+            opts["sigma0"] = check_number(opts["sigma0"], "sigma0", low=0.0, low_open=True, high=1e6)
         if opts.get("mutation_scale") == "auto":
             opts["mutation_scale"] = auto_mutation_scale(spec.n_params)
         popsize = None if self.popsize is None else check_positive_int(self.popsize, "popsize")
