@@ -116,10 +116,12 @@ def check_run_memory(fitness, popsize: int, n_params: int) -> None:
     fitness.max_bytes = int(max(1, min(fitness.max_bytes, avail // 3)))
     est = estimate_run_bytes(fitness, popsize, n_params)
     if est["total"] > 0.8 * avail:
-        gib = 2**30
         raise EvolinoError(
-            f"this run needs about {est['total'] / gib:.2f} GiB (population chunk {est['chunk']} x "
-            f"{est['states']} states x {fitness.spec.n_cells} cells: {est['kernel'] / gib:.2f} GiB; readout "
-            f"{est['readout'] / gib:.2f} GiB; {popsize} genomes of {n_params} weights: {est['genomes'] / gib:.2f} GiB) "
-            f"but only {avail / gib:.2f} GiB are available to this process ({where}); use fewer cells, a smaller "
-            "population or shorter data")
+            f"this run needs about {_size(est['total'])} (population chunk {est['chunk']} x {est['states']} states "
+            f"x {fitness.spec.n_cells} cells: {_size(est['kernel'])}; readout {_size(est['readout'])}; {popsize} "
+            f"genomes of {n_params} weights: {_size(est['genomes'])}) but only {_size(avail)} are available to this "
+            f"process ({where}); use fewer cells, a smaller population or shorter data")
+
+
+def _size(n) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"

@@ -328,7 +328,10 @@ class Evolino:
         fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=1.0,
                                  **self._fitness_options(loss), **arrays)
         check_run_memory(fitness, self.popsize if isinstance(self.popsize, int) else 16, spec.n_params)
-        evaluator = make_evaluator(self.evaluator, n_jobs=self.n_jobs)
+        n_jobs = self.n_jobs  # never more workers than candidates (a pool also caps itself per call)
+        if isinstance(n_jobs, int) and isinstance(self.popsize, int) and n_jobs > self.popsize > 0:
+            n_jobs = self.popsize
+        evaluator = make_evaluator(self.evaluator, n_jobs=n_jobs)
         created = isinstance(self.evaluator, str) or self.evaluator is None
         try:
             if chosen is None:

@@ -493,3 +493,24 @@ def test_memory_guard_refuses_huge_full_covariance():
     with pytest.raises(ValueError, match="max_memory_fraction"):
         CMAES(np.zeros(1000), diagonal=False, max_memory_fraction=1e-6)
     assert CMAES(np.zeros(40_000)).diagonal  # the default picks separable CMA-ES instead
+
+
+def test_run_memory_is_checked_against_the_memory_available(monkeypatch):
+    """The chunk budget shrinks to what the process may use (same fitness), and a run that cannot fit
+    at all is refused with the estimate."""
+    import evolino._resources as res
+    from evolino.fitness import EvolinoFitness
+
+    spec = LSTMSpec(1, 6)
+    fitness = EvolinoFitness.from_data(spec, SINES, washout=100, validation=0.25, feedback=True, readout=Linear())
+    genomes = spec.init(0, 12)
+    reference = fitness(genomes)
+    per = res.estimate_run_bytes(fitness, 1, spec.n_params)["kernel"]  # one candidate's activations
+    monkeypatch.setattr(res, "available_memory", lambda: (int(3 * 3.5 * per) + 2**20, "test limit"))
+    res.check_run_memory(fitness, 12, spec.n_params)
+    assert fitness.chunk_size() < 12  # now evaluated in chunks ...
+    np.testing.assert_array_equal(fitness(genomes), reference)  # ... with identical results
+    monkeypatch.setattr(res, "available_memory", lambda: (10_000, "test limit"))
+    with pytest.raises(EvolinoError, match=r"needs about .* MiB \(population chunk .*test limit.*fewer cells"):
+        res.check_run_memory(fitness, 12, spec.n_params)
+

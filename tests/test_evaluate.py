@@ -124,6 +124,19 @@ class StartedSleepingFitness:
         return genomes.sum(axis=1)
 
 
+class KillOnceFitness:
+    """SIGKILLs its worker on a chunk holding a negative genome the first time only (``flag`` marks it)."""
+
+    def __init__(self, flag):
+        self.flag = flag
+
+    def __call__(self, genomes):
+        if (genomes[:, 0] < 0).any() and not os.path.exists(self.flag):
+            open(self.flag, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return genomes.sum(axis=1)
+
+
 def _wait_for(path, within=30.0):
     deadline = time.monotonic() + within
     while not os.path.exists(path) or not open(path).read():
@@ -317,11 +330,23 @@ def test_pool_killed_worker_is_reported_fast(pool):
     genomes = np.arange(20.0).reshape(10, 2)
     genomes[1, 0] = -9.0
     t0 = time.monotonic()
-    with pytest.raises(EvaluationError, match=r"died \(killed by signal 9\).*candidates 0\.\.4"):
+    with pytest.raises(EvaluationError, match=r"died \(killed by signal 9\).*candidates 0\.\.4.*retried once"):
         pool.evaluate(KillingFitness(), genomes)
     assert time.monotonic() - t0 < 5.0  # the pool's 60 s timeout would mean a hang
     assert pool.pids == []  # all workers replaced
     np.testing.assert_array_equal(pool.evaluate(KillingFitness(), genomes[2:]), genomes[2:].sum(axis=1))
+
+
+def test_pool_retries_a_dead_workers_chunk_once_on_a_fresh_worker(tmp_path):
+    genomes = np.arange(20.0).reshape(10, 2)
+    genomes[7, 0] = -9.0
+    with Pool(2, start_method="fork") as pool:
+        pool.evaluate(SleepingFitness(0), genomes)
+        pids = pool.pids
+        out = pool.evaluate(KillOnceFitness(str(tmp_path / "killed")), genomes)
+        np.testing.assert_array_equal(out, genomes.sum(axis=1))  # the same result as without the fault
+        assert (tmp_path / "killed").exists()
+        assert pool.pids[0] == pids[0] and pool.pids[1] != pids[1]  # only the dead one was replaced
 
 
 def test_pool_timeout():
@@ -603,3 +628,55 @@ def test_ray_more_workers_than_cpus_warns(ray_cluster):
     with pytest.warns(UserWarning, match="64 actors but the Ray cluster has 2 CPUs"):
         ev._check_resources()
     ev.close()
+
+
+class _FakeRay:
+    """Stands in for the ray module: ``init`` hangs as it does on an address that never answers."""
+
+    def __init__(self, hang):
+        self.hang, self.calls = hang, []
+
+    def is_initialized(self):
+        return False
+
+    def init(self, address=None, **kwargs):
+        self.calls.append(address)
+        time.sleep(self.hang)
+
+    def shutdown(self):
+        pass
+
+
+def test_ray_unreachable_address_is_an_error_within_seconds(monkeypatch):
+    import socket
+
+    import evolino.evaluate.ray as ray_module
+    from evolino import EvolinoError
+
+    fake = _FakeRay(hang=300)
+    monkeypatch.setattr(ray_module, "_import_ray", lambda: fake)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    with pytest.raises(EvolinoError, match=f"cannot reach a Ray cluster at address='127.0.0.1:{port}'"):
+        Ray(address=f"127.0.0.1:{port}").evaluate(SleepingFitness(0), np.ones((2, 2)))
+    assert time.monotonic() - t0 < 10 and fake.calls == []  # refused before ray.init
+
+
+def test_ray_address_that_never_answers_times_out(monkeypatch):
+    import socket
+
+    import evolino.evaluate.ray as ray_module
+    from evolino import EvolinoError
+
+    fake = _FakeRay(hang=300)
+    monkeypatch.setattr(ray_module, "_import_ray", lambda: fake)
+    with socket.socket() as server:  # accepts connections, never speaks Ray
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        t0 = time.monotonic()
+        with pytest.raises(EvolinoError, match=r"did not connect to address='127.0.0.1:\d+' within 0.5 s"):
+            Ray(address=address, connect_timeout=0.5).evaluate(SleepingFitness(0), np.ones((2, 2)))
+        assert time.monotonic() - t0 < 10 and fake.calls == [address]

@@ -134,7 +134,10 @@ class Pool(_Base):
     than the population has candidates. Each holds the last ``fitness_fn`` it received,
     runs with one BLAS thread and exits, even mid-chunk, once its parent is gone. Ctrl-C
     always interrupts a call: replies are awaited in short slices and a KeyboardInterrupt
-    lost in a finalizer is re-raised from a flag.
+    lost in a finalizer is re-raised from a flag. A chunk whose worker dies is sent once
+    more, to a fresh worker; if that one dies too, :class:`EvaluationError` stops the call.
+    The result is the same either way (a candidate's fitness depends only on its genome
+    and seed).
     """
 
     def __init__(self, n_workers=None, start_method=None, timeout=None):
@@ -229,15 +232,36 @@ class Pool(_Base):
     def _run(self, genomes, seeds, deadline, n_workers):
         bounds = chunk_bounds(len(genomes), n_workers)
         pending = {}  # conn -> (worker, start, stop)
+        retried = set()  # chunks (start) already sent to a second worker
         self._in_flight = True
-        for w, (a, b) in zip(self._workers, bounds):
+
+        def send(w, a, b):
             payload = self._payload if w.token != self._token else None
-            try:
-                w.conn.send(("eval", self._token, payload, genomes[a:b], None if seeds is None else seeds[a:b]))
-            except (OSError, ValueError):
-                raise self._died(w, a, b) from None
+            w.conn.send(("eval", self._token, payload, genomes[a:b], None if seeds is None else seeds[a:b]))
             w.token = self._token
             pending[w.conn] = (w, a, b)
+
+        def died(w, a, b):
+            """A worker died on chunk a..b: retry it once on a fresh worker (deterministic: a candidate's
+            fitness depends on its genome and seed only), stop with EvaluationError the second time."""
+            pending.pop(w.conn, None)
+            if a in retried:
+                raise self._died(w, a, b, retried=True)
+            retried.add(a)
+            w.process.join(1.0)
+            w.conn.close()
+            self._workers.remove(w)
+            self._start(1)
+            try:
+                send(self._workers[-1], a, b)
+            except (OSError, ValueError):
+                raise self._died(self._workers[-1], a, b, retried=True) from None
+
+        for w, (a, b) in zip(list(self._workers), bounds):
+            try:
+                send(w, a, b)
+            except (OSError, ValueError):
+                died(w, a, b)
         results, errors = {}, []
         while pending:
             if self._interrupted:  # a Ctrl-C whose KeyboardInterrupt was swallowed on the way
@@ -253,7 +277,7 @@ class Pool(_Base):
                 if obj in sentinels:  # a worker exited
                     conn = sentinels[obj]
                     if conn in pending and not conn.poll():  # ... without replying
-                        raise self._died(*pending[conn])
+                        died(*pending[conn])
                     continue
                 if obj not in pending:
                     continue
@@ -261,7 +285,9 @@ class Pool(_Base):
                 try:
                     status, value = obj.recv()
                 except (EOFError, OSError):
-                    raise self._died(w, a, b) from None
+                    pending[obj] = (w, a, b)
+                    died(w, a, b)
+                    continue
                 if status == "ok":
                     results[a] = value
                 else:
@@ -282,12 +308,13 @@ class Pool(_Base):
             last,
         )
 
-    def _died(self, w, a, b):
+    def _died(self, w, a, b, retried=False):
         w.process.join(1.0)
         code = w.process.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        again = " (the chunk's second worker: it was retried once)" if retried else ""
         return EvaluationError(
-            f"worker pid {w.process.pid} died ({how}) while evaluating candidates {a}..{b - 1}; "
+            f"worker pid {w.process.pid} died ({how}) while evaluating candidates {a}..{b - 1}{again}; "
             "the pool was restarted",
             a,
             b,
