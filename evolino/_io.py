@@ -283,7 +283,8 @@ def open_output(folder, need_bytes: int = 0, name: str = "--out") -> OutputLock:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        raise EvolinoError(f"{name} {folder}: cannot create the folder ({exc.strerror or exc}); choose another") from exc
+        raise EvolinoError(f"{name} {folder}: cannot create the folder ({exc.strerror or exc}); "
+                           "choose another") from exc
     if not os.path.isdir(folder):
         raise EvolinoError(f"{name} {folder}: not a folder; choose a folder path")
     try:  # a real write: os.access says yes to root on a read-only mount

@@ -430,8 +430,8 @@ class Evolino:
         meta_value(state, "evaluations", int, path, minimum=0)
         state.update({k[len("strategy."):]: v for k, v in arrays.items() if k.startswith("strategy.")})
         for k, v in state.items():  # NaN marks "no best yet" in best_x only
-            if k != "best_x" and isinstance(v, (float, np.ndarray)) and np.issubdtype(np.asarray(v).dtype, np.floating) \
-                    and np.isnan(v).any():
+            floating = isinstance(v, (float, np.ndarray)) and np.issubdtype(np.asarray(v).dtype, np.floating)
+            if k != "best_x" and floating and np.isnan(v).any():
                 raise EvolinoError(f"{path}: the strategy state {k!r} holds NaN; the checkpoint is corrupt")
         try:
             history = History(meta_value(meta, "history", dict, path))

@@ -11,7 +11,6 @@ import importlib.util
 import json
 import os
 import threading
-import time
 import tracemalloc
 import zipfile
 

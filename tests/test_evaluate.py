@@ -680,3 +680,74 @@ def test_ray_address_that_never_answers_times_out(monkeypatch):
         with pytest.raises(EvolinoError, match=r"did not connect to address='127.0.0.1:\d+' within 0.5 s"):
             Ray(address=address, connect_timeout=0.5).evaluate(SleepingFitness(0), np.ones((2, 2)))
         assert time.monotonic() - t0 < 10 and fake.calls == [address]
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ray_two_nodes_on_this_machine_give_the_serial_result(tmp_path, problem):
+    """A head and a second `ray start --address` node on this machine; the evaluator joins by address
+    and spreads its actors over both. Slow (two Ray nodes start): run with -m slow."""
+    pytest.importorskip("ray")
+    import shutil
+
+    ray_cli = shutil.which("ray")
+    if ray_cli is None:
+        pytest.skip("no ray command")
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([TESTS_DIR, os.environ.get("PYTHONPATH", "")])}
+    common = ["--block", "--num-cpus", "1", "--include-dashboard", "false", "--disable-usage-stats"]
+    nodes = [subprocess.Popen([ray_cli, "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
+                               "--temp-dir", str(tmp_path / "ray"), *common], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        time.sleep(5)
+        nodes.append(subprocess.Popen([ray_cli, "start", "--address", address, "--node-ip-address", "127.0.0.1",
+                                       *common], env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
+        fitness, genomes, reference = problem
+        code = textwrap.dedent(f"""
+            import pickle, sys, time
+            sys.path.insert(0, {TESTS_DIR!r})
+            import ray
+            from evolino.evaluate import Ray
+            with open({str(tmp_path / "problem.pkl")!r}, "rb") as f:
+                fitness, genomes = pickle.load(f)
+            ray.init(address={address!r}, runtime_env={{"env_vars": {{"PYTHONPATH": {env["PYTHONPATH"]!r}}}}})
+            deadline = time.monotonic() + 120
+            while ray.cluster_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            nodes = len([n for n in ray.nodes() if n["Alive"]])
+            with Ray(n_workers=2, timeout=120) as ev:
+                out = ev.evaluate(fitness, genomes)
+            with open({str(tmp_path / "out.pkl")!r}, "wb") as f:
+                pickle.dump((nodes, out), f)
+        """)
+        import pickle
+
+        with open(tmp_path / "problem.pkl", "wb") as f:
+            pickle.dump((fitness, genomes), f)
+        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr[-3000:]
+        with open(tmp_path / "out.pkl", "rb") as f:
+            n_nodes, out = pickle.load(f)
+        assert n_nodes == 2
+        np.testing.assert_array_equal(out, reference)
+    finally:
+        for p in reversed(nodes):  # only the processes this test started: each node's session
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in nodes:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
