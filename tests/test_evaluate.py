@@ -603,10 +603,18 @@ def test_ray_killed_actor_is_reported_fast(ray_ev):
     genomes = np.arange(20.0).reshape(10, 2)
     genomes[8, 0] = -9.0
     t0 = time.monotonic()
-    with pytest.raises(EvaluationError, match=r"died while evaluating candidates 5\.\.9"):
+    with pytest.raises(EvaluationError, match=r"died while evaluating candidates 5\.\.9 \(retried once"):
         ray_ev.evaluate(KillingFitness(), genomes)
-    assert time.monotonic() - t0 < 10.0  # the evaluator's 60 s timeout would mean a hang
+    assert time.monotonic() - t0 < 30.0  # two actors died (the chunk is retried once); 60 s would be a hang
     np.testing.assert_array_equal(ray_ev.evaluate(KillingFitness(), genomes[:5]), genomes[:5].sum(axis=1))
+
+
+def test_ray_retries_a_dead_actors_chunk_once(ray_ev, tmp_path):
+    genomes = np.arange(20.0).reshape(10, 2)
+    genomes[8, 0] = -9.0
+    out = ray_ev.evaluate(KillOnceFitness(str(tmp_path / "killed")), genomes)
+    np.testing.assert_array_equal(out, genomes.sum(axis=1))  # the same result as without the fault
+    assert (tmp_path / "killed").exists()
 
 
 def test_ray_timeout(ray_ev):
@@ -700,18 +708,29 @@ def test_ray_two_nodes_on_this_machine_give_the_serial_result(tmp_path, problem)
     ray_cli = shutil.which("ray")
     if ray_cli is None:
         pytest.skip("no ray command")
+    import socket
+
+    from ray.util import get_node_ip_address
+
     port = _free_port()
-    address = f"127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([TESTS_DIR, os.environ.get("PYTHONPATH", "")])}
+    address = f"{get_node_ip_address()}:{port}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([TESTS_DIR, os.environ.get("PYTHONPATH", "")]),
+           "RAY_AUTH_MODE": "disabled"}
     common = ["--block", "--num-cpus", "1", "--include-dashboard", "false", "--disable-usage-stats"]
-    nodes = [subprocess.Popen([ray_cli, "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
-                               "--temp-dir", str(tmp_path / "ray"), *common], env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    nodes = [subprocess.Popen([ray_cli, "start", "--head", "--port", str(port), *common], env=env,
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
-        time.sleep(5)
-        nodes.append(subprocess.Popen([ray_cli, "start", "--address", address, "--node-ip-address", "127.0.0.1",
-                                       *common], env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 120
+        while True:  # the head's GCS port answers once it is up (about 12 s here, more under load)
+            try:
+                socket.create_connection((address.split(":")[0], port), timeout=1).close()
+                break
+            except OSError:
+                assert nodes[0].poll() is None, "the head node exited"
+                assert time.monotonic() < deadline, "the head node did not start within 120 s"
+                time.sleep(0.5)
+        nodes.append(subprocess.Popen([ray_cli, "start", "--address", address, *common], env=env,
+                                      start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         fitness, genomes, reference = problem
         code = textwrap.dedent(f"""
             import pickle, sys, time

@@ -70,7 +70,9 @@ class Ray(_Base):
     Notes
     -----
     The fitness function is put in the object store once (``ray.put``) and loaded by
-    every actor once; afterwards only the chunks travel. The Ray instance is shut down
+    every actor once; afterwards only the chunks travel. A chunk whose actor dies is sent
+    once more to a fresh actor (same result: a candidate's fitness depends only on its
+    genome and seed); a second death stops the call with :class:`EvaluationError`. The Ray instance is shut down
     by :meth:`close` only if this evaluator started it.
     """
 
@@ -92,7 +94,7 @@ class Ray(_Base):
             self._owns_ray = True
         self._check_resources()
         # SPREAD puts the actors on different nodes of a cluster before doubling up.
-        cls = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_RayWorker)
+        self._cls = cls = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_RayWorker)
         self._actors = [cls.remote() for _ in range(self.n_workers)]
         self._loaded = [None] * self.n_workers
 
@@ -166,11 +168,22 @@ class Ray(_Base):
                 self._get(loads, [bounds[i] for i in stale], deadline, "loading fitness_fn")
                 for i in stale:
                     self._loaded[i] = self._token
-            refs = [
-                self._actors[i].evaluate.remote(self._token, genomes[a:b], None if seeds is None else seeds[a:b])
-                for i, (a, b) in enumerate(bounds)
-            ]
-            results = self._get(refs, bounds, deadline, "evaluating")
+            def submit(i):
+                a, b = bounds[i]
+                return self._actors[i].evaluate.remote(self._token, genomes[a:b], None if seeds is None else seeds[a:b])
+
+            def resubmit(i):  # a fresh actor for a dead one's chunk: loads fitness_fn, then evaluates (in order)
+                try:
+                    ray.kill(self._actors[i])
+                except Exception:  # already gone
+                    pass
+                self._actors[i] = self._cls.remote()
+                self._actors[i].load.remote(self._token, self._ref)
+                self._loaded[i] = self._token
+                return submit(i)
+
+            refs = [submit(i) for i in range(len(bounds))]
+            results = self._get(refs, bounds, deadline, "evaluating", resubmit)
         except BaseException as exc:
             if not isinstance(exc, EvaluationError) or exc.remote_traceback is None:
                 self._kill_actors()  # dead, timed out or interrupted: start afresh next call
@@ -180,12 +193,14 @@ class Ray(_Base):
             out[a:b] = _check_result(np.asarray(r, dtype=np.float64), a, b)
         return out
 
-    def _get(self, refs, bounds, deadline, what):
-        """Results of ``refs`` in order; the first failure becomes an EvaluationError at once."""
+    def _get(self, refs, bounds, deadline, what, resubmit=None):
+        """Results of ``refs`` in order; the first failure becomes an EvaluationError at once, except a dead
+        actor's chunk, sent once more to a fresh actor by ``resubmit(i) -> ref`` when given."""
         ray = self._ray
         index = {ref: i for i, ref in enumerate(refs)}
         results = [None] * len(refs)
         pending = list(refs)
+        retried = set()
         while pending:
             done, pending = ray.wait(pending, num_returns=1, timeout=self._remaining(deadline))
             if not done:
@@ -204,8 +219,16 @@ class Ray(_Base):
                 self._loaded[i] = None
                 raise _failure(a, b, f"Ray actor {i}, {what}", str(exc)) from None
             except ray.exceptions.RayActorError as exc:
+                if resubmit is not None and i not in retried:
+                    retried.add(i)
+                    ref = resubmit(i)
+                    index[ref] = i
+                    pending.append(ref)
+                    continue
+                again = " (retried once on a fresh actor)" if i in retried else ""
                 raise EvaluationError(
-                    f"Ray actor {i} died while {what} candidates {a}..{b - 1}; the actors were restarted:\n{exc}",
+                    f"Ray actor {i} died while {what} candidates {a}..{b - 1}{again}; the actors were restarted:"
+                    f"\n{exc}",
                     a,
                     b,
                 ) from None
