@@ -690,83 +690,50 @@ def test_ray_address_that_never_answers_times_out(monkeypatch):
         assert time.monotonic() - t0 < 10 and fake.calls == [address]
 
 
-def _free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_ray_two_nodes_on_this_machine_give_the_serial_result(tmp_path, problem):
-    """A head and a second `ray start --address` node on this machine; the evaluator joins by address
-    and spreads its actors over both. Slow (two Ray nodes start): run with -m slow."""
+    """A head and a second node on this machine (Ray's own multi-node test cluster); the evaluator joins
+    by address and spreads its actors over both nodes. Slow (two Ray nodes start): run with -m slow."""
     pytest.importorskip("ray")
-    import shutil
+    import pickle
 
-    ray_cli = shutil.which("ray")
-    if ray_cli is None:
-        pytest.skip("no ray command")
-    import socket
-
-    from ray.util import get_node_ip_address
-
-    port = _free_port()
-    address = f"{get_node_ip_address()}:{port}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([TESTS_DIR, os.environ.get("PYTHONPATH", "")]),
            "RAY_AUTH_MODE": "disabled"}
-    common = ["--block", "--num-cpus", "1", "--include-dashboard", "false", "--disable-usage-stats"]
-    nodes = [subprocess.Popen([ray_cli, "start", "--head", "--port", str(port), *common], env=env,
-                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    try:
-        deadline = time.monotonic() + 120
-        while True:  # the head's GCS port answers once it is up (about 12 s here, more under load)
-            try:
-                socket.create_connection((address.split(":")[0], port), timeout=1).close()
-                break
-            except OSError:
-                assert nodes[0].poll() is None, "the head node exited"
-                assert time.monotonic() < deadline, "the head node did not start within 120 s"
-                time.sleep(0.5)
-        nodes.append(subprocess.Popen([ray_cli, "start", "--address", address, *common], env=env,
-                                      start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        fitness, genomes, reference = problem
-        code = textwrap.dedent(f"""
-            import pickle, sys, time
-            sys.path.insert(0, {TESTS_DIR!r})
-            import ray
-            from evolino.evaluate import Ray
-            with open({str(tmp_path / "problem.pkl")!r}, "rb") as f:
-                fitness, genomes = pickle.load(f)
-            ray.init(address={address!r}, runtime_env={{"env_vars": {{"PYTHONPATH": {env["PYTHONPATH"]!r}}}}})
-            deadline = time.monotonic() + 120
-            while ray.cluster_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
-                time.sleep(0.5)
-            nodes = len([n for n in ray.nodes() if n["Alive"]])
-            with Ray(n_workers=2, timeout=120) as ev:
+    fitness, genomes, reference = problem
+    with open(tmp_path / "problem.pkl", "wb") as f:
+        pickle.dump((fitness, genomes), f)
+    code = textwrap.dedent(f"""
+        import pickle, sys
+        sys.path.insert(0, {TESTS_DIR!r})
+        import ray
+        from ray.cluster_utils import Cluster
+        from evolino.evaluate import Ray
+        with open({str(tmp_path / "problem.pkl")!r}, "rb") as f:
+            fitness, genomes = pickle.load(f)
+        cluster = Cluster(initialize_head=True, head_node_args={{"num_cpus": 1, "include_dashboard": False}})
+        try:
+            cluster.add_node(num_cpus=1)
+            cluster.wait_for_nodes()
+            with Ray(address=cluster.address, n_workers=2, timeout=120,
+                     runtime_env={{"env_vars": {{"PYTHONPATH": {env["PYTHONPATH"]!r}}}}}) as ev:
                 out = ev.evaluate(fitness, genomes)
+                hosts = {{n["NodeID"] for n in ray.nodes() if n["Alive"]}}
             with open({str(tmp_path / "out.pkl")!r}, "wb") as f:
-                pickle.dump((nodes, out), f)
-        """)
-        import pickle
-
-        with open(tmp_path / "problem.pkl", "wb") as f:
-            pickle.dump((fitness, genomes), f)
-        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-        assert res.returncode == 0, res.stderr[-3000:]
-        with open(tmp_path / "out.pkl", "rb") as f:
-            n_nodes, out = pickle.load(f)
-        assert n_nodes == 2
-        np.testing.assert_array_equal(out, reference)
+                pickle.dump((len(hosts), out), f)
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = proc.communicate(timeout=400)
     finally:
-        for p in reversed(nodes):  # only the processes this test started: each node's session
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for p in nodes:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        if proc.poll() is None:  # only this test's processes: its own session
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, err[-3000:]
+    with open(tmp_path / "out.pkl", "rb") as f:
+        n_nodes, out = pickle.load(f)
+    assert n_nodes == 2
+    np.testing.assert_array_equal(out, reference)
