@@ -9,6 +9,7 @@ Quick start::
     generated = net.generate(300, Y_prefix=task.train_series)
 """
 
+from ._validate import EvolinoError, EvolinoWarning
 from .bptt import BPTTTrainer
 from .lstm import LSTMSpec, LSTMState, forward, initial_state, prepare, step
 from .model import EvolinoNetwork
@@ -20,8 +21,8 @@ from .trainer import Evolino
 __version__ = "0.1.0"
 
 __all__ = ["Evolino", "EvolinoNetwork", "BPTTTrainer", "LSTMSpec", "LSTMState", "forward", "initial_state", "prepare", "step",
-           "Linear", "ESP", "CMAES", "make_strategy", "EvolinoRegressor", "EvolinoClassifier", "EvolinoWarning",
-           "__version__"]
+           "Linear", "ESP", "CMAES", "make_strategy", "EvolinoError", "EvolinoWarning",
+           "EvolinoRegressor", "EvolinoClassifier", "__version__"]
 
 _LAZY = {"EvolinoRegressor": "estimators", "EvolinoClassifier": "estimators"}  # scikit-learn loads on first use
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_array, check_number, check_positive_int
+from ._validate import EvolinoError, check_array, check_number, check_positive_int
 from .sequences import SequenceBatch, teacher_inputs
 
 __all__ = ["as_sequences", "prepare_data", "split_targets", "Scaler", "TrainingData"]
@@ -48,13 +48,13 @@ def as_sequences(A, name: str, dtype=np.float64) -> tuple[list, bool]:
         single = a.ndim < 3
         seqs = [a[:, None]] if a.ndim == 1 else [a] if a.ndim == 2 else list(a)
     if not seqs:
-        raise ValueError(f"{name} must hold at least one sequence")
+        raise EvolinoError(f"{name} must hold at least one sequence")
     for i, s in enumerate(seqs):
         if len(s) == 0:
-            raise ValueError(f"{name} must hold at least one time step" + ("" if single else f" (sequence {i})"))
+            raise EvolinoError(f"{name} must hold at least one time step" + ("" if single else f" (sequence {i})"))
     widths = sorted({s.shape[1] for s in seqs})
     if len(widths) > 1:
-        raise ValueError(f"{name}: all sequences must have the same number of features, got widths {widths}")
+        raise EvolinoError(f"{name}: all sequences must have the same number of features, got widths {widths}")
     return seqs, single
 
 
@@ -86,10 +86,14 @@ class Scaler:
                       if f"scaler.{k}" in arrays})
 
 
-def _moments(seqs, lengths):
+def _moments(seqs, lengths, name):
     """Mean and std (0 -> 1) per feature over the real steps of padded ``seqs`` ``(B, T, F)``."""
     real = np.concatenate([s[:n] for s, n in zip(seqs, lengths)])
-    mean, std = real.mean(axis=0), real.std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = real.mean(axis=0), real.std(axis=0)
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))):
+        raise EvolinoError(f"{name} holds values too large to standardize (up to {np.abs(real).max():.3g}: their "
+                           "variance overflows); rescale the data, e.g. divide by its largest value")
     return mean, np.where(std > 0, std, 1.0)
 
 
@@ -106,10 +110,10 @@ class TrainingData:
         else:
             self.frac = check_number(v, "validation", low=0.0, high=1.0)
             if self.frac == 1.0:
-                raise ValueError("validation must be < 1 (a fraction of the steps or sequences), got 1.0")
+                raise EvolinoError("validation must be < 1 (a fraction of the steps or sequences), got 1.0")
         self.validation = v
         if X is None and not feedback:
-            raise ValueError("X is required when feedback=False (the network needs inputs)")
+            raise EvolinoError("X is required when feedback=False (the network needs inputs)")
         xs = None if X is None else as_sequences(X, "X", dtype)[0]
         if per_sequence:
             self._init_per_sequence(Y, xs)
@@ -118,13 +122,13 @@ class TrainingData:
 
     def _init_per_sequence(self, Y, xs):
         if self.feedback:
-            raise ValueError("per-sequence targets need feedback=False (nothing to feed back)")
+            raise EvolinoError("per-sequence targets need feedback=False (nothing to feed back)")
         if xs is None:
-            raise ValueError("per-sequence targets need the sequences X")
+            raise EvolinoError("per-sequence targets need the sequences X")
         Y = check_array(getattr(Y, "to_numpy", lambda: Y)(), "Y", ndims=(1, 2), dtype=self.dtype, finite=True)
         Y = Y[:, None] if Y.ndim == 1 else Y
         if len(Y) != len(xs):
-            raise ValueError(f"Y must hold one target row per sequence of X ({len(xs)}), got {len(Y)}")
+            raise EvolinoError(f"Y must hold one target row per sequence of X ({len(xs)}), got {len(Y)}")
         self.batch, self.Y_rows = SequenceBatch(xs, self.dtype), Y
         self.n_outputs, self.n_inputs = Y.shape[1], xs[0].shape[1]
 
@@ -132,21 +136,21 @@ class TrainingData:
         ys, _ = as_sequences(Y, "Y", self.dtype)
         if xs is not None:
             if len(xs) != len(ys):
-                raise ValueError(f"X and Y must hold the same number of sequences, got {len(xs)} and {len(ys)}")
+                raise EvolinoError(f"X and Y must hold the same number of sequences, got {len(xs)} and {len(ys)}")
             for i, (x, y) in enumerate(zip(xs, ys)):
                 if len(x) != len(y):
-                    raise ValueError(f"X and Y must have the same steps, got {len(x)} and {len(y)}"
+                    raise EvolinoError(f"X and Y must have the same steps, got {len(x)} and {len(y)}"
                                      + ("" if len(ys) == 1 else f" in sequence {i}"))
         self.batch_y = SequenceBatch(ys, self.dtype)
         self.batch = None if xs is None else SequenceBatch(xs, self.dtype)
         lengths = self.batch_y.lengths
         if self.feedback and not self.batch_y.equal_lengths:
-            raise ValueError("feedback=True needs all sequences to have the same number of steps "
+            raise EvolinoError("feedback=True needs all sequences to have the same number of steps "
                              f"(got lengths {sorted(set(lengths.tolist()))})")
         short = np.flatnonzero(lengths < self.washout + (2 if self.feedback else 1))
         if short.size:
             T = lengths[short[0]]
-            raise ValueError(f"Y has {T} steps" + ("" if len(ys) == 1 else f" in sequence {short[0]}")
+            raise EvolinoError(f"Y has {T} steps" + ("" if len(ys) == 1 else f" in sequence {short[0]}")
                              + f": need more than washout={self.washout}"
                              + (" plus one closed-loop step" if self.feedback else ""))
         self.cuts = np.array([self._cut(T) for T in lengths])
@@ -157,14 +161,14 @@ class TrainingData:
         """Centre and scale inputs and/or targets in place from the training data; return the :class:`Scaler`."""
         kw = {}
         if inputs and self.batch is not None:
-            m, sd = _moments(self.batch.X, self.batch.lengths)
+            m, sd = _moments(self.batch.X, self.batch.lengths, "X")
             self.batch.X = ((self.batch.X - m) / sd).astype(self.dtype)
             kw.update(x_mean=m, x_std=sd)
         if self.per_sequence:
             Y = self.Y_rows
             lo, hi = Y.min(axis=0), Y.max(axis=0)
             if targets:
-                m, sd = _moments([Y], [len(Y)])
+                m, sd = _moments([Y], [len(Y)], "Y")
                 self.Y_rows = ((Y - m) / sd).astype(self.dtype)
                 kw.update(y_mean=m, y_std=sd)
         else:
@@ -172,7 +176,7 @@ class TrainingData:
             real = np.concatenate(yb.unpad(yb.X))
             lo, hi = real.min(axis=0), real.max(axis=0)
             if targets:
-                m, sd = _moments(yb.X, yb.lengths)
+                m, sd = _moments(yb.X, yb.lengths, "Y")
                 yb.X = ((yb.X - m) / sd).astype(self.dtype)
                 kw.update(y_mean=m, y_std=sd)
         return Scaler(**kw, y_min=lo.astype(np.float64), y_max=hi.astype(np.float64))
@@ -189,10 +193,10 @@ class TrainingData:
         else:
             n_val = min(n_post - 1, max(1 if self.frac > 0 else 0, int(round(self.frac * n_post))))
         if self.feedback and n_val < 1:
-            raise ValueError("feedback=True needs validation > 0 and a sequence longer than washout + 1: "
+            raise EvolinoError("feedback=True needs validation > 0 and a sequence longer than washout + 1: "
                              "the closed-loop steps score a candidate")
         if n_post - n_val < 1:
-            raise ValueError(f"validation={self.validation!r} leaves no steps to fit the readout after "
+            raise EvolinoError(f"validation={self.validation!r} leaves no steps to fit the readout after "
                              f"washout={self.washout} (sequence of {T} steps)")
         return T - n_val
 
@@ -255,25 +259,25 @@ class TrainingData:
 def split_targets(seqs, y, name="y"):
     """``(targets, per_sequence)`` for a list of sequences: per-step arrays, or one row per sequence."""
     if y is None:
-        raise ValueError("requires y to be passed, but the target y is None")
+        raise EvolinoError("requires y to be passed, but the target y is None")
     per_step = isinstance(y, (list, tuple)) and any(np.ndim(v) > 0 for v in y)
     if not per_step and np.ndim(y) >= 2 and np.shape(y)[:2] == (len(seqs), len(seqs[0])) and \
             all(len(s) == len(seqs[0]) for s in seqs):
         y, per_step = list(np.asarray(y)), True  # (B, T[, O]) per-step targets of a 3-D X
     if per_step:
         if len(y) != len(seqs):
-            raise ValueError(f"{name} must hold one target array per sequence ({len(seqs)}), got {len(y)}")
+            raise EvolinoError(f"{name} must hold one target array per sequence ({len(seqs)}), got {len(y)}")
         out = []
         for i, (x, v) in enumerate(zip(seqs, y)):
             v = np.asarray(v)
             if v.ndim not in (1, 2) or len(v) != len(x):
-                raise ValueError(f"{name}[{i}] must have shape ({len(x)},) or ({len(x)}, n_outputs) to match X[{i}], "
+                raise EvolinoError(f"{name}[{i}] must have shape ({len(x)},) or ({len(x)}, n_outputs) to match X[{i}], "
                                  f"got {v.shape}")
             out.append(v)
         return out, False
     y = np.asarray(y)
     if y.ndim not in (1, 2) or len(y) != len(seqs):
-        raise ValueError(f"{name} must be a list of per-step target arrays (one per sequence) or an array of shape "
+        raise EvolinoError(f"{name} must be a list of per-step target arrays (one per sequence) or an array of shape "
                          f"({len(seqs)},) or ({len(seqs)}, n_outputs) (one target per sequence), got {y.shape}")
     return y, True
 

@@ -1,4 +1,4 @@
-"""Argument checks shared by all modules: clear errors that name the argument; evolino's warning class."""
+"""Argument checks shared by all modules: clear errors that name the argument; evolino's error and warning classes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,18 @@ import difflib
 import numbers
 
 import numpy as np
+
+
+class EvolinoError(ValueError):
+    """A user error (bad argument, unusable file or data, a size that cannot fit): the message names it and the fix.
+
+    Subclasses ValueError, so ``except ValueError`` keeps working; the command line shows
+    it as one line, while any other exception (a bug) keeps its traceback.
+    """
+
+
+class EvolinoTypeError(EvolinoError, TypeError):
+    """An argument of the wrong type (also a TypeError)."""
 
 
 class EvolinoWarning(UserWarning):
@@ -18,51 +30,51 @@ def as_rng(seed) -> np.random.Generator:
         return seed
     if seed is None or isinstance(seed, (numbers.Integral, np.random.SeedSequence)) and not isinstance(seed, bool):
         return np.random.default_rng(seed)
-    raise TypeError(f"seed must be None, an int or a numpy.random.Generator, got {seed!r}")
+    raise EvolinoTypeError(f"seed must be None, an int or a numpy.random.Generator, got {seed!r}")
 
 
 def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
     """``value`` as an int >= ``minimum``; TypeError/ValueError naming ``name`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
+        raise EvolinoTypeError(f"{name} must be an int, got {value!r}")
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise EvolinoError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
 
 
 def check_number(value, name: str, *, low=None, high=None, low_open=False) -> float:
     """``value`` as a finite float in ``[low, high]`` (``(low, high]`` if ``low_open``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
+        raise EvolinoTypeError(f"{name} must be a number, got {value!r}")
     value = float(value)
     if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
+        raise EvolinoError(f"{name} must be finite, got {value}")
     if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+        raise EvolinoError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
     if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value}")
+        raise EvolinoError(f"{name} must be <= {high}, got {value}")
     return value
 
 
 def check_array(x, name: str, *, ndims=None, dtype=None, finite: bool = False) -> np.ndarray:
     """``x`` as an ndarray of a real dtype (cast to ``dtype`` if given) with ``ndim`` in ``ndims``."""
     if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
+        raise EvolinoTypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
     try:
         arr = np.asarray(x)
     except ValueError as exc:  # ragged nested lists
-        raise ValueError(f"{name} must be a rectangular array: {exc}") from exc
+        raise EvolinoError(f"{name} must be a rectangular array: {exc}") from exc
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must be an array of numbers, got dtype {arr.dtype}")
+        raise EvolinoTypeError(f"{name} must be an array of numbers, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+        raise EvolinoTypeError(f"{name} must be real, got dtype {arr.dtype}")
     if ndims is not None and arr.ndim not in ndims:
         want = " or ".join(f"{d}-D" for d in ndims)
-        raise ValueError(f"{name} must be {want}, got shape {arr.shape}")
+        raise EvolinoError(f"{name} must be {want}, got shape {arr.shape}")
     if dtype is not None and arr.dtype != dtype:
         arr = arr.astype(dtype)
     if finite and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf")
+        raise EvolinoError(f"{name} contains NaN or inf")
     return arr
 
 
@@ -72,7 +84,7 @@ def check_choice(value, name: str, choices) -> str:
         return value
     hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
     extra = f"; did you mean {hint[0]!r}?" if hint else ""
-    raise ValueError(f"{name} must be one of {sorted(map(str, choices))}, got {value!r}{extra}")
+    raise EvolinoError(f"{name} must be one of {sorted(map(str, choices))}, got {value!r}{extra}")
 
 
 def seed_from_random_state(rs) -> int:
@@ -85,4 +97,4 @@ def seed_from_random_state(rs) -> int:
         return int(rs.integers(2**32))
     if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
         return check_positive_int(rs, "random_state", minimum=0)
-    raise TypeError(f"random_state must be None, an int or a random generator, got {rs!r}")
+    raise EvolinoTypeError(f"random_state must be None, an int or a random generator, got {rs!r}")

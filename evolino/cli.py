@@ -11,12 +11,16 @@ writes ``results.json``, ``model.npz``, ``checkpoint.npz`` and ``plot.png`` to `
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
+import traceback
 
 import numpy as np
 
+from ._io import json_safe, open_output, write_bytes, write_text
+from ._validate import EvolinoError
 from .loop import progress_bar
 from .presets import ANBNCN, MACKEY_GLASS, SINES
 
@@ -35,8 +39,9 @@ def _freqs(text):
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"--freqs must be comma-separated numbers, got {text!r}") from None
-    if not values or not all(np.isfinite(values)):
-        raise argparse.ArgumentTypeError(f"--freqs must be finite numbers, got {text!r}")
+    if not values or not all(np.isfinite(values)) or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"--freqs must be positive finite numbers (a frequency 0 is a constant "
+                                         f"series, nothing to learn), got {text!r}")
     return values
 
 
@@ -119,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _ArgumentParser(prog="evolino", description="Train LSTM networks by Evolino.")
     parser.add_argument("--version", action="version", version=f"evolino {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
     p = sub.add_parser("sines", help="superimposed sine waves, closed-loop generation (MSO protocol)")
     g = p.add_mutually_exclusive_group()
@@ -163,10 +169,10 @@ def _train(args, task):
 
     out = args.out
     if args.resume and out is None:
-        raise SystemExit("evolino: error: --resume needs --out (the folder holding checkpoint.npz)")
+        raise EvolinoError("--resume needs --out (the folder holding checkpoint.npz)")
     checkpoint = None if out is None else os.path.join(out, "checkpoint.npz")
     if args.resume and not os.path.exists(checkpoint):
-        raise SystemExit(f"evolino: error: --resume: no checkpoint at {checkpoint}")
+        raise EvolinoError(f"--resume: no checkpoint at {checkpoint}; run once without --resume")
     bar, cb = progress_bar(args.generations, disable=args.no_progress)
     evaluator, owned = args.evaluator, False
     if args.evaluator == "ray" and args.address:  # joining a cluster: the trainer takes names only
@@ -196,17 +202,20 @@ def _train(args, task):
     return trainer, net, score, detail, trainer.history_
 
 
-def _write(args, results, net, hist, draw_top):
-    """results.json, model.npz and plot.png (``draw_top(ax)`` above the fitness curve) in ``--out``."""
+def _write(args, results, net, hist, draw_top, ylabel="validation NRMSE"):
+    """results.json, model.npz and plot.png (``draw_top(ax)`` above the fitness curve) in ``--out``.
+
+    Each file is written atomically, results.json first (the summary is the part never to lose);
+    ``net`` None writes no model (a non-linear readout has no weight matrix to save).
+    """
     if args.out is None:
         return
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    net.save(os.path.join(args.out, "model.npz"))
+    write_text(os.path.join(args.out, "results.json"), json.dumps(json_safe(results), indent=2, allow_nan=False))
+    if net is not None:
+        net.save(os.path.join(args.out, "model.npz"))
     if not args.no_plot:
         try:
-            _save_figure(os.path.join(args.out, "plot.png"), hist, draw_top)
+            _save_figure(os.path.join(args.out, "plot.png"), hist, draw_top, ylabel)
         except ImportError:
             print("(matplotlib not installed: no plot; pip install evolino[plot])", file=sys.stderr)
 
@@ -223,8 +232,10 @@ def _save_figure(path, hist, draw_top, ylabel="validation NRMSE"):
     a.legend(loc="upper left")
     _fitness_axis(b, hist, ylabel)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=100, format="png")
     plt.close(fig)
+    write_bytes(path, buf.getvalue())
 
 
 def _results(args, trainer, hist, **fields):
@@ -335,35 +346,73 @@ def run_anbncn(args):
         a.set_ylabel("accepted")
         a.set_title(f"a^n b^n c^n: all n <= {N} accepted")
 
-    if args.out is not None:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "results.json"), "w") as f:
-            json.dump(results, f, indent=2)
-        if model.network_.coef is not None:  # a non-linear kernel has no weight matrix to save
-            model.network_.save(os.path.join(args.out, "model.npz"))
-        if not args.no_plot:
-            try:
-                _save_figure(os.path.join(args.out, "plot.png"), hist, top, ylabel="fitness")
-            except ImportError:
-                print("(matplotlib not installed: no plot; pip install evolino[plot])", file=sys.stderr)
+    _write(args, results, model.network_ if model.network_.coef is not None else None, hist, top, ylabel="fitness")
     return 0
 
 
 COMMANDS = {"sines": run_sines, "mackey-glass": run_mackey_glass, "anbncn": run_anbncn}
 
 
+def _need_bytes(args) -> int:
+    """Disk space the run's files need in ``--out``: the checkpoint (written beside its previous copy) and the model."""
+    from .lstm import LSTMSpec
+
+    cells, popsize = getattr(args, "cells", 1), getattr(args, "popsize", None) or 40
+    n_params = LSTMSpec(1, cells).n_params
+    return 8 * n_params * (popsize + 16) * 2 + 2**20
+
+
+def _fault(exc) -> str | None:
+    """One line for a user error or a fault of the machine; None for a bug (it keeps its traceback)."""
+    from .evaluate import EvaluationError
+
+    if isinstance(exc, EvolinoError):
+        return str(exc)
+    if isinstance(exc, EvaluationError) and exc.remote_traceback is None:  # a dead or hung worker, not a raise
+        return str(exc).splitlines()[0]
+    if isinstance(exc, ImportError) and "pip install" in str(exc):  # an optional extra is not installed
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory; use fewer --cells, a smaller --popsize or fewer --workers"
+    if isinstance(exc, OSError):
+        name = exc.filename2 or exc.filename  # a failed rename names its destination second
+        where = f": {name}" if name else ""
+        return f"{exc.strerror or exc}{where}"
+    return None
+
+
 def main(argv=None) -> int:
+    """Run the command line; status 0 on success, 2 for bad input, 1 for a fault, 130 on Ctrl-C.
+
+    User errors and faults of the machine (full disk, memory, a dead worker) print one line;
+    any other exception is a bug and keeps its traceback (``--debug``: tracebacks always).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     args = parser.parse_args(argv)
     func = COMMANDS.get(args.command) or getattr(args, "func", None)
+    lock = None
     try:
+        if getattr(args, "out", None) is not None:  # checked, and held, before any work
+            lock = open_output(args.out, _need_bytes(args))
         return int(func(args) or 0)
-    except (ValueError, TypeError) as exc:  # bad input found past argparse: one line, status 2
-        print(f"evolino {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("evolino: interrupted; resume with --resume", file=sys.stderr)
         return 130
+    except Exception as exc:
+        line = None if debug else _fault(exc)
+        if line is None:
+            if debug:
+                traceback.print_exc()
+                return 1
+            raise
+        print(f"evolino {args.command}: error: {line}", file=sys.stderr)
+        return 2 if isinstance(exc, EvolinoError) else 1
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 if __name__ == "__main__":

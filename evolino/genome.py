@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_rng, check_array, check_positive_int
+from ._validate import EvolinoError, EvolinoTypeError, as_rng, check_array, check_positive_int
 
 __all__ = ["ENCODINGS", "Encoding", "Direct", "DCT", "Gains", "EncodedFitness", "dct_matrix", "make_encoding"]
 
@@ -86,13 +86,13 @@ class Encoding:
             return None
         g = check_array(base, "base", ndims=(1,), dtype=np.float64, finite=True)
         if g.shape != (self.spec.n_params,):
-            raise ValueError(f"base must be one genome of shape ({self.spec.n_params},), got {g.shape}")
+            raise EvolinoError(f"base must be one genome of shape ({self.spec.n_params},), got {g.shape}")
         return g
 
     def _genes(self, genes):
         g = check_array(genes, "genes", ndims=(1, 2), dtype=np.float64)
         if g.shape[-1] != self.n_params:
-            raise ValueError(f"genes must have {self.n_params} entries per candidate ({self.name} encoding), "
+            raise EvolinoError(f"genes must have {self.n_params} entries per candidate ({self.name} encoding), "
                              f"got shape {g.shape}")
         return g
 
@@ -163,12 +163,12 @@ class DCT(Encoding):
         sizes = [int(np.prod(shape)) for _, shape in self._matrices()]
         if isinstance(coefficients, str):
             if coefficients != "all":
-                raise ValueError(f"coefficients must be a positive int or 'all', got {coefficients!r}")
+                raise EvolinoError(f"coefficients must be a positive int or 'all', got {coefficients!r}")
             k = max(sizes)
         else:
             k = check_positive_int(coefficients, "coefficients")
             if k > max(sizes):
-                raise ValueError(f"coefficients={k} is more than the weights of the largest matrix ({max(sizes)}); "
+                raise EvolinoError(f"coefficients={k} is more than the weights of the largest matrix ({max(sizes)}); "
                                  f"pass at most {max(sizes)} or 'all'")
         self.coefficients = coefficients
         base_w = None if self.base is None else spec.unpack(self.base)
@@ -267,10 +267,10 @@ class Gains(Encoding):
     def __init__(self, spec, base, *, per_cell=False):
         super().__init__(spec)
         if base is None:
-            raise ValueError("the gains encoding needs a base network (base=<genome>)")
+            raise EvolinoError("the gains encoding needs a base network (base=<genome>)")
         self.base = self._base(base)
         if not isinstance(per_cell, (bool, np.bool_)):
-            raise TypeError(f"per_cell must be a bool, got {per_cell!r}")
+            raise EvolinoTypeError(f"per_cell must be a bool, got {per_cell!r}")
         self.per_cell = bool(per_cell)
         self._weights = spec.unpack(self.base)
         width = spec.n_cells if self.per_cell else 1
@@ -305,10 +305,10 @@ class Gains(Encoding):
 def make_encoding(name, spec, *, base=None, **options) -> Encoding:
     """An encoding by name: ``"direct"``, ``"dct"`` (:class:`DCT` options) or ``"gains"`` (:class:`Gains` options)."""
     if name not in ENCODINGS:
-        raise ValueError(f"encoding must be one of {list(ENCODINGS)}, got {name!r}")
+        raise EvolinoError(f"encoding must be one of {list(ENCODINGS)}, got {name!r}")
     if name == "direct":
         if options:
-            raise TypeError(f"the direct encoding takes no options, got {sorted(options)}")
+            raise EvolinoTypeError(f"the direct encoding takes no options, got {sorted(options)}")
         return Direct(spec)
     if name == "dct":
         return DCT(spec, base=base, **options)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_number, check_positive_int
+from ._validate import EvolinoError, check_number, check_positive_int
 from .evaluate import Serial
 
 __all__ = ["run_search", "History", "Result", "progress_bar"]
@@ -128,7 +128,7 @@ def run_search(
     Result
     """
     if max_generations is None and max_evaluations is None and target_fitness is None:
-        raise ValueError("give at least one of max_generations, max_evaluations, target_fitness")
+        raise EvolinoError("give at least one of max_generations, max_evaluations, target_fitness")
     if max_generations is not None:
         max_generations = check_positive_int(max_generations, "max_generations")
     if max_evaluations is not None:
@@ -154,7 +154,7 @@ def run_search(
         genomes = strategy.ask()
         fitness = np.asarray(evaluator.evaluate(fitness_fn, genomes), dtype=np.float64)
         if fitness.shape != (len(genomes),):
-            raise ValueError(f"fitness_fn must return shape ({len(genomes)},), got {fitness.shape}")
+            raise EvolinoError(f"fitness_fn must return shape ({len(genomes)},), got {fitness.shape}")
         strategy.tell(fitness)
         finite = fitness[np.isfinite(fitness)]
         status = {

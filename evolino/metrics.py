@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validate import EvolinoError
+
 __all__ = ["nrmse", "regression_loss", "classification_loss"]
 
 
@@ -32,7 +34,7 @@ def nrmse(y_pred, y_true, axis=None):
     y_pred = np.asarray(y_pred, dtype=np.float64)
     y_true = np.asarray(y_true, dtype=np.float64)
     if y_pred.shape != y_true.shape:
-        raise ValueError(f"y_pred and y_true must have the same shape, got {y_pred.shape} and {y_true.shape}")
+        raise EvolinoError(f"y_pred and y_true must have the same shape, got {y_pred.shape} and {y_true.shape}")
     with np.errstate(all="ignore"):
         scale = np.std(y_true, axis=axis)
         scale = np.where(scale > 0, scale, 1.0)

@@ -16,8 +16,8 @@ import warnings
 import numpy as np
 
 from ._data import Scaler
-from ._io import load_npz, save_npz
-from ._validate import EvolinoWarning, check_array, check_number, check_positive_int
+from ._io import load_npz, meta_value, save_npz
+from ._validate import EvolinoError, EvolinoTypeError, EvolinoWarning, check_array, check_number, check_positive_int
 from .lstm import LSTMSpec, forward, prepare
 from .sequences import closed_loop, teacher_inputs
 
@@ -61,27 +61,27 @@ class EvolinoNetwork:
     def __init__(self, spec: LSTMSpec, genome, coef, *, feedback: bool = False, washout: int = 0,
                  input_scale: float = 1.0, scaler: Scaler | None = None, encoding: dict | None = None):
         if not isinstance(spec, LSTMSpec):
-            raise TypeError(f"spec must be an LSTMSpec, got {type(spec).__name__}")
+            raise EvolinoTypeError(f"spec must be an LSTMSpec, got {type(spec).__name__}")
         self.spec = spec
         self.genome = spec._check_genomes(genome, "genome")
         if self.genome.ndim != 1:
-            raise ValueError(f"genome must have shape ({spec.n_params},), got {self.genome.shape}")
+            raise EvolinoError(f"genome must have shape ({spec.n_params},), got {self.genome.shape}")
         if hasattr(coef, "predict") and not isinstance(coef, np.ndarray):
             self.coef, self.readout = None, coef
             n_out = np.shape(coef.predict(np.zeros((1, 1, spec.n_cells), spec.dtype)))[-1]
         else:
             self.coef = check_array(coef, "coef", ndims=(2,), dtype=spec.dtype, finite=True)
             if self.coef.shape[0] != spec.n_cells + 1:
-                raise ValueError(f"coef must have shape ({spec.n_cells + 1}, O), got {self.coef.shape}")
+                raise EvolinoError(f"coef must have shape ({spec.n_cells + 1}, O), got {self.coef.shape}")
             self.readout, n_out = None, self.coef.shape[1]
         self._n_outputs = int(n_out)
         self.feedback = bool(feedback)
         self.washout = check_positive_int(washout, "washout", minimum=0)
         self.input_scale = check_number(input_scale, "input_scale", low=0.0, low_open=True)
         if self.feedback and self.coef is None:
-            raise ValueError("feedback networks need linear output weights (coef), not a non-linear readout")
+            raise EvolinoError("feedback networks need linear output weights (coef), not a non-linear readout")
         if self.feedback and spec.n_inputs < self.n_outputs:
-            raise ValueError("with feedback, spec.n_inputs must count the fed-back outputs")
+            raise EvolinoError("with feedback, spec.n_inputs must count the fed-back outputs")
         self.scaler = Scaler() if scaler is None else scaler
         # how the weights were evolved (evolino.genome), kept for the record; the genome is always decoded
         self.encoding = {"name": "direct"} if encoding is None else dict(encoding)
@@ -118,14 +118,14 @@ class EvolinoNetwork:
         if A is None:
             if allow_none or width == 0:
                 return None
-            raise ValueError(f"{name} is required: this network has {width} external inputs")
+            raise EvolinoError(f"{name} is required: this network has {width} external inputs")
         A = check_array(A, name, ndims=(1, 2, 3) if width == 1 else (2, 3), dtype=self.spec.dtype, finite=True)
         if A.ndim == 1:
             A = A[:, None]
         if A.shape[-1] != width:
-            raise ValueError(f"{name} must have {width} features in its last axis, got shape {A.shape}")
+            raise EvolinoError(f"{name} must have {width} features in its last axis, got shape {A.shape}")
         if A.shape[-2] == 0:
-            raise ValueError(f"{name} must hold at least one time step, got shape {A.shape}")
+            raise EvolinoError(f"{name} must hold at least one time step, got shape {A.shape}")
         return A if A.ndim == 3 else A[None]
 
     def _readout(self, h):
@@ -143,11 +143,11 @@ class EvolinoNetwork:
         if self.feedback:
             Yb = self._batch(Y, "Y", self.n_outputs)
             if Xb is not None and Xb.shape[:2] != Yb.shape[:2]:
-                raise ValueError(f"X and Y must have the same number of sequences and steps, got {Xb.shape} and {Yb.shape}")
+                raise EvolinoError(f"X and Y must have the same number of sequences and steps, got {Xb.shape} and {Yb.shape}")
             inputs = teacher_inputs(Yb, Xb)
         else:
             if Y is not None:
-                raise ValueError("Y is only used by networks with feedback=True")
+                raise EvolinoError("Y is only used by networks with feedback=True")
             inputs = Xb
         h, state = forward(self.spec, self._weights, inputs, return_state=True)
         return (h[0], state) if return_state else h[0]
@@ -187,13 +187,13 @@ class EvolinoNetwork:
         ndarray of shape (n_steps, O) or (B, n_steps, O)
         """
         if not self.feedback:
-            raise ValueError("generate needs a network trained with feedback=True; use predict")
+            raise EvolinoError("generate needs a network trained with feedback=True; use predict")
         n_steps = check_positive_int(n_steps, "n_steps")
         Xb = self._batch(X, "X", self.n_external)
         Yb = self._batch(Y_prefix, "Y_prefix", self.n_outputs)
         B, L = Yb.shape[:2]
         if Xb is not None and Xb.shape[:2] != (B, L + n_steps):
-            raise ValueError(f"X must have shape ({B}, {L + n_steps}, {self.n_external}), got {Xb.shape}")
+            raise EvolinoError(f"X must have shape ({B}, {L + n_steps}, {self.n_external}), got {Xb.shape}")
         _, state = self.states(None if Xb is None else Xb[:, :L], Y=Yb, return_state=True)
         with np.errstate(all="ignore"):
             out = closed_loop(self.spec, self._weights, self.coef[None], state, Yb[:, -1], n_steps,
@@ -251,18 +251,29 @@ class EvolinoNetwork:
     def save(self, path) -> None:
         """Write ``path`` (``.npz``: arrays ``genome``, ``coef`` and JSON ``metadata``) atomically."""
         if self.coef is None:
-            raise ValueError("this network's readout has no output weight matrix (a non-linear kernel): "
+            raise EvolinoError("this network's readout has no output weight matrix (a non-linear kernel): "
                              "it cannot be saved; use a linear readout to save the model")
         save_npz(path, {"genome": self.genome, "coef": self._coef_std, **self.scaler.arrays()}, self.metadata())
 
     @classmethod
     def load(cls, path) -> "EvolinoNetwork":
-        """Read a network written by :meth:`save`; a corrupt or foreign file raises ValueError."""
-        arrays, meta = load_npz(path, "evolino.EvolinoNetwork", (1, FORMAT_VERSION))
+        """Read a network written by :meth:`save`; a corrupt or foreign file raises EvolinoError naming it."""
+        arrays, meta = load_npz(path, "evolino.EvolinoNetwork", (1, FORMAT_VERSION),
+                                members=("genome", "coef", "scaler.*"))
+        if not all(np.all(np.isfinite(v)) for k, v in arrays.items() if k.startswith("scaler.")):
+            raise EvolinoError(f"{path}: the standardization arrays hold NaN or inf; the file is corrupt")
+        spec = meta_value(meta, "spec", dict, path)
+        for key in ("peepholes", "forget_gate"):
+            meta_value(spec, key, bool, path)
+        for key in ("n_inputs", "n_cells"):
+            meta_value(spec, key, int, path, minimum=1)
+        feedback = meta_value(meta, "feedback", bool, path)
+        washout = meta_value(meta, "washout", int, path, minimum=0)
+        input_scale = meta_value(meta, "input_scale", float, path)
         try:
-            spec = LSTMSpec(**{**meta["spec"], "dtype": np.dtype(meta["spec"]["dtype"]).type})
-            return cls(spec, arrays["genome"], arrays["coef"], feedback=meta["feedback"],
-                       washout=meta["washout"], input_scale=meta["input_scale"], scaler=Scaler.from_arrays(arrays),
-                       encoding=meta.get("encoding"))
+            spec = LSTMSpec(**{**spec, "dtype": np.dtype(meta_value(spec, "dtype", str, path)).type})
+            return cls(spec, arrays["genome"], arrays["coef"], feedback=feedback, washout=washout,
+                       input_scale=input_scale, scaler=Scaler.from_arrays(arrays),
+                       encoding=meta.get("encoding") if isinstance(meta.get("encoding"), dict) else None)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: not a valid evolino model file ({exc})") from exc
+            raise EvolinoError(f"{path}: not a valid evolino model file ({type(exc).__name__}: {exc})") from exc

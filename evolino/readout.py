@@ -77,7 +77,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import check_array, check_number
+from ._validate import EvolinoError, EvolinoTypeError, check_array, check_number
 
 __all__ = ["select_ridge_holdout", "Linear", "RIDGE_GRID", "solve_least_squares", "solve_auto_ridge"]
 
@@ -373,9 +373,9 @@ def _check_ridge(ridge):
     if isinstance(ridge, str):
         if ridge == "auto":
             return ridge
-        raise TypeError(f"ridge must be a number >= 0 (relative penalty) or 'auto', got {ridge!r}")
+        raise EvolinoTypeError(f"ridge must be a number >= 0 (relative penalty) or 'auto', got {ridge!r}")
     if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real):
-        raise TypeError(f"ridge must be a number >= 0 (relative penalty) or 'auto', got {ridge!r}")
+        raise EvolinoTypeError(f"ridge must be a number >= 0 (relative penalty) or 'auto', got {ridge!r}")
     return check_number(ridge, "ridge", low=0.0)
 
 
@@ -384,7 +384,7 @@ def _check_grid(grid) -> np.ndarray:
         return RIDGE_GRID
     g = check_array(grid, "grid", ndims=(1,), dtype=np.float64, finite=True)
     if g.size == 0 or np.any(g < 0):
-        raise ValueError(f"grid must hold at least one relative ridge, all >= 0, got {grid!r}")
+        raise EvolinoError(f"grid must hold at least one relative ridge, all >= 0, got {grid!r}")
     return g
 
 
@@ -437,7 +437,7 @@ class Linear:
         """Fit weights from states ``S`` ``(P, N, H)`` to targets ``Y`` ``(N, O)`` or ``(P, N, O)``."""
         ridge = _check_ridge(self.ridge)
         if ridge != "auto" and self.grid is not None:
-            raise ValueError(f"grid is only used with ridge='auto', got ridge={ridge!r}")
+            raise EvolinoError(f"grid is only used with ridge='auto', got ridge={ridge!r}")
         S = check_array(S, "S", ndims=(3,), finite=True)
         if not np.issubdtype(S.dtype, np.floating):
             S = S.astype(np.float64)
@@ -445,15 +445,15 @@ class Linear:
         if Y.ndim == 1:
             Y = Y[:, None]
         if S.shape[1] == 0:
-            raise ValueError("S must hold at least one time step (axis 1), got 0")
+            raise EvolinoError("S must hold at least one time step (axis 1), got 0")
         if Y.shape[-2] != S.shape[1] or (Y.ndim == 3 and Y.shape[0] != S.shape[0]):
-            raise ValueError(
+            raise EvolinoError(
                 f"Y must have shape ({S.shape[1]}, O) or ({S.shape[0]}, {S.shape[1]}, O) "
                 f"to match S {S.shape}, got {Y.shape}"
             )
         if ridge == "auto":
             if S.shape[1] < MIN_STEPS_AUTO:
-                raise ValueError(f"ridge='auto' needs at least {MIN_STEPS_AUTO} time steps to cross-validate, "
+                raise EvolinoError(f"ridge='auto' needs at least {MIN_STEPS_AUTO} time steps to cross-validate, "
                                  f"got {S.shape[1]}: pass more steps or a fixed ridge (e.g. ridge=0)")
             self.coef_, self.ridge_, self.gcv_ = solve_auto_ridge(S, Y, _check_grid(self.grid))
         else:
@@ -471,17 +471,17 @@ class Linear:
         S = check_array(S, "S", ndims=(3,), finite=True)
         Y = check_array(Y, "Y", ndims=(2, 3), dtype=S.dtype, finite=True)
         if S.shape[1] < MIN_STEPS_AUTO:
-            raise ValueError(f"ridge='auto' needs at least {MIN_STEPS_AUTO} time steps, got {S.shape[1]}")
+            raise EvolinoError(f"ridge='auto' needs at least {MIN_STEPS_AUTO} time steps, got {S.shape[1]}")
         self.coef_, self.ridge_, self.holdout_sse_ = select_ridge_holdout(S, Y, S_val, Y_val, _check_grid(self.grid))
         return self
 
     def predict(self, S) -> np.ndarray:
         """Outputs ``(P, N, O)`` for states ``S`` ``(P, N, H)`` (or ``(P, B, N, H)`` -> ``(P, B, N, O)``)."""
         if not hasattr(self, "coef_"):
-            raise ValueError("this Linear readout is not fitted yet: call fit(S, Y) first")
+            raise EvolinoError("this Linear readout is not fitted yet: call fit(S, Y) first")
         S = check_array(S, "S", ndims=(3, 4))
         P, K, _ = self.coef_.shape
         if S.shape[0] != P or S.shape[-1] != K - 1:
-            raise ValueError(f"S must have shape ({P}, ..., {K - 1}) for this readout, got {S.shape}")
+            raise EvolinoError(f"S must have shape ({P}, ..., {K - 1}) for this readout, got {S.shape}")
         W = self.coef_ if S.ndim == 3 else self.coef_[:, None]
         return S @ W[..., :-1, :] + W[..., -1:, :]

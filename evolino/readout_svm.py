@@ -37,7 +37,7 @@ import warnings
 
 import numpy as np
 
-from ._validate import check_array, check_choice, check_number, check_positive_int
+from ._validate import EvolinoError, EvolinoTypeError, check_array, check_choice, check_number, check_positive_int
 from .metrics import classification_loss
 
 __all__ = ["SVR", "SVC", "KERNELS"]
@@ -89,12 +89,12 @@ class _SVMReadout:
         else:
             opts["gamma"] = check_number(self.gamma, "gamma", low=0.0, low_open=True)
         if not isinstance(self.standardize, (bool, np.bool_)):
-            raise TypeError(f"standardize must be a bool, got {self.standardize!r}")
+            raise EvolinoTypeError(f"standardize must be a bool, got {self.standardize!r}")
         solver = check_choice(self.solver, "solver", SOLVERS)
         if solver == "auto":
             solver = "liblinear" if opts["kernel"] == "linear" else "libsvm"
         if solver == "liblinear" and opts["kernel"] != "linear":
-            raise ValueError(f"solver='liblinear' needs kernel='linear', got kernel={self.kernel!r}")
+            raise EvolinoError(f"solver='liblinear' needs kernel='linear', got kernel={self.kernel!r}")
         opts["solver"] = solver
         opts["max_samples"] = (None if self.max_samples is None
                                else check_positive_int(self.max_samples, "max_samples", minimum=2))
@@ -140,9 +140,9 @@ class _SVMReadout:
             Y = Y[:, None]
         P, N, H = S.shape
         if N == 0:
-            raise ValueError("S must hold at least one time step (axis 1), got 0")
+            raise EvolinoError("S must hold at least one time step (axis 1), got 0")
         if Y.shape[-2] != N or (Y.ndim == 3 and Y.shape[0] != P):
-            raise ValueError(f"Y must have shape ({N}, O) or ({P}, {N}, O) to match S {S.shape}, got {Y.shape}")
+            raise EvolinoError(f"Y must have shape ({N}, O) or ({P}, {N}, O) to match S {S.shape}, got {Y.shape}")
         Y = self._check_targets(np.broadcast_to(Y, (P, N, Y.shape[-1])))
         O = Y.shape[-1]
         idx = _subsample(N, opts["max_samples"])
@@ -192,11 +192,11 @@ class _SVMReadout:
     def predict(self, S) -> np.ndarray:
         """Outputs ``(P, N, O)`` for states ``S`` ``(P, N, H)`` (or ``(P, B, N, H)`` -> ``(P, B, N, O)``)."""
         if not hasattr(self, "n_outputs_"):
-            raise ValueError(f"this {type(self).__name__} readout is not fitted yet: call fit(S, Y) first")
+            raise EvolinoError(f"this {type(self).__name__} readout is not fitted yet: call fit(S, Y) first")
         S = check_array(S, "S", ndims=(3, 4), dtype=np.float64)
         P = len(self.coef_) if hasattr(self, "coef_") else len(self.models_)
         if S.shape[0] != P or S.shape[-1] != self.n_features_:
-            raise ValueError(f"S must have shape ({P}, ..., {self.n_features_}) for this readout, got {S.shape}")
+            raise EvolinoError(f"S must have shape ({P}, ..., {self.n_features_}) for this readout, got {S.shape}")
         if hasattr(self, "coef_"):
             W = self.coef_ if S.ndim == 3 else self.coef_[:, None]
             return S @ W[..., :-1, :] + W[..., -1:, :]
@@ -327,7 +327,7 @@ class SVC(_SVMReadout):
 
     def _check_targets(self, Y):
         if not np.all((Y == 0) | (Y == 1)):
-            raise ValueError("Y must hold 0/1 labels for the SVC readout (one column per label)")
+            raise EvolinoError("Y must hold 0/1 labels for the SVC readout (one column per label)")
         return Y
 
     def _machine(self, opts):

@@ -18,11 +18,12 @@ import json
 import numpy as np
 
 from . import _data
-from ._io import check_writable, load_npz, save_npz
-from ._validate import as_rng, check_choice, check_number, check_positive_int
+from ._io import check_writable, load_npz, meta_value, save_npz
+from ._resources import check_run_memory
+from ._validate import EvolinoError, EvolinoTypeError, as_rng, check_choice, check_number, check_positive_int
 from .evaluate import make_evaluator
 from .autoscale import choose_scales
-from .fitness import LOSSES, EvolinoFitness
+from .fitness import LOSSES, WORST, EvolinoFitness
 from .genome import ENCODINGS, Direct, EncodedFitness, make_encoding
 from .loop import History, progress_bar, run_search
 from .lstm import GATE_REGIMES, LSTMSpec
@@ -231,6 +232,8 @@ class Evolino:
         if self.search_options is not None and not isinstance(self.search_options, dict):
             raise TypeError(f"search_options must be a dict or None, got {self.search_options!r}")
         opts = {**SUPERVISED.search_options(name), **(self.search_options or {})}
+        if "sigma0" in opts:  # beyond ~1e6 the sampled weights only saturate the cells, and near 1e308 overflow to inf
+            opts["sigma0"] = check_number(opts["sigma0"], "sigma0", low=0.0, low_open=True, high=1e6)
         space = spec if encoding is None else encoding  # the encoding is the strategy's "spec": genes, groups, init
         if opts.get("mutation_scale") == "auto":
             opts["mutation_scale"] = auto_mutation_scale(space.n_params, relative=space is not spec)
@@ -329,12 +332,22 @@ class Evolino:
         arrays = data.fitness_arrays(seed, stratify=loss in ("multilabel", "multiclass"),
                                      noise=check_number(self.noise, "noise", low=0.0))
         n_fit = len(arrays["fit_idx"])
+        if n_fit == 0:
+            raise EvolinoError("no training steps or sequences are left to fit the readout: pass more data or a "
+                               "smaller validation")
+        if hasattr(readout, "_check_targets"):  # e.g. SVC wants 0/1 labels: say so now, not inside the fitness
+            readout._check_targets(arrays["Y_fit"] if arrays.get("Y_val") is None
+                                   else np.concatenate([arrays["Y_fit"], arrays["Y_val"]]))
         if getattr(readout, "ridge", None) == "auto" and n_fit < MIN_STEPS_AUTO:
             raise ValueError(f"ridge='auto' needs at least {MIN_STEPS_AUTO} fit steps to cross-validate, got "
                              f"{n_fit} sample{'s' if n_fit != 1 else ''}: pass more data or ridge=0")
         fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=1.0,
                                  **self._fitness_options(loss), **arrays)
-        evaluator = make_evaluator(self.evaluator, n_jobs=self.n_jobs)
+        check_run_memory(fitness, self.popsize if isinstance(self.popsize, int) else 16, spec.n_params)
+        n_jobs = self.n_jobs  # never more workers than candidates (a pool also caps itself per call)
+        if isinstance(n_jobs, int) and isinstance(self.popsize, int) and n_jobs > self.popsize > 0:
+            n_jobs = self.popsize
+        evaluator = make_evaluator(self.evaluator, n_jobs=n_jobs)
         created = isinstance(self.evaluator, str) or self.evaluator is None
         try:
             if chosen is None:
@@ -348,7 +361,10 @@ class Evolino:
             self.encoding_ = encoding if encoding is not None else Direct(spec)
             strategy = self._strategy(spec, seed, chosen["init_scale"], chosen["gates"], encoding)
             if state is not None:
-                strategy.load_state_dict(state)
+                try:
+                    strategy.load_state_dict(state)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise EvolinoError(f"{self.checkpoint}: the strategy state cannot be restored ({exc})") from exc
             run_fitness = fitness if encoding is None else EncodedFitness(fitness, encoding)
             result = self._run(strategy, run_fitness, evaluator, config, seed, chosen, history, elapsed, every,
                                base)
@@ -378,10 +394,10 @@ class Evolino:
 
     def _encoding_options(self):
         if self.encoding_options is not None and not isinstance(self.encoding_options, dict):
-            raise TypeError(f"encoding_options must be a dict or None, got {self.encoding_options!r}")
+            raise EvolinoTypeError(f"encoding_options must be a dict or None, got {self.encoding_options!r}")
         opts = dict(self.encoding_options or {})
         if opts and self._encoding_name() == "direct":
-            raise ValueError("encoding_options apply to encoding='dct' or 'gains'; the direct encoding has none")
+            raise EvolinoError("encoding_options apply to encoding='dct' or 'gains'; the direct encoding has none")
         return opts
 
     def _base_network(self, fitness, spec, evaluator, chosen, seed):
@@ -406,6 +422,8 @@ class Evolino:
     def _run(self, strategy, fitness, evaluator, config, seed, chosen, history, elapsed, every, base=None):
         """:func:`run_search` with checkpoints and the progress bar."""
         callbacks = list(self.callbacks)
+        if not history["generation"]:  # a fresh run: say at once when no candidate can be scored
+            callbacks.insert(0, _first_generation_check(getattr(fitness, "fitness", fitness)))  # through an encoding
         if self.checkpoint is not None:
             def save_cb(status):
                 if status["generation"] % every == 0:
@@ -441,13 +459,53 @@ class Evolino:
         save_npz(self.checkpoint, arrays, meta)
 
     def _load_checkpoint(self, config):
-        arrays, meta = load_npz(self.checkpoint, "evolino.checkpoint", CHECKPOINT_VERSION)
-        saved = json.loads(json.dumps(meta["config"]))
+        """Seed, strategy state, history, elapsed time and scales of ``self.checkpoint``, every field checked."""
+        path = self.checkpoint
+        arrays, meta = load_npz(path, "evolino.checkpoint", CHECKPOINT_VERSION)
+        saved = json.loads(json.dumps(meta_value(meta, "config", dict, path)))
         if saved != json.loads(json.dumps(config)):
             diff = sorted(k for k in config if saved.get(k) != json.loads(json.dumps(config[k])))
-            raise ValueError(f"checkpoint {self.checkpoint} was written by a different configuration or data "
-                             f"(differs in: {', '.join(diff)})")
-        state = dict(meta["strategy"])
+            raise EvolinoError(f"checkpoint {path} was written by a different configuration or data "
+                               f"(differs in: {', '.join(diff)})")
+        seed = meta_value(meta, "seed", int, path, minimum=0)
+        if self.seed is not None and not isinstance(self.seed, np.random.Generator) and seed != self.seed:
+            raise EvolinoError(f"checkpoint {path} was written by a run with seed={seed}, not seed={self.seed}; "
+                               f"resume with seed={seed} (or None), or start afresh in another folder")
+        state = dict(meta_value(meta, "strategy", dict, path))
+        meta_value(state, "generation", int, path, minimum=0)
+        meta_value(state, "evaluations", int, path, minimum=0)
         state.update({k[len("strategy."):]: v for k, v in arrays.items() if k.startswith("strategy.")})
+        for k, v in state.items():  # NaN marks "no best yet" in best_x only
+            floating = isinstance(v, (float, np.ndarray)) and np.issubdtype(np.asarray(v).dtype, np.floating)
+            if k != "best_x" and floating and np.isnan(v).any():
+                raise EvolinoError(f"{path}: the strategy state {k!r} holds NaN; the checkpoint is corrupt")
+        try:
+            history = History(meta_value(meta, "history", dict, path))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EvolinoError(f"{path}: the history is incomplete or malformed ({type(exc).__name__}: {exc})") \
+                from None
+        if any(g < 0 for g in history["generation"]):
+            raise EvolinoError(f"{path}: the history holds a negative generation; the checkpoint is corrupt")
+        chosen = meta_value(meta, "chosen", dict, path)
+        for k in ("input_scale", "init_scale"):
+            meta_value(chosen, k, float, path, minimum=0.0)
+        meta_value(chosen, "gates", str, path)
         base = arrays.get("encoding.base")
-        return meta["seed"], state, History(meta["history"]), float(meta["elapsed"]), meta["chosen"], base
+        return seed, state, history, meta_value(meta, "elapsed", float, path, minimum=0.0), chosen, base
+
+
+def _first_generation_check(fitness):
+    """A callback stopping generation 1 when every candidate's loss was not finite: no later one can do better.
+
+    Constant validation targets are exempt: their NRMSE is undefined (0/0) for every candidate,
+    whatever its outputs, and the run still picks the network by its fitted readout.
+    """
+    Y_val = np.asarray(fitness.Y_val)
+    constant = Y_val.size > 0 and bool(np.all(Y_val.std(axis=0) <= 1e-9 * (1 + np.abs(Y_val).max(axis=0))))
+
+    def check(status):
+        if status["generation"] == 1 and not constant and np.all(np.asarray(status["fitness"]) == WORST):
+            raise EvolinoError("every candidate of generation 1 had a non-finite loss (NaN or inf outputs): the "
+                               "data or the scales overflow the network; check the data for huge values, or lower "
+                               "input_scale / init_scale")
+    return check

@@ -7,16 +7,23 @@ of the run (see ``pytest_terminal_summary`` in conftest.py) and recorded in
 docs/reliability.md.
 """
 
+import importlib.util
 import json
+import os
+import threading
+import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evolino import CMAES, ESP, Evolino, EvolinoNetwork, Linear, LSTMSpec, forward, initial_state, make_strategy, step
+from evolino import (CMAES, ESP, Evolino, EvolinoError, EvolinoNetwork, Linear, LSTMSpec, forward, initial_state,
+                     make_strategy, step)
 from evolino.cli import main as cli_main
 from evolino.tasks import MackeyGlassTask, SinesTask, mackey_glass, superimposed_sines
+from evolino.tasks.anbncn import AnbncnTask
 
 SPEC = LSTMSpec(2, 3)
 G = SPEC.init(0, 4)
@@ -125,7 +132,27 @@ CASES = {
     "mackey-glass tau negative": (lambda: mackey_glass(10, tau=-17), ValueError, "tau"),
     "mackey-glass dt zero": (lambda: mackey_glass(10, dt=0), ValueError, "dt"),
     "mackey-glass task runs zero": (lambda: MackeyGlassTask(n_runs=0), ValueError, "n_runs"),
+    # --- degenerate data and sizes, refused up front ---------------------------------------
+    "sines freqs zero": (lambda: superimposed_sines(10, freqs=[0.2, 0.0]), EvolinoError, "freqs must be > 0"),
+    "anbncn test_max below train_max": (lambda: AnbncnTask(train_max=10, test_max=3), EvolinoError, "test_max"),
+    "trainer svc on real-valued targets": (lambda: _quick(readout="svc", feedback=False, washout=0).fit(
+        np.random.default_rng(0).normal(size=10), X=np.zeros((10, 5, 2)), per_sequence=True), EvolinoError, "0/1"),
+    "trainer values whose variance overflows": (lambda: _quick().fit(_huge()), EvolinoError, "too large to standardize"),
+    "trainer every candidate non-finite": (lambda: _quick(loss=_nan_loss, input_scale=1.0, init_scale=1.0, gates="lstm",
+                                                          max_generations=50).fit(SINES), EvolinoError, "generation 1"),
+    "trainer sigma0 overflows": (lambda: _quick(search="cmaes", search_options=dict(sigma0=1e300)).fit(SINES),
+                                 EvolinoError, "sigma0"),
 }
+
+
+def _huge():
+    y = SINES.copy()
+    y[50] = 1e308
+    return y
+
+
+def _nan_loss(out, Y):
+    return np.full(len(out), np.nan)
 
 
 def _rl_cases():
@@ -164,11 +191,22 @@ CLI_CASES = {
     "resume with no checkpoint": ["sines", "--resume", "--out", "{tmp}/none"],
     "too many sines": ["sines", "--terms", "9", "--generations", "1", "--no-progress"],
     "pole poles 3": ["pole", "--poles", "3"],
+    "freqs zero": ["sines", "--freqs", "0"],
+    "anbncn test-max below train-max": ["anbncn", "--test-max", "3", "--train-max", "10"],
+    "sigma0 overflows": ["sines", "--search", "cmaes", "--sigma0", "1e300", "--generations", "1", "--no-progress"],
+    "out cannot be created": ["sines", "--out", "/proc/evolino-no-such/out", "--generations", "1"],
+    "out is a file": ["sines", "--out", "{tmp}/afile", "--generations", "1"],
+    "gym env dependency missing": ["gym", "LunarLander-v3", "--evaluations", "10", "--no-progress"],
 }
 
 
 @pytest.mark.parametrize("name", sorted(CLI_CASES))
 def test_cli_bad_input_exits_2_with_one_line(name, capsys, tmp_path):
+    (tmp_path / "afile").write_text("")
+    if name == "gym env dependency missing":
+        pytest.importorskip("gymnasium")
+        if importlib.util.find_spec("Box2D") is not None:
+            pytest.skip("Box2D is installed here")
     argv = [a.replace("{tmp}", str(tmp_path)) for a in CLI_CASES[name]]
     with pytest.raises(SystemExit) as exc:
         status = cli_main(argv)
@@ -239,6 +277,182 @@ def test_loading_never_unpickles(tmp_path):
         _quick(checkpoint=tmp_path / "evil_ck.npz").fit(SINES, resume=True)
 
 
+# --- hostile files: every failure is one error naming the file ----------------------------
+
+
+def _members(path):
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    return arrays, json.loads(str(arrays.pop("metadata")))
+
+
+def _rewrite(src, dst, meta=None, arrays=None):
+    """A copy of ``src`` with its metadata / arrays replaced (as a user or an attacker might)."""
+    a, m = _members(src)
+    a.update(arrays or {})
+    np.savez(dst, metadata=np.array(json.dumps({**m, **(meta or {})})), **a)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    ck = tmp_path_factory.mktemp("ck") / "ck.npz"
+    _quick(checkpoint=ck, max_generations=2).fit(SINES)
+    return ck
+
+
+def test_crafted_zip_members_are_never_expanded(tmp_path):
+    """A small file whose members decompress to far more than the file: unused ones are not read,
+    used ones are refused before their data is allocated (no 800 MB for a 0.8 MB file)."""
+    path = _saved(tmp_path)
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+        with dst.open("junk.npy", "w") as f:  # 100 MB of zeros, ~100 kB compressed
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (12_500_000,)})
+            for _ in range(100):
+                f.write(bytes(2**20))
+    assert bomb.stat().st_size < 2**20
+    tracemalloc.start()
+    net = EvolinoNetwork.load(bomb)  # the unused member is never read
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * 2**20 and net.n_outputs == 1
+    a, m = _members(path)
+    evil = tmp_path / "evil.npz"
+    with zipfile.ZipFile(evil, "w", zipfile.ZIP_DEFLATED) as dst:
+        dst.writestr("metadata.npy", zipfile.ZipFile(path).read("metadata.npy"))
+        dst.writestr("coef.npy", zipfile.ZipFile(path).read("coef.npy"))
+        with dst.open("genome.npy", "w") as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (12_500_000,)})
+            for _ in range(100):
+                f.write(bytes(2**20))
+    with pytest.raises(EvolinoError, match="evil.npz.*more data than the file"):
+        EvolinoNetwork.load(evil)
+
+
+def test_npy_header_claiming_more_than_the_member_holds_is_refused(tmp_path):
+    path = _saved(tmp_path)
+    lie = tmp_path / "lie.npz"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(lie, "w") as dst:
+        for info in src.infolist():
+            if info.filename == "genome.npy":
+                buf = __import__("io").BytesIO()
+                np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
+                                                           "shape": (10**12,)})
+                dst.writestr("genome.npy", buf.getvalue() + bytes(64))
+            else:
+                dst.writestr(info.filename, src.read(info))
+    with pytest.raises(EvolinoError, match="lie.npz.*declares shape"):
+        EvolinoNetwork.load(lie)
+
+
+def test_deeply_nested_metadata_is_a_clear_error(tmp_path):
+    deep = tmp_path / "deep.npz"
+    np.savez(deep, metadata=np.array("[" * 100_000 + "]" * 100_000), genome=np.zeros(3))
+    with pytest.raises(EvolinoError, match="deep.npz.*nested too deep"):
+        EvolinoNetwork.load(deep)
+
+
+def test_metadata_of_the_wrong_json_type_is_refused(tmp_path):
+    path = _saved(tmp_path)
+    for key, value, match in (("feedback", "no", "feedback.*bool"), ("washout", -3, "washout.*>= 0"),
+                              ("input_scale", "1", "input_scale.*number"), ("spec", [1, 3], "spec")):
+        bad = _rewrite(path, tmp_path / f"bad_{key}.npz", meta={key: value})
+        with pytest.raises(EvolinoError, match=f"bad_{key}.npz.*{match}"):
+            EvolinoNetwork.load(bad)
+
+
+def test_fifo_given_as_a_file_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    outcome = []
+
+    def load():
+        try:
+            EvolinoNetwork.load(fifo)
+        except Exception as exc:  # noqa: BLE001 - recorded for the assertion below
+            outcome.append(exc)
+
+    t = threading.Thread(target=load, daemon=True)
+    t.start()
+    t.join(20)
+    assert not t.is_alive(), "loading a named pipe hangs"
+    assert isinstance(outcome[0], EvolinoError) and "pipe.npz" in str(outcome[0]) and "regular file" in str(outcome[0])
+    with pytest.raises(EvolinoError, match="regular file"):
+        _quick(checkpoint=fifo).fit(SINES, resume=True)
+
+
+@pytest.mark.parametrize("edit,match", [
+    (dict(meta={"history": None}), "history"),
+    (dict(drop="history"), "lacks 'history'"),
+    (dict(drop="seed"), "lacks 'seed'"),
+    (dict(meta={"seed": "0"}), "seed.*int"),
+    (dict(generation=-5), "generation.*>= 0"),
+    (dict(nan="strategy.pop"), "NaN"),
+    (dict(meta={"elapsed": float("nan")}), "elapsed"),
+    (dict(meta={"chosen": {"input_scale": "big", "init_scale": 1.0, "gates": "lstm"}}), "input_scale"),
+])
+def test_corrupt_checkpoint_is_one_error_naming_the_file(checkpoint, tmp_path, edit, match):
+    a, m = _members(checkpoint)
+    m.update(edit.get("meta", {}))
+    if "drop" in edit:
+        del m[edit["drop"]]
+    if "generation" in edit:
+        m["strategy"]["generation"] = edit["generation"]
+        m["history"]["generation"] = [edit["generation"]] * len(m["history"]["generation"])
+    if "nan" in edit:
+        a[edit["nan"]] = np.full_like(a[edit["nan"]], np.nan)
+    bad = tmp_path / "bad_ck.npz"
+    np.savez(bad, metadata=np.array(json.dumps(m)), **a)
+    with pytest.raises(EvolinoError, match=f"bad_ck.npz.*{match}|{match}.*bad_ck.npz"):
+        _quick(checkpoint=bad, max_generations=3).fit(SINES, resume=True)
+
+
+def test_resume_refuses_a_checkpoint_of_another_seed(checkpoint, tmp_path):
+    ck = tmp_path / "ck.npz"
+    ck.write_bytes(checkpoint.read_bytes())
+    with pytest.raises(EvolinoError, match="seed=0, not seed=3"):
+        _quick(checkpoint=ck, max_generations=3, seed=3).fit(SINES, resume=True)
+    _quick(checkpoint=ck, max_generations=3, seed=None).fit(SINES, resume=True)  # None takes the checkpoint's
+
+
+def test_truncated_or_foreign_policy_file_is_one_error(tmp_path):
+    from evolino.rl import Policy, PolicySpec
+
+    spec = PolicySpec(3, 2)
+    path = tmp_path / "champion.npz"
+    Policy(spec, spec.init(0, 1)[0]).save(path)
+    data = path.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(EvolinoError, match="cut.npz"):
+        Policy.load(tmp_path / "cut.npz")
+    _rewrite(path, tmp_path / "v99.npz", meta={"version": 99})
+    with pytest.raises(EvolinoError, match="v99.npz.*version 99"):
+        Policy.load(tmp_path / "v99.npz")
+
+
+def test_saved_files_follow_the_umask_and_keep_a_symlink(tmp_path):
+    net = _net()
+    old = os.umask(0o022)
+    try:
+        net.save(tmp_path / "a.npz")
+        os.umask(0o077)
+        net.save(tmp_path / "b.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.npz").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.npz").stat().st_mode & 0o777 == 0o600
+    target = tmp_path / "store" / "real.npz"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    (tmp_path / "link.npz").symlink_to(target)
+    net.save(tmp_path / "link.npz")
+    assert (tmp_path / "link.npz").is_symlink()  # the link survives, its target holds the new file
+    assert EvolinoNetwork.load(target).n_outputs == 1
+
+
 # --- property-based shape contracts ---------------------------------------------------------
 
 
@@ -278,3 +492,24 @@ def test_memory_guard_refuses_huge_full_covariance():
     with pytest.raises(ValueError, match="max_memory_fraction"):
         CMAES(np.zeros(1000), diagonal=False, max_memory_fraction=1e-6)
     assert CMAES(np.zeros(40_000)).diagonal  # the default picks separable CMA-ES instead
+
+
+def test_run_memory_is_checked_against_the_memory_available(monkeypatch):
+    """The chunk budget shrinks to what the process may use (same fitness), and a run that cannot fit
+    at all is refused with the estimate."""
+    import evolino._resources as res
+    from evolino.fitness import EvolinoFitness
+
+    spec = LSTMSpec(1, 6)
+    fitness = EvolinoFitness.from_data(spec, SINES, washout=100, validation=0.25, feedback=True, readout=Linear())
+    genomes = spec.init(0, 12)
+    reference = fitness(genomes)
+    per = res.estimate_run_bytes(fitness, 1, spec.n_params)["kernel"]  # one candidate's activations
+    monkeypatch.setattr(res, "available_memory", lambda: (int(3 * 3.5 * per) + 2**20, "test limit"))
+    res.check_run_memory(fitness, 12, spec.n_params)
+    assert fitness.chunk_size() < 12  # now evaluated in chunks ...
+    np.testing.assert_array_equal(fitness(genomes), reference)  # ... with identical results
+    monkeypatch.setattr(res, "available_memory", lambda: (10_000, "test limit"))
+    with pytest.raises(EvolinoError, match=r"needs about .* MiB \(population chunk .*test limit.*fewer cells"):
+        res.check_run_memory(fitness, 12, spec.n_params)
+

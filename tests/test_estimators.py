@@ -12,6 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from evolino import EvolinoRegressor as LazyRegressor
 from evolino.estimators import EXPECTED_FAILED_CHECKS, EvolinoClassifier, EvolinoRegressor
+from evolino.readout import Linear
 from reference import lstm_reference
 
 
@@ -310,3 +311,20 @@ def test_esp_layout_does_not_depend_on_feedback(monkeypatch):
     for feedback in (False, True):
         EvolinoRegressor(popsize=40, max_generations=1, feedback=feedback, washout=5, random_state=0).fit(X, y)
     assert [(s.subpop_size, s.trials) for s in made] == [(10, 4), (10, 4)]
+
+
+def test_classifier_with_fewer_sequences_than_readout_weights():
+    """A cross-validation fold of 19 sequences for 20 cells (21 readout weights) is rank-deficient:
+    the readout's minimum-norm solution must serve it (it raised LinAlgError('Singular matrix'))."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(19, 12, 2))
+    y = (X[:, :, 0].mean(axis=1) > 0).astype(int)
+    clf = EvolinoClassifier(20, ridge=0, popsize=8, max_generations=1, random_state=0,
+                            search_options=dict(trials=2)).fit(X, y)
+    assert clf.predict(X).shape == (19,)
+    # the readout on such states equals the pseudo-inverse (minimum-norm least squares) solution
+    S = rng.normal(size=(1, 19, 20))
+    Y = y[:, None].astype(float)
+    coef = Linear().fit(S, Y).coef_[0]
+    A = np.c_[S[0], np.ones(19)]
+    np.testing.assert_allclose(A @ coef, A @ np.linalg.lstsq(A, Y, rcond=None)[0], atol=1e-8)

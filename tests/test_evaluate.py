@@ -111,6 +111,39 @@ class SleepingFitness:
         return genomes.sum(axis=1)
 
 
+class StartedSleepingFitness:
+    """Touches ``flag`` once its chunk has started, then sleeps: a test waits for the signal, not a timer."""
+
+    def __init__(self, flag, seconds):
+        self.flag, self.seconds = flag, seconds
+
+    def __call__(self, genomes):
+        with open(self.flag, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(self.seconds)
+        return genomes.sum(axis=1)
+
+
+class KillOnceFitness:
+    """SIGKILLs its worker on a chunk holding a negative genome the first time only (``flag`` marks it)."""
+
+    def __init__(self, flag):
+        self.flag = flag
+
+    def __call__(self, genomes):
+        if (genomes[:, 0] < 0).any() and not os.path.exists(self.flag):
+            open(self.flag, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return genomes.sum(axis=1)
+
+
+def _wait_for(path, within=30.0):
+    deadline = time.monotonic() + within
+    while not os.path.exists(path) or not open(path).read():
+        assert time.monotonic() < deadline, f"no chunk started within {within} s"
+        time.sleep(0.01)
+
+
 class BadShapeFitness:
     def __call__(self, genomes):
         return np.zeros(len(genomes) + 1)
@@ -297,11 +330,23 @@ def test_pool_killed_worker_is_reported_fast(pool):
     genomes = np.arange(20.0).reshape(10, 2)
     genomes[1, 0] = -9.0
     t0 = time.monotonic()
-    with pytest.raises(EvaluationError, match=r"died \(killed by signal 9\).*candidates 0\.\.4"):
+    with pytest.raises(EvaluationError, match=r"died \(killed by signal 9\).*candidates 0\.\.4.*retried once"):
         pool.evaluate(KillingFitness(), genomes)
     assert time.monotonic() - t0 < 5.0  # the pool's 60 s timeout would mean a hang
     assert pool.pids == []  # all workers replaced
     np.testing.assert_array_equal(pool.evaluate(KillingFitness(), genomes[2:]), genomes[2:].sum(axis=1))
+
+
+def test_pool_retries_a_dead_workers_chunk_once_on_a_fresh_worker(tmp_path):
+    genomes = np.arange(20.0).reshape(10, 2)
+    genomes[7, 0] = -9.0
+    with Pool(2, start_method="fork") as pool:
+        pool.evaluate(SleepingFitness(0), genomes)
+        pids = pool.pids
+        out = pool.evaluate(KillOnceFitness(str(tmp_path / "killed")), genomes)
+        np.testing.assert_array_equal(out, genomes.sum(axis=1))  # the same result as without the fault
+        assert (tmp_path / "killed").exists()
+        assert pool.pids[0] == pids[0] and pool.pids[1] != pids[1]  # only the dead one was replaced
 
 
 def test_pool_timeout():
@@ -316,19 +361,113 @@ def test_pool_timeout():
         np.testing.assert_array_equal(pool.evaluate(SleepingFitness(0), genomes), np.full(4, 2.0))
 
 
-def test_pool_ctrl_c_kills_and_reaps_workers():
-    pool = Pool(2, start_method="fork", timeout=20)
+def test_pool_ctrl_c_kills_and_reaps_workers(tmp_path):
+    pool = Pool(2, start_method="fork", timeout=60)
     pool.evaluate(SleepingFitness(0), np.ones((2, 2)))
     pids = pool.pids
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            pool.evaluate(SleepingFitness(15), np.ones((2, 2)))
-    finally:
-        timer.cancel()
+    flag = tmp_path / "started"
+
+    def interrupt():  # once a worker says its chunk started: no race against the work under load
+        _wait_for(flag)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    t = threading.Thread(target=interrupt, daemon=True)
+    t.start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        pool.evaluate(StartedSleepingFitness(str(flag), 30), np.ones((2, 2)))
+    assert time.monotonic() - t0 < 20  # not the 30 s of the chunk
+    t.join(5)
     assert pool.pids == [] and _pids_gone(pids)
     pool.close()
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="pthread_kill")
+def test_pool_ctrl_c_delivered_to_another_thread_interrupts_at_once(tmp_path):
+    """A SIGINT the OS hands to a non-main thread does not wake the main thread's wait; the
+    wait's short slices do (an unbroken wait would last until the hung worker replies)."""
+    flag = tmp_path / "started"
+    bystander = threading.Thread(target=time.sleep, args=(60,), daemon=True)
+    bystander.start()
+
+    def interrupt():
+        _wait_for(flag)
+        signal.pthread_kill(bystander.ident, signal.SIGINT)
+
+    with Pool(2, start_method="fork", timeout=120) as pool:
+        pool.evaluate(SleepingFitness(0), np.ones((2, 2)))
+        pids = pool.pids
+        threading.Thread(target=interrupt, daemon=True).start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            pool.evaluate(StartedSleepingFitness(str(flag), 60), np.ones((2, 2)))
+        assert time.monotonic() - t0 < 30  # the hung chunk takes 60 s
+        assert _pids_gone(pids)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_pool_ctrl_c_swallowed_by_a_finalizer_still_interrupts(tmp_path, monkeypatch):
+    """Python discards a KeyboardInterrupt raised inside a finalizer (the garbage collector may run
+    one in the middle of a call); the evaluation must stop all the same."""
+    import weakref
+
+    import evolino.evaluate.pool as pool_module
+
+    flag = tmp_path / "started"
+
+    class Garbage:
+        pass
+
+    def finalizer():  # Ctrl-C lands while this runs: its KeyboardInterrupt is "ignored" by Python
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+
+    box = [Garbage()]
+    weakref.finalize(box[0], finalizer)
+    real_wait = pool_module.mpc.wait
+
+    def wait(objects, timeout=None):  # the main thread drops the last reference mid-call
+        if box and flag.exists() and flag.read_text():
+            box.pop()
+        return real_wait(objects, timeout)
+
+    with Pool(2, start_method="fork", timeout=120) as pool:
+        pool.evaluate(SleepingFitness(0), np.ones((2, 2)))
+        monkeypatch.setattr(pool_module.mpc, "wait", wait)
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            pool.evaluate(StartedSleepingFitness(str(flag), 60), np.ones((2, 2)))
+        assert not box and time.monotonic() - t0 < 30
+
+
+def test_pool_starts_no_more_workers_than_candidates():
+    with Pool(64, start_method="fork") as pool:
+        np.testing.assert_array_equal(pool.evaluate(SleepingFitness(0), np.ones((3, 2))), np.full(3, 2.0))
+        assert len(pool.pids) == 3
+        np.testing.assert_array_equal(pool.evaluate(SleepingFitness(0), np.ones((5, 2))), np.full(5, 2.0))
+        assert len(pool.pids) == 5
+
+
+def test_pool_orphaned_worker_stops_mid_chunk(tmp_path):
+    """A worker whose parent is SIGKILLed exits within about a second, not at the end of its chunk."""
+    flag = tmp_path / "started"
+    code = textwrap.dedent(
+        f"""
+        import sys, numpy as np
+        sys.path.insert(0, {TESTS_DIR!r})
+        from test_evaluate import StartedSleepingFitness
+        from evolino.evaluate import Pool
+        Pool(1, start_method="fork").evaluate(StartedSleepingFitness({str(flag)!r}, 120), np.ones((1, 2)))
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        _wait_for(flag, within=60)
+        worker = int(open(flag).read().split()[0])
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    assert _pids_gone([worker], within=10.0, zombies_ok=True)
 
 
 def test_pool_close_and_exit_leave_no_processes():
@@ -464,10 +603,18 @@ def test_ray_killed_actor_is_reported_fast(ray_ev):
     genomes = np.arange(20.0).reshape(10, 2)
     genomes[8, 0] = -9.0
     t0 = time.monotonic()
-    with pytest.raises(EvaluationError, match=r"died while evaluating candidates 5\.\.9"):
+    with pytest.raises(EvaluationError, match=r"died while evaluating candidates 5\.\.9 \(retried once"):
         ray_ev.evaluate(KillingFitness(), genomes)
-    assert time.monotonic() - t0 < 10.0  # the evaluator's 60 s timeout would mean a hang
+    assert time.monotonic() - t0 < 30.0  # two actors died (the chunk is retried once); 60 s would be a hang
     np.testing.assert_array_equal(ray_ev.evaluate(KillingFitness(), genomes[:5]), genomes[:5].sum(axis=1))
+
+
+def test_ray_retries_a_dead_actors_chunk_once(ray_ev, tmp_path):
+    genomes = np.arange(20.0).reshape(10, 2)
+    genomes[8, 0] = -9.0
+    out = ray_ev.evaluate(KillOnceFitness(str(tmp_path / "killed")), genomes)
+    np.testing.assert_array_equal(out, genomes.sum(axis=1))  # the same result as without the fault
+    assert (tmp_path / "killed").exists()
 
 
 def test_ray_timeout(ray_ev):
@@ -489,3 +636,104 @@ def test_ray_more_workers_than_cpus_warns(ray_cluster):
     with pytest.warns(UserWarning, match="64 actors but the Ray cluster has 2 CPUs"):
         ev._check_resources()
     ev.close()
+
+
+class _FakeRay:
+    """Stands in for the ray module: ``init`` hangs as it does on an address that never answers."""
+
+    def __init__(self, hang):
+        self.hang, self.calls = hang, []
+
+    def is_initialized(self):
+        return False
+
+    def init(self, address=None, **kwargs):
+        self.calls.append(address)
+        time.sleep(self.hang)
+
+    def shutdown(self):
+        pass
+
+
+def test_ray_unreachable_address_is_an_error_within_seconds(monkeypatch):
+    import socket
+
+    import evolino.evaluate.ray as ray_module
+    from evolino import EvolinoError
+
+    fake = _FakeRay(hang=300)
+    monkeypatch.setattr(ray_module, "_import_ray", lambda: fake)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    with pytest.raises(EvolinoError, match=f"cannot reach a Ray cluster at address='127.0.0.1:{port}'"):
+        Ray(address=f"127.0.0.1:{port}").evaluate(SleepingFitness(0), np.ones((2, 2)))
+    assert time.monotonic() - t0 < 10 and fake.calls == []  # refused before ray.init
+
+
+def test_ray_address_that_never_answers_times_out(monkeypatch):
+    import socket
+
+    import evolino.evaluate.ray as ray_module
+    from evolino import EvolinoError
+
+    fake = _FakeRay(hang=300)
+    monkeypatch.setattr(ray_module, "_import_ray", lambda: fake)
+    with socket.socket() as server:  # accepts connections, never speaks Ray
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        t0 = time.monotonic()
+        with pytest.raises(EvolinoError, match=r"did not connect to address='127.0.0.1:\d+' within 0.5 s"):
+            Ray(address=address, connect_timeout=0.5).evaluate(SleepingFitness(0), np.ones((2, 2)))
+        assert time.monotonic() - t0 < 10 and fake.calls == [address]
+
+
+@pytest.mark.slow
+def test_ray_two_nodes_on_this_machine_give_the_serial_result(tmp_path, problem):
+    """A head and a second node on this machine (Ray's own multi-node test cluster); the evaluator joins
+    by address and spreads its actors over both nodes. Slow (two Ray nodes start): run with -m slow."""
+    pytest.importorskip("ray")
+    import pickle
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([TESTS_DIR, os.environ.get("PYTHONPATH", "")]),
+           "RAY_AUTH_MODE": "disabled"}
+    fitness, genomes, reference = problem
+    with open(tmp_path / "problem.pkl", "wb") as f:
+        pickle.dump((fitness, genomes), f)
+    code = textwrap.dedent(f"""
+        import pickle, sys
+        sys.path.insert(0, {TESTS_DIR!r})
+        import ray
+        from ray.cluster_utils import Cluster
+        from evolino.evaluate import Ray
+        with open({str(tmp_path / "problem.pkl")!r}, "rb") as f:
+            fitness, genomes = pickle.load(f)
+        cluster = Cluster(initialize_head=True, head_node_args={{"num_cpus": 1, "include_dashboard": False}})
+        try:
+            cluster.add_node(num_cpus=1)
+            cluster.wait_for_nodes()
+            with Ray(address=cluster.address, n_workers=2, timeout=120,
+                     runtime_env={{"env_vars": {{"PYTHONPATH": {env["PYTHONPATH"]!r}}}}}) as ev:
+                out = ev.evaluate(fitness, genomes)
+                hosts = {{n["NodeID"] for n in ray.nodes() if n["Alive"]}}
+            with open({str(tmp_path / "out.pkl")!r}, "wb") as f:
+                pickle.dump((len(hosts), out), f)
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = proc.communicate(timeout=400)
+    finally:
+        if proc.poll() is None:  # only this test's processes: its own session
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, err[-3000:]
+    with open(tmp_path / "out.pkl", "rb") as f:
+        n_nodes, out = pickle.load(f)
+    assert n_nodes == 2
+    np.testing.assert_array_equal(out, reference)

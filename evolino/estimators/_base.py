@@ -8,7 +8,7 @@ from sklearn.utils import check_array as sk_check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._data import split_targets
-from .._validate import check_choice, seed_from_random_state
+from .._validate import EvolinoError, EvolinoTypeError, check_choice, seed_from_random_state
 from ..readout import Linear
 from ..readout_svm import SVC, SVR
 from ..sequences import SequenceBatch
@@ -35,16 +35,16 @@ def _check_sequences(est, X, *, reset: bool) -> list:
     seqs = []
     for i, x in enumerate(X):
         if np.ndim(x) != 2:
-            raise ValueError(f"X[{i}] must be a 2-D array (n_steps, n_features), got shape {np.shape(x)}")
+            raise EvolinoError(f"X[{i}] must be a 2-D array (n_steps, n_features), got shape {np.shape(x)}")
         seqs.append(sk_check_array(x, dtype=np.float64, input_name=f"X[{i}]"))
     widths = sorted({s.shape[1] for s in seqs})
     if len(widths) > 1:
-        raise ValueError(f"X: all sequences must have the same number of features, got widths {widths}")
+        raise EvolinoError(f"X: all sequences must have the same number of features, got widths {widths}")
     if reset:
         est.n_features_in_ = widths[0]
         est.__dict__.pop("feature_names_in_", None)
     elif widths[0] != est.n_features_in_:
-        raise ValueError(f"X has {widths[0]} features, but {type(est).__name__} is expecting "
+        raise EvolinoError(f"X has {widths[0]} features, but {type(est).__name__} is expecting "
                          f"{est.n_features_in_} features as input")
     return seqs
 
@@ -102,7 +102,7 @@ class _EvolinoBase(BaseEstimator):
     def _fit(self, X, y, *, feedback=False):
         for name in ("peepholes", "forget_gate"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+                raise EvolinoTypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         seed = seed_from_random_state(self.random_state)
         if X is None and feedback:  # a series alone: its own past is the input
             self.n_features_in_ = 0
@@ -111,10 +111,10 @@ class _EvolinoBase(BaseEstimator):
         else:
             seqs, targets, per_sequence = self._validate_fit_data(X, y)
         if feedback and per_sequence:
-            raise ValueError("feedback=True needs per-step targets y (one array per sequence)")
+            raise EvolinoError("feedback=True needs per-step targets y (one array per sequence)")
         Y = self._encode(np.asarray(targets) if per_sequence else np.concatenate(targets))  # (N_all, O)
         if self.readout == "svc" and not np.all((Y == 0) | (Y == 1)):
-            raise ValueError("readout='svc' needs 0/1 targets (one column per label); use EvolinoClassifier for labels")
+            raise EvolinoError("readout='svc' needs 0/1 targets (one column per label); use EvolinoClassifier for labels")
         if not per_sequence:
             Y = np.split(Y, np.cumsum([len(t) for t in targets])[:-1])
         trainer = self._trainer(feedback=feedback, loss=self._loss_kind(), seed=seed)

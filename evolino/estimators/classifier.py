@@ -8,6 +8,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from .._validate import EvolinoError
 from ..presets import SUPERVISED
 from ._base import _ATTRS_DOC, _PARAMS_DOC, _EvolinoBase
 
@@ -67,7 +68,7 @@ class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
         return tags
 
     def _refuse_two_d(self, X):
-        raise ValueError(f"X has shape {np.shape(X)}: EvolinoClassifier needs sequences, a 3-D array "
+        raise EvolinoError(f"X has shape {np.shape(X)}: EvolinoClassifier needs sequences, a 3-D array "
                          "(n_sequences, n_steps, n_features) or a list of (n_steps, n_features) arrays; "
                          "for univariate series of shape (n_series, n_steps) pass X[:, :, None]")
 
@@ -76,14 +77,14 @@ class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if y.ndim != 1:
-            raise ValueError(f"y must hold one label per step or per sequence (1-D), got shape {y.shape}")
+            raise EvolinoError(f"y must hold one label per step or per sequence (1-D), got shape {y.shape}")
         check_classification_targets(y)
         return y
 
     def _encode(self, y):
         classes = np.unique(y)
         if len(classes) < 2:
-            raise ValueError(f"y must contain at least 2 classes to train a classifier, got 1 class: {classes[0]!r}")
+            raise EvolinoError(f"y must contain at least 2 classes to train a classifier, got 1 class: {classes[0]!r}")
         self.classes_ = classes
         codes = np.searchsorted(classes, y)
         if len(classes) == 2:

@@ -8,6 +8,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils import check_array as sk_check_array
 from sklearn.utils.validation import check_is_fitted
 
+from .._validate import EvolinoError, EvolinoTypeError
 from ..presets import SUPERVISED
 from ._base import _ATTRS_DOC, _PARAMS_DOC, _EvolinoBase
 
@@ -64,7 +65,7 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
     def _check_y(self, y):
         y = sk_check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         if y.ndim not in (1, 2):
-            raise ValueError(f"y must be 1-D or 2-D per sequence, got shape {y.shape}")
+            raise EvolinoError(f"y must be 1-D or 2-D per sequence, got shape {y.shape}")
         self._y_1d = y.ndim == 1
         return y
 
@@ -89,7 +90,7 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
         self
         """
         if not isinstance(self.feedback, (bool, np.bool_)):
-            raise TypeError(f"feedback must be a bool, got {self.feedback!r}")
+            raise EvolinoTypeError(f"feedback must be a bool, got {self.feedback!r}")
         return self._fit(X, y, feedback=bool(self.feedback))
 
     def predict(self, X):
@@ -115,11 +116,11 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
         Xall = None
         if self.n_features_in_:
             if X is None:
-                raise ValueError(f"X is required: this model has {self.n_features_in_} external inputs "
+                raise EvolinoError(f"X is required: this model has {self.n_features_in_} external inputs "
                                  "(give them for the forecast steps)")
             past = self._last_X if history is None else None
             if past is None:
-                raise ValueError("with external inputs and a history other than the training series, pass X for "
+                raise EvolinoError("with external inputs and a history other than the training series, pass X for "
                                  "history and forecast steps to network_.forecast(history, steps, X=...)")
             Xall = np.concatenate([past, np.asarray(X, dtype=np.float64).reshape(steps, -1)])
         return self.network_.forecast(hist, steps, X=Xall)
@@ -142,7 +143,7 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
         """
         check_is_fitted(self, "network_")
         if not self.network_.feedback:
-            raise ValueError("forecast needs feedback=True (a model that feeds its output back); use predict")
+            raise EvolinoError("forecast needs feedback=True (a model that feeds its output back); use predict")
         out = self._continue(steps, X, history)
         return out[..., 0] if self._y_1d else out
 

@@ -41,7 +41,7 @@ collected and at interpreter exit.
 
 from __future__ import annotations
 
-from .._validate import check_choice, check_positive_int
+from .._validate import EvolinoError, EvolinoTypeError, check_choice, check_positive_int
 from .base import EvaluationError, Serial, candidate_seeds, chunk_bounds
 from .pool import Pool
 from .ray import Ray
@@ -72,9 +72,9 @@ def make_evaluator(name_or_obj=None, n_jobs=None, **kw):
     """
     if name_or_obj is not None and not isinstance(name_or_obj, str):
         if not callable(getattr(name_or_obj, "evaluate", None)):
-            raise TypeError(f"evaluator must be one of {list(_NAMES)} or have an evaluate method, got {name_or_obj!r}")
+            raise EvolinoTypeError(f"evaluator must be one of {list(_NAMES)} or have an evaluate method, got {name_or_obj!r}")
         if n_jobs is not None or kw:
-            raise ValueError("n_jobs and options apply only when the evaluator is given by name")
+            raise EvolinoError("n_jobs and options apply only when the evaluator is given by name")
         return name_or_obj
     if n_jobs is not None and n_jobs != -1:
         n_jobs = check_positive_int(n_jobs, "n_jobs")
@@ -82,9 +82,9 @@ def make_evaluator(name_or_obj=None, n_jobs=None, **kw):
     check_choice(name, "evaluator", _NAMES)
     if name == "serial":
         if n_jobs not in (None, 1):
-            raise ValueError(f"the serial evaluator uses one process; got n_jobs={n_jobs}")
+            raise EvolinoError(f"the serial evaluator uses one process; got n_jobs={n_jobs}")
         if kw:
-            raise TypeError(f"Serial takes no options, got {sorted(kw)}")
+            raise EvolinoTypeError(f"Serial takes no options, got {sorted(kw)}")
         return Serial()
     if name == "pool":
         return Pool(n_workers=n_jobs, **kw)

@@ -6,7 +6,7 @@ import traceback
 
 import numpy as np
 
-from .._validate import check_array, check_positive_int
+from .._validate import EvolinoError, EvolinoTypeError, check_array, check_positive_int
 
 __all__ = ["EvaluationError", "Serial", "candidate_seeds", "chunk_bounds"]
 
@@ -56,12 +56,12 @@ def candidate_seeds(seed: int, generation: int, size: int) -> np.ndarray:
 
 def _check_call(fitness_fn, genomes, seeds):
     if not callable(fitness_fn):
-        raise TypeError(f"fitness_fn must be callable, got {type(fitness_fn).__name__}")
+        raise EvolinoTypeError(f"fitness_fn must be callable, got {type(fitness_fn).__name__}")
     genomes = check_array(genomes, "genomes", ndims=(2,))
     if seeds is not None:
         seeds = check_array(seeds, "seeds", ndims=(1, 2))
         if len(seeds) != len(genomes):
-            raise ValueError(f"seeds must have one row per genome ({len(genomes)}), got shape {seeds.shape}")
+            raise EvolinoError(f"seeds must have one row per genome ({len(genomes)}), got shape {seeds.shape}")
     return genomes, seeds
 
 
@@ -73,7 +73,7 @@ def _call(fitness_fn, chunk, seeds):
 
 def _check_result(out, start, stop):
     if out.shape != (stop - start,):
-        raise ValueError(
+        raise EvolinoError(
             f"fitness_fn must return shape ({stop - start},) for a chunk of {stop - start} genomes "
             f"(candidates {start}..{stop - 1}), got {out.shape}"
         )

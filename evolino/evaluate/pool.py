@@ -7,16 +7,19 @@ import multiprocessing.connection as mpc
 import os
 import pickle
 import signal
+import threading
 import time
 import traceback
 import weakref
 
 import numpy as np
 
-from .._validate import check_choice, check_number, check_positive_int
+from .._validate import EvolinoTypeError, check_choice, check_number, check_positive_int
 from .base import EvaluationError, _Base, _call, _check_call, _check_result, _failure, chunk_bounds
 
 __all__ = ["Pool"]
+
+_SLICE = 0.1  # seconds of one wait for worker replies (see Pool._run)
 
 
 def _worker_main(conn):
@@ -27,6 +30,7 @@ def _worker_main(conn):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(1)  # one BLAS thread per worker: workers share the cores
     parent = os.getppid()
+    threading.Thread(target=_orphan_watch, args=(parent,), daemon=True, name="evolino-orphan-watch").start()
     fn, token = None, None
     while True:
         # Wake up regularly to notice an orphaning (parent killed with SIGKILL).
@@ -54,6 +58,13 @@ def _worker_main(conn):
             conn.send(reply)
         except (OSError, ValueError):
             return
+
+
+def _orphan_watch(parent, every=0.5):
+    """Exit a worker whose parent died (SIGKILL), even in the middle of a chunk: nobody will read the result."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(0)
 
 
 class _Worker:
@@ -119,8 +130,14 @@ class Pool(_Base):
 
     Notes
     -----
-    Workers start on the first :meth:`evaluate` (and again after a fault). Each holds
-    the last ``fitness_fn`` it received and runs with one BLAS thread.
+    Workers start on the first :meth:`evaluate` (and again after a fault), never more
+    than the population has candidates. Each holds the last ``fitness_fn`` it received,
+    runs with one BLAS thread and exits, even mid-chunk, once its parent is gone. Ctrl-C
+    always interrupts a call: replies are awaited in short slices and a KeyboardInterrupt
+    lost in a finalizer is re-raised from a flag. A chunk whose worker dies is sent once
+    more, to a fresh worker; if that one dies too, :class:`EvaluationError` stops the call.
+    The result is the same either way (a candidate's fitness depends only on its genome
+    and seed).
     """
 
     def __init__(self, n_workers=None, start_method=None, timeout=None):
@@ -134,12 +151,13 @@ class Pool(_Base):
         self._workers: list[_Worker] = []
         self._fn, self._token, self._payload = None, 0, None
         self._in_flight = False
+        self._interrupted = False
         self._finalizer = weakref.finalize(self, _shutdown, self._workers)
 
-    def _start(self):
+    def _start(self, n):
         ctx = mp.get_context(self.start_method)
         try:
-            for _ in range(self.n_workers):
+            for _ in range(n):
                 parent_end, child_end = ctx.Pipe(duplex=True)
                 p = ctx.Process(target=_worker_main, args=(child_end,), daemon=True, name="evolino-pool-worker")
                 p.start()
@@ -173,46 +191,93 @@ class Pool(_Base):
             try:  # fail here, not in a worker
                 payload = pickle.dumps(fitness_fn, protocol=pickle.HIGHEST_PROTOCOL)
             except (pickle.PicklingError, TypeError, AttributeError) as exc:
-                raise TypeError(
+                raise EvolinoTypeError(
                     f"fitness_fn must be picklable to go to Pool workers (a module-level class or function, "
                     f"not a lambda or local object): {exc}"
                 ) from exc
             self._fn, self._token, self._payload = fitness_fn, self._token + 1, payload
-        if not self._workers:
-            self._start()
+        n = min(self.n_workers, P)  # never more processes than candidates
+        if len(self._workers) < n:
+            self._start(n - len(self._workers))
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        restore = self._catch_sigint()
         try:
-            return self._run(genomes, seeds, deadline)
+            return self._run(genomes, seeds, deadline, n)
         except BaseException:
             # A dead worker, a timeout or Ctrl-C leaves chunks in flight: replace all workers
             # (the next call restarts them) rather than read stale replies later.
             if self._in_flight:
                 _kill(self._workers)
             raise
+        finally:
+            restore()
+            self._interrupted = False
 
-    def _run(self, genomes, seeds, deadline):
-        bounds = chunk_bounds(len(genomes), self.n_workers)
+    def _catch_sigint(self):
+        """Record Ctrl-C in a flag besides raising: a KeyboardInterrupt raised inside a finalizer (the
+        garbage collector can run one mid-call) is discarded by Python, the flag is not. Returns the undo."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.default_int_handler:  # the caller's own handler (or SIG_IGN) stays in charge
+            return lambda: None
+
+        def handler(signum, frame):
+            self._interrupted = True
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, handler)
+        return lambda: signal.signal(signal.SIGINT, previous)
+
+    def _run(self, genomes, seeds, deadline, n_workers):
+        bounds = chunk_bounds(len(genomes), n_workers)
         pending = {}  # conn -> (worker, start, stop)
+        retried = set()  # chunks (start) already sent to a second worker
         self._in_flight = True
-        for w, (a, b) in zip(self._workers, bounds):
+
+        def send(w, a, b):
             payload = self._payload if w.token != self._token else None
-            try:
-                w.conn.send(("eval", self._token, payload, genomes[a:b], None if seeds is None else seeds[a:b]))
-            except (OSError, ValueError):
-                raise self._died(w, a, b) from None
+            w.conn.send(("eval", self._token, payload, genomes[a:b], None if seeds is None else seeds[a:b]))
             w.token = self._token
             pending[w.conn] = (w, a, b)
+
+        def died(w, a, b):
+            """A worker died on chunk a..b: retry it once on a fresh worker (deterministic: a candidate's
+            fitness depends on its genome and seed only), stop with EvaluationError the second time."""
+            pending.pop(w.conn, None)
+            if a in retried:
+                raise self._died(w, a, b, retried=True)
+            retried.add(a)
+            w.process.join(1.0)
+            w.conn.close()
+            self._workers.remove(w)
+            self._start(1)
+            try:
+                send(self._workers[-1], a, b)
+            except (OSError, ValueError):
+                raise self._died(self._workers[-1], a, b, retried=True) from None
+
+        for w, (a, b) in zip(list(self._workers), bounds):
+            try:
+                send(w, a, b)
+            except (OSError, ValueError):
+                died(w, a, b)
         results, errors = {}, []
         while pending:
+            if self._interrupted:  # a Ctrl-C whose KeyboardInterrupt was swallowed on the way
+                raise KeyboardInterrupt
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise self._timed_out(pending)
             sentinels = {w.process.sentinel: conn for conn, (w, _, _) in pending.items()}
-            for obj in mpc.wait(list(pending) + list(sentinels), remaining):
+            # short slices: a signal delivered to another thread does not interrupt this wait,
+            # so the main thread must come back to run the Python handler
+            wait = _SLICE if remaining is None else min(_SLICE, remaining)
+            for obj in mpc.wait(list(pending) + list(sentinels), wait):
                 if obj in sentinels:  # a worker exited
                     conn = sentinels[obj]
                     if conn in pending and not conn.poll():  # ... without replying
-                        raise self._died(*pending[conn])
+                        died(*pending[conn])
                     continue
                 if obj not in pending:
                     continue
@@ -220,7 +285,9 @@ class Pool(_Base):
                 try:
                     status, value = obj.recv()
                 except (EOFError, OSError):
-                    raise self._died(w, a, b) from None
+                    pending[obj] = (w, a, b)
+                    died(w, a, b)
+                    continue
                 if status == "ok":
                     results[a] = value
                 else:
@@ -241,12 +308,13 @@ class Pool(_Base):
             last,
         )
 
-    def _died(self, w, a, b):
+    def _died(self, w, a, b, retried=False):
         w.process.join(1.0)
         code = w.process.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        again = " (the chunk's second worker: it was retried once)" if retried else ""
         return EvaluationError(
-            f"worker pid {w.process.pid} died ({how}) while evaluating candidates {a}..{b - 1}; "
+            f"worker pid {w.process.pid} died ({how}) while evaluating candidates {a}..{b - 1}{again}; "
             "the pool was restarted",
             a,
             b,

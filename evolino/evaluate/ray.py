@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import threading
 import time
 import warnings
 
 import numpy as np
 
-from .._validate import check_number, check_positive_int
+from .._validate import EvolinoError, check_number, check_positive_int
 from .base import EvaluationError, _Base, _call, _check_call, _check_result, _failure, chunk_bounds
 
 __all__ = ["Ray"]
@@ -56,6 +59,10 @@ class Ray(_Base):
     timeout : float, optional
         Seconds one :meth:`evaluate` call may take (including starting the actors and
         loading a new ``fitness_fn``) before :class:`EvaluationError`.
+    connect_timeout : float, default=60
+        Seconds joining the cluster at ``address`` may take before an
+        :class:`~evolino.EvolinoError` naming the address (an unreachable host or port
+        fails at once).
     **init_kwargs
         More ``ray.init`` arguments, e.g. ``runtime_env={"working_dir": "."}`` so that
         the cluster's nodes can import the fitness function's module.
@@ -63,12 +70,15 @@ class Ray(_Base):
     Notes
     -----
     The fitness function is put in the object store once (``ray.put``) and loaded by
-    every actor once; afterwards only the chunks travel. The Ray instance is shut down
+    every actor once; afterwards only the chunks travel. A chunk whose actor dies is sent
+    once more to a fresh actor (same result: a candidate's fitness depends only on its
+    genome and seed); a second death stops the call with :class:`EvaluationError`. The Ray instance is shut down
     by :meth:`close` only if this evaluator started it.
     """
 
-    def __init__(self, address=None, n_workers=None, *, timeout=None, **init_kwargs):
+    def __init__(self, address=None, n_workers=None, *, timeout=None, connect_timeout=60.0, **init_kwargs):
         self.address = address
+        self.connect_timeout = check_number(connect_timeout, "connect_timeout", low=0.0, low_open=True)
         self.n_workers = None if n_workers is None or n_workers == -1 else check_positive_int(n_workers, "n_workers")
         self.timeout = None if timeout is None else check_number(timeout, "timeout", low=0.0, low_open=True)
         self.init_kwargs = init_kwargs
@@ -80,13 +90,48 @@ class Ray(_Base):
     def _start(self):
         ray = self._ray
         if not ray.is_initialized():
-            ray.init(address=self.address, **self.init_kwargs)
+            self._init()
             self._owns_ray = True
         self._check_resources()
         # SPREAD puts the actors on different nodes of a cluster before doubling up.
-        cls = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_RayWorker)
+        self._cls = cls = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_RayWorker)
         self._actors = [cls.remote() for _ in range(self.n_workers)]
         self._loaded = [None] * self.n_workers
+
+    def _init(self):
+        """``ray.init``, bounded by ``connect_timeout`` when joining a cluster: a wrong address is an error
+        naming it within seconds, not a wait of minutes."""
+        ray, address, limit = self._ray, self.address, self.connect_timeout
+        hint = ("check the address (`ray status` on the head node prints it) or start a cluster there with "
+                "`ray start --head`")
+        if isinstance(address, str) and address not in ("auto", "local"):
+            host, _, port = address.split("://", 1)[-1].rpartition(":")
+            if host and port.isdigit():  # nothing listening, or no route: known at once
+                try:
+                    socket.create_connection((host, int(port)), timeout=limit).close()
+                except OSError as exc:
+                    raise EvolinoError(f"cannot reach a Ray cluster at address={address!r} ({exc}); {hint}") from None
+        alarm = address is not None and hasattr(signal, "setitimer") \
+            and threading.current_thread() is threading.main_thread()
+        if alarm:  # something listens but may not answer as Ray does: bound the handshake too
+            def expired(signum, frame):
+                raise TimeoutError
+
+            previous = signal.signal(signal.SIGALRM, expired)
+            signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            ray.init(address=address, **self.init_kwargs)
+        except TimeoutError:
+            try:
+                ray.shutdown()
+            except Exception:  # a half-made connection: nothing more to release
+                pass
+            raise EvolinoError(f"Ray did not connect to address={address!r} within {limit} s "
+                               f"(connect_timeout); {hint}") from None
+        finally:
+            if alarm:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
 
     def _check_resources(self):
         cpus = int(self._ray.cluster_resources().get("CPU", 0))
@@ -123,11 +168,22 @@ class Ray(_Base):
                 self._get(loads, [bounds[i] for i in stale], deadline, "loading fitness_fn")
                 for i in stale:
                     self._loaded[i] = self._token
-            refs = [
-                self._actors[i].evaluate.remote(self._token, genomes[a:b], None if seeds is None else seeds[a:b])
-                for i, (a, b) in enumerate(bounds)
-            ]
-            results = self._get(refs, bounds, deadline, "evaluating")
+            def submit(i):
+                a, b = bounds[i]
+                return self._actors[i].evaluate.remote(self._token, genomes[a:b], None if seeds is None else seeds[a:b])
+
+            def resubmit(i):  # a fresh actor for a dead one's chunk: loads fitness_fn, then evaluates (in order)
+                try:
+                    ray.kill(self._actors[i])
+                except Exception:  # already gone
+                    pass
+                self._actors[i] = self._cls.remote()
+                self._actors[i].load.remote(self._token, self._ref)
+                self._loaded[i] = self._token
+                return submit(i)
+
+            refs = [submit(i) for i in range(len(bounds))]
+            results = self._get(refs, bounds, deadline, "evaluating", resubmit)
         except BaseException as exc:
             if not isinstance(exc, EvaluationError) or exc.remote_traceback is None:
                 self._kill_actors()  # dead, timed out or interrupted: start afresh next call
@@ -137,12 +193,14 @@ class Ray(_Base):
             out[a:b] = _check_result(np.asarray(r, dtype=np.float64), a, b)
         return out
 
-    def _get(self, refs, bounds, deadline, what):
-        """Results of ``refs`` in order; the first failure becomes an EvaluationError at once."""
+    def _get(self, refs, bounds, deadline, what, resubmit=None):
+        """Results of ``refs`` in order; the first failure becomes an EvaluationError at once, except a dead
+        actor's chunk, sent once more to a fresh actor by ``resubmit(i) -> ref`` when given."""
         ray = self._ray
         index = {ref: i for i, ref in enumerate(refs)}
         results = [None] * len(refs)
         pending = list(refs)
+        retried = set()
         while pending:
             done, pending = ray.wait(pending, num_returns=1, timeout=self._remaining(deadline))
             if not done:
@@ -161,8 +219,16 @@ class Ray(_Base):
                 self._loaded[i] = None
                 raise _failure(a, b, f"Ray actor {i}, {what}", str(exc)) from None
             except ray.exceptions.RayActorError as exc:
+                if resubmit is not None and i not in retried:
+                    retried.add(i)
+                    ref = resubmit(i)
+                    index[ref] = i
+                    pending.append(ref)
+                    continue
+                again = " (retried once on a fresh actor)" if i in retried else ""
                 raise EvaluationError(
-                    f"Ray actor {i} died while {what} candidates {a}..{b - 1}; the actors were restarted:\n{exc}",
+                    f"Ray actor {i} died while {what} candidates {a}..{b - 1}{again}; the actors were restarted:"
+                    f"\n{exc}",
                     a,
                     b,
                 ) from None

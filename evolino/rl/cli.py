@@ -9,12 +9,15 @@ episode: pole angles, or the observations of a gymnasium episode).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import sys
 import time
 
 import numpy as np
 
+from .._io import json_safe, write_bytes, write_text
 from ..loop import progress_bar
 from ..presets import POLE
 
@@ -120,17 +123,18 @@ def _run(task, args, plot_episode):
     word = "solved" if res.solved else "not solved"
     extra = "" if res.generalization is None else f", generalization {res.generalization}/625"
     print(f"{word} after {res.evaluations} evaluations ({res.generations} generations, {elapsed:.1f} s){extra}")
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        res.policy.save(os.path.join(args.out, "champion.npz"))
+    if args.out:  # each file atomic, results.json first; a missing matplotlib costs only the plot
         summary["champion"] = "champion.npz"
+        write_text(os.path.join(args.out, "results.json"), json.dumps(json_safe(summary), indent=1, allow_nan=False))
+        res.policy.save(os.path.join(args.out, "champion.npz"))
+        wrote = "results.json, champion.npz"
         if not args.no_plot:
-            episode = plot_episode(res.policy)
-            _plot(res.history, episode, os.path.join(args.out, "plot.png"))
-            summary["plot"] = "plot.png"
-        with open(os.path.join(args.out, "results.json"), "w") as fh:
-            json.dump(summary, fh, indent=1)
-        print(f"wrote {args.out}/results.json, champion.npz" + ("" if args.no_plot else ", plot.png"))
+            try:
+                _plot(res.history, plot_episode(res.policy), os.path.join(args.out, "plot.png"))
+                wrote += ", plot.png"
+            except ImportError:
+                print("(matplotlib not installed: no plot; pip install evolino[plot])", file=sys.stderr)
+        print(f"wrote {args.out}/{wrote}")
     return 0 if res.solved else 1
 
 
@@ -190,8 +194,10 @@ def _plot(history, episode, path):
     b.set_title(episode["title"])
     b.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=100, format="png")
     plt.close(fig)
+    write_bytes(path, buf.getvalue())
 
 
 def main(argv=None) -> int:

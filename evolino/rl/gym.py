@@ -27,7 +27,7 @@ import hashlib
 
 import numpy as np
 
-from .._validate import check_choice, check_number, check_positive_int
+from .._validate import EvolinoError, check_choice, check_number, check_positive_int
 from .policy import PolicyBatch, PolicySpec
 
 __all__ = ["GymTask", "GymFitness", "rollout", "make_env"]
@@ -52,8 +52,11 @@ def make_env(env_id: str, **kwargs):
     try:
         gym.spec(env_id)
     except gym.error.Error as exc:
-        raise ValueError(f"unknown gymnasium environment id {env_id!r}: {exc}") from exc
-    return gym.make(env_id, **kwargs)
+        raise EvolinoError(f"unknown gymnasium environment id {env_id!r}: {exc}") from exc
+    try:
+        return gym.make(env_id, **kwargs)
+    except (gym.error.DependencyNotInstalled, ImportError) as exc:  # the environment's own extra is missing
+        raise EvolinoError(f"gymnasium environment {env_id!r} cannot be made: {exc}") from exc
 
 
 def _describe_spaces(env, mask):

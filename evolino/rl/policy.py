@@ -21,13 +21,12 @@ Output ``y = head(W_out^T h_t + D^T x_t + b_out)`` with ``head`` one of
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .._io import load_npz, save_npz
-from .._validate import as_rng, check_array, check_choice, check_positive_int
+from .._io import load_npz, meta_value, save_npz
+from .._validate import EvolinoError, as_rng, check_array, check_choice, check_positive_int
 from ..lstm import LSTMSpec, LSTMState, LSTMWeights, initial_state, prepare, step
 
 __all__ = ["PolicySpec", "PolicyBatch", "ScalarPolicy", "Policy", "HEADS", "POLICY_VERSION"]
@@ -353,14 +352,13 @@ class Policy:
 
     @classmethod
     def load(cls, path) -> "Policy":
-        """Read a policy written by :meth:`save`; ValueError if the file is not one (or another version)."""
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"no policy file at {path!s}")
+        """Read a policy written by :meth:`save`; EvolinoError naming the file if it is not one (or another version)."""
         try:
-            arrays, meta = load_npz(path, "evolino.rl.Policy", POLICY_VERSION)
-        except ValueError as exc:
-            raise ValueError(f"{path!s} is not a saved evolino policy of this version: {exc}") from exc
+            arrays, meta = load_npz(path, "evolino.rl.Policy", POLICY_VERSION, members=("genome",))
+        except EvolinoError as exc:
+            raise EvolinoError(f"not a saved evolino policy of this version: {exc}") from None
         try:
-            return cls(PolicySpec.from_dict(meta["spec"]), np.array(arrays["genome"]), meta.get("info"))
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path!s} is not a saved evolino policy: {exc}") from exc
+            return cls(PolicySpec.from_dict(meta_value(meta, "spec", dict, path)), np.array(arrays["genome"]),
+                       meta.get("info"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EvolinoError(f"{path!s} is not a saved evolino policy: {type(exc).__name__}: {exc}") from exc

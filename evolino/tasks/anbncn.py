@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validate import check_number, check_positive_int
+from .._validate import EvolinoError, check_number, check_positive_int
 
 __all__ = ["INPUTS", "OUTPUTS", "anbncn_string", "next_symbol_sets", "encode", "AnbncnTask"]
 
@@ -82,6 +82,9 @@ class AnbncnTask:
     def __post_init__(self):
         check_positive_int(self.train_max, "train_max")
         check_positive_int(self.test_max, "test_max")
+        if self.test_max < self.train_max:  # the score counts accepted training strings among the tested ones
+            raise EvolinoError(f"test_max={self.test_max} must be >= train_max={self.train_max} (the test range "
+                               "starts with the training strings); raise --test-max")
         check_number(self.threshold, "threshold")
 
     @property
@@ -109,12 +112,12 @@ class AnbncnTask:
         Xs = [x for x, _ in data]
         outs = model.predict(Xs) if hasattr(model, "predict") else [model(x) for x in Xs]
         if len(outs) != len(ns):
-            raise ValueError(f"model returned {len(outs)} outputs for {len(ns)} strings")
+            raise EvolinoError(f"model returned {len(outs)} outputs for {len(ns)} strings")
         ok = []
         for (_, Y), out in zip(data, outs):
             out = np.asarray(out)
             if out.shape != Y.shape:
-                raise ValueError(f"model output must have shape {Y.shape}, got {out.shape}")
+                raise EvolinoError(f"model output must have shape {Y.shape}, got {out.shape}")
             ok.append(bool(np.all((out > self.threshold) == (Y > 0.5))))
         return np.array(ok)
 

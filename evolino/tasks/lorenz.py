@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validate import check_array, check_number, check_positive_int
+from .._validate import EvolinoError, check_array, check_number, check_positive_int
 
 LYAPUNOV = 0.906
 
@@ -73,12 +73,12 @@ def lorenz63(
     skip = round(transient / dt)
     # a sampling interval that is not a whole number of steps would silently change the time axis
     if not np.isclose(stride * dt, sample_every, rtol=1e-9, atol=0):
-        raise ValueError(f"sample_every must be a multiple of dt, got {sample_every} and {dt}")
+        raise EvolinoError(f"sample_every must be a multiple of dt, got {sample_every} and {dt}")
     if not np.isclose(skip * dt, transient, rtol=1e-9, atol=1e-12):
-        raise ValueError(f"transient must be a multiple of dt, got {transient} and {dt}")
+        raise EvolinoError(f"transient must be a multiple of dt, got {transient} and {dt}")
     x0 = check_array(x0, "x0", ndims=(1,), dtype=np.float64, finite=True)
     if x0.shape != (3,):
-        raise ValueError(f"x0 must hold 3 values, got shape {x0.shape}")
+        raise EvolinoError(f"x0 must hold 3 values, got shape {x0.shape}")
     s, r, b = (check_number(v, name) for v, name in ((sigma, "sigma"), (rho, "rho"), (beta, "beta")))
 
     # plain floats: for a 3-D state a Python loop is ~10x faster than numpy per step
@@ -122,11 +122,11 @@ def normalized_error(y_pred, y_true, scale) -> np.ndarray:
     y_pred = check_array(y_pred, "y_pred", dtype=np.float64)
     y_true = check_array(y_true, "y_true", dtype=np.float64)
     if y_pred.shape != y_true.shape or y_pred.ndim < 2:
-        raise ValueError(f"y_pred and y_true must have the same shape (..., H, O), got {y_pred.shape} "
+        raise EvolinoError(f"y_pred and y_true must have the same shape (..., H, O), got {y_pred.shape} "
                          f"and {y_true.shape}")
     scale = check_array(scale, "scale", ndims=(1,), dtype=np.float64, finite=True)
     if scale.shape != (y_true.shape[-1],) or np.any(scale <= 0):
-        raise ValueError(f"scale must hold {y_true.shape[-1]} positive values, got {scale}")
+        raise EvolinoError(f"scale must hold {y_true.shape[-1]} positive values, got {scale}")
     with np.errstate(all="ignore"):  # diverged generations give inf/NaN, which count as exceeding
         return np.sqrt(np.mean(((y_pred - y_true) / scale) ** 2, axis=-1))
 
@@ -146,7 +146,7 @@ def valid_steps(error, threshold: float = 0.4) -> np.ndarray:
     """
     error = check_array(error, "error", dtype=np.float64)
     if error.ndim < 1 or error.shape[-1] == 0:
-        raise ValueError(f"error must have at least one step in its last axis, got shape {error.shape}")
+        raise EvolinoError(f"error must have at least one step in its last axis, got shape {error.shape}")
     threshold = check_number(threshold, "threshold", low=0.0, low_open=True)
     bad = ~(error <= threshold)  # NaN compares False, so it is bad
     return np.where(bad.any(axis=-1), bad.argmax(axis=-1), error.shape[-1])
@@ -228,7 +228,7 @@ class LorenzTask:
         seg = self.segments()
         gen = np.asarray(network.generate(self.horizon, Y_prefix=seg[:, : self.warm]))
         if gen.shape != (self.n_segments, self.horizon, 3):
-            raise ValueError(f"network.generate returned shape {gen.shape}, expected "
+            raise EvolinoError(f"network.generate returned shape {gen.shape}, expected "
                              f"{(self.n_segments, self.horizon, 3)}")
         v = self.vpt(gen, seg[:, self.warm :])
         return float(np.median(v)), v

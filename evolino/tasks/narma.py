@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validate import as_rng, check_array, check_number, check_positive_int
+from .._validate import EvolinoError, as_rng, check_array, check_number, check_positive_int
 from .metrics import nrmse
 
 ORDER = 10
@@ -54,7 +54,7 @@ def narma10_response(u) -> np.ndarray:
     u = check_array(u, "u", ndims=(1, 2), dtype=np.float64, finite=True)
     if u.ndim == 2:
         if u.shape[1] != 1:
-            raise ValueError(f"u must have shape (T,) or (T, 1), got {u.shape}")
+            raise EvolinoError(f"u must have shape (T,) or (T, 1), got {u.shape}")
         u = u[:, 0]
     T = len(u)
     uu = u.tolist()  # plain floats: the recursion is scalar and sequential
@@ -100,7 +100,7 @@ def narma10(n_steps: int, *, seed=None, transient: int = 200, low: float = 0.0, 
     low = check_number(low, "low")
     high = check_number(high, "high")
     if not high > low:
-        raise ValueError(f"high must be > low, got low={low}, high={high}")
+        raise EvolinoError(f"high must be > low, got low={low}, high={high}")
     bound = check_number(bound, "bound", low=0.0, low_open=True)
     max_tries = check_positive_int(max_tries, "max_tries")
     rng = as_rng(seed)
@@ -163,6 +163,6 @@ class Narma10Task:
         """Test NRMSE of ``network.predict`` run over all inputs; returns ``(nrmse, predictions (test, 1))``."""
         pred = np.asarray(network.predict(self.inputs))
         if pred.shape != self.targets.shape:
-            raise ValueError(f"network.predict returned shape {pred.shape}, expected {self.targets.shape}")
+            raise EvolinoError(f"network.predict returned shape {pred.shape}, expected {self.targets.shape}")
         pred = pred[self.n_train :]
         return nrmse(pred, self.test_targets), pred

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validate import check_positive_int
+from .._validate import EvolinoError, check_positive_int
 from .metrics import nrmse
 
 
@@ -72,7 +72,7 @@ class LaserTask:
         self.series = santafe_laser()
         tail = len(self.series) - self.n_train
         if tail < self.n_segments * (self.warm + self.horizon):
-            raise ValueError(f"washout + train = {self.n_train} leaves {tail} test samples, fewer than "
+            raise EvolinoError(f"washout + train = {self.n_train} leaves {tail} test samples, fewer than "
                              f"n_segments * (warm + horizon) = {self.n_segments * (self.warm + self.horizon)}")
 
     @property
@@ -98,7 +98,7 @@ class LaserTask:
         """One-step-ahead NRMSE over the tail; returns ``(nrmse, predictions (tail, 1))``."""
         pred = np.asarray(network.predict(Y=self.series))
         if pred.shape != self.series.shape:
-            raise ValueError(f"network.predict returned shape {pred.shape}, expected {self.series.shape}")
+            raise EvolinoError(f"network.predict returned shape {pred.shape}, expected {self.series.shape}")
         pred = pred[self.n_train :]
         return nrmse(pred, self.test_series), pred
 
@@ -110,7 +110,7 @@ class LaserTask:
         seg = self.segments()
         gen = np.asarray(network.generate(self.horizon, Y_prefix=seg[:, : self.warm]))
         if gen.shape != (self.n_segments, self.horizon, 1):
-            raise ValueError(f"network.generate returned shape {gen.shape}, expected "
+            raise EvolinoError(f"network.generate returned shape {gen.shape}, expected "
                              f"{(self.n_segments, self.horizon, 1)}")
         with np.errstate(all="ignore"):
             per = np.sqrt(np.mean((gen - seg[:, self.warm :]) ** 2, axis=(1, 2))) / np.std(self.train_series)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validate import check_array, check_positive_int
+from .._validate import EvolinoError, check_array, check_positive_int
 from .metrics import nrmse
 
 FREQUENCIES = (0.2, 0.311, 0.42, 0.51, 0.63, 0.74, 0.85, 0.97)
@@ -38,11 +38,13 @@ def superimposed_sines(n_steps: int, terms: int | None = 2, freqs=None) -> np.nd
     if freqs is None:
         terms = check_positive_int(terms, "terms")
         if terms > len(FREQUENCIES):
-            raise ValueError(f"terms must be <= {len(FREQUENCIES)}, got {terms}")
+            raise EvolinoError(f"terms must be <= {len(FREQUENCIES)}, got {terms}")
         freqs = FREQUENCIES[:terms]
     freqs = check_array(freqs, "freqs", ndims=(1,), dtype=np.float64, finite=True)
     if freqs.size == 0:
-        raise ValueError("freqs must hold at least one frequency")
+        raise EvolinoError("freqs must hold at least one frequency")
+    if np.any(freqs <= 0):  # sin(0 t) = 0: a constant series, nothing to learn (and an NRMSE of 0/0)
+        raise EvolinoError(f"freqs must be > 0 (radians per step), got {freqs.tolist()}")
     n = np.arange(n_steps, dtype=np.float64)
     return np.sin(np.outer(n, freqs)).sum(axis=1, keepdims=True)
 
