@@ -76,9 +76,8 @@ def test_closed_loop_backends_equal_a_plain_loop(monkeypatch, peepholes, forget_
     rng_ = (np.array([-0.5, -1.0]), np.array([0.7, 1.0])) if clip else None
     w = prepare(spec, genomes)
     got = closed_loop(spec, w, coef, LSTMState(h0, c0), y0, n, X, out_range=rng_, backend="numba")
-    monkeypatch.setattr(lstm, "_CHUNK_BYTES", 1)  # NumPy: one network per chunk
     import evolino.sequences as sq
-    monkeypatch.setattr(sq, "_CHUNK_BYTES", 2 * H * spec.n_units * H * 8)  # two networks per chunk
+    monkeypatch.setattr(sq, "_LOOP_CHUNK_BYTES", 2 * H * spec.n_units * H * 8)  # two networks per chunk
     ref = closed_loop(spec, w, coef, LSTMState(h0, c0), y0, n, X, out_range=rng_, backend="numpy")
     np.testing.assert_allclose(got, ref, atol=1e-12, rtol=0)
     if clip:
