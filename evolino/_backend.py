@@ -6,8 +6,9 @@ results differ by float rounding only (tested to 1e-12 in float64).
 
 The compiled kernels have a serial and a parallel (one thread per network)
 build, bit-for-bit equal. The parallel one is used only from the main thread of
-the main process: pool workers already share the cores, and numba's default
-threading layer must not be entered by two threads at once.
+the main process, and never in evaluator workers (they call :func:`single_threaded`,
+as they pin BLAS to one thread): workers already share the cores, and numba's
+threading layers must not be entered by two threads at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ __all__ = ["BACKENDS", "check_backend", "resolve_backend"]
 
 BACKENDS = ("auto", "numpy", "numba")
 _NUMBA = None  # None: not tried yet; False: not importable; else the kernel module
+_SERIAL = False  # set in evaluator workers: the serial build only
+
+
+def single_threaded() -> None:
+    """Use only the serial compiled kernels in this process (evaluator workers share the cores)."""
+    global _SERIAL
+    _SERIAL = True
 
 
 def check_backend(backend) -> str:
@@ -62,7 +70,7 @@ def resolve_backend(backend) -> str:
 
 def _parallel(P: int) -> bool:
     """Whether ``P`` networks should use the parallel build (see the module docstring)."""
-    if P < 2 or threading.current_thread() is not threading.main_thread():
+    if _SERIAL or P < 2 or threading.current_thread() is not threading.main_thread():
         return False
     if multiprocessing.parent_process() is not None:
         return False

@@ -193,3 +193,17 @@ def test_cold_start_without_the_cache(tmp_path):
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=600)
     assert any(tmp_path.rglob("*.nbi"))  # and it wrote its cache there
+
+
+@needs_numba
+def test_the_parallel_build_is_used_from_the_main_thread_only():
+    import threading
+
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(_backend._parallel(8)))
+    t.start()
+    t.join()
+    assert seen == [False] and not _backend._parallel(1)
+    import numba
+
+    assert _backend._parallel(8) == (numba.get_num_threads() > 1)
