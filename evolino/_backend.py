@@ -110,8 +110,7 @@ def numba_closed_loop(spec, w, coef, h0, c0, y0, X, out_range, out) -> None:
     run = k.closed_loop_parallel if _parallel(w.W.shape[0]) else k.closed_loop_serial
     dt, O = spec.dtype, coef.shape[-1]
     clip = out_range is not None
-    lo, hi = (np.zeros(O, dt), np.zeros(O, dt)) if not clip else \
-        (np.broadcast_to(np.asarray(out_range[0], dt), (O,)).copy(), np.broadcast_to(np.asarray(out_range[1], dt), (O,)).copy())
+    lo, hi = (np.broadcast_to(np.asarray(v, dt), (O,)).copy() for v in (out_range if clip else (0, 0)))
     c = np.ascontiguousarray
     run(*_flat_weights(w), c(coef, dt), c(h0, dt), c(c0, dt), c(y0, dt), c(X, dt), lo, hi, clip, out,
         spec.peepholes, spec.forget_gate)
