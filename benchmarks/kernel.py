@@ -26,7 +26,15 @@ What is measured (all in one run, BLAS pinned to one thread with threadpoolctl a
   network-step (the weight products; bias and elementwise work not counted),
   against this machine's single-thread matmul peak (1000x1000, same dtype);
 * the batched least-squares readout ``evolino.readout.solve_least_squares`` against
-  a per-candidate ``np.linalg.lstsq`` loop, with the largest coefficient difference.
+  a per-candidate ``np.linalg.lstsq`` loop, with the largest coefficient difference;
+* the compiled backend (``backend="numba"``, serial build, one thread; skipped when numba
+  is absent) beside the NumPy kernel, and its "% of limit": with one sequence per network
+  every weight is read once per step, so a network-step cannot be faster than reading
+  that network's weights (``(I + H + 1) * U * H`` floats) at the cache bandwidth this
+  benchmark measures (a vectorized sum over an array of that size, repeated; meaningful from
+  H ~ 32, where the weights leave L1);
+* the closed loop (``evolino.sequences.closed_loop``, one output fed back) on both
+  backends, per network-step and relative to a teacher-forced step of the same backend.
 
 Times are the best of several repeats of the thread's CPU time (the machine is
 shared; ``--clock wall`` for wall-clock time). Per-network loops
@@ -49,16 +57,18 @@ import numpy as np
 from scipy.special import expit
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from evolino import lstm
-from evolino.lstm import LSTMSpec, forward
+from evolino import _backend, lstm
+from evolino.lstm import LSTMSpec, LSTMState, forward, prepare
 from evolino.readout import solve_least_squares
+from evolino.sequences import closed_loop
 
 try:
     import torch
 except ImportError:  # PyTorch is optional: its column is skipped
     torch = None
 
-SHAPES = [(10, 40, 1000), (32, 64, 1000), (64, 256, 500)]  # (H, P, T)
+SHAPES = [(10, 40, 1000), (32, 64, 1000), (64, 256, 500), (150, 40, 2000)]  # (H, P, T)
+NUMBA = _backend.numba_available()
 DTYPES = [np.float64, np.float32]
 N_INPUTS = 1
 TARGET_VS_NAIVE = {10: 10.0, 32: 5.0, 64: 4.0}  # float64 targets of issue 3
@@ -229,6 +239,45 @@ def load_average() -> str:
         return "n/a"
 
 
+def stream_bandwidth(nbytes: int, dtype, repeat: int) -> float:
+    """Bytes/s of reading an array of ``nbytes`` again and again with vector loads: the bound of a
+    network-step whose weights are that size and stay in cache (numba, fast-math sum: only a probe)."""
+    import numba
+
+    @numba.njit(fastmath=True)
+    def read(a, n):
+        s = 0.0
+        for _ in range(n):
+            for i in range(a.size):
+                s += a[i]
+        return s
+
+    a = np.random.default_rng(0).standard_normal(max(1, nbytes // np.dtype(dtype).itemsize)).astype(dtype)
+    n = max(1, int(2e8 // max(nbytes, 1)))  # about 200 MB read per timing
+    return n * a.nbytes / best_time(lambda: read(a, n), repeat)
+
+
+def closed_loop_rows(args):
+    """Closed loop vs teacher-forced forward, per network-step, on each backend (float64)."""
+    rows = []
+    for H, P, T in SHAPES:
+        T = min(args.steps or T, 500)
+        spec = LSTMSpec(1, H)
+        rng = np.random.default_rng(2)
+        w = prepare(spec, spec.init(rng, P))
+        x = rng.standard_normal((T, 1))
+        coef = rng.normal(0, 0.1, (P, H + 1, 1))
+        st = LSTMState(np.zeros((P, 1, H)), np.zeros((P, 1, H)))
+        row = {"H": H, "P": P, "T": T}
+        for be in ("numpy", "numba") if NUMBA else ("numpy",):
+            row[f"fwd_{be}"] = best_time(lambda: forward(spec, w, x, backend=be), args.repeat) / (P * T)
+            row[f"cl_{be}"] = best_time(lambda: closed_loop(spec, w, coef, st, np.zeros((1, 1)), T, backend=be),
+                                        args.repeat) / (P * T)
+        rows.append(row)
+        print(f"  measured closed loop H={H}", file=sys.stderr, flush=True)
+    return rows
+
+
 def kernel_rows(args, peaks):
     rows = []
     for dtype in DTYPES:
@@ -241,12 +290,19 @@ def kernel_rows(args, peaks):
             n_loop = min(P, args.loop_networks)
             row = {"dtype": np.dtype(dtype).name, "H": H, "P": P, "T": T}
 
-            ours = forward(spec, genomes, x)
-            row["batched"] = P * T / best_time(lambda: forward(spec, genomes, x), args.repeat)
+            ours = forward(spec, genomes, x, backend="numpy")
+            row["batched"] = P * T / best_time(lambda: forward(spec, genomes, x, backend="numpy"), args.repeat)
+            if NUMBA:
+                w = prepare(spec, genomes)
+                row["numba_err"] = float(np.abs(forward(spec, w, x, backend="numba") - ours).max())
+                row["numba"] = P * T / best_time(lambda: forward(spec, w, x, backend="numba"), args.repeat)
+                wbytes = (N_INPUTS + H + 1) * spec.n_units * H * np.dtype(dtype).itemsize
+                row["limit"] = stream_bandwidth(wbytes, dtype, args.repeat) / wbytes  # network-steps/s
             saved = lstm._CHUNK_BYTES
             lstm._CHUNK_BYTES = 1 << 62  # the whole population in one chunk
             try:
-                row["unchunked"] = P * T / best_time(lambda: forward(spec, genomes, x), args.repeat)
+                row["unchunked"] = P * T / best_time(lambda: forward(spec, genomes, x, backend="numpy"),
+                                                     args.repeat)
             finally:
                 lstm._CHUNK_BYTES = saved
 
@@ -333,7 +389,15 @@ def main(argv=None):
         peaks = {np.dtype(d).name: matmul_peak(d) for d in DTYPES}
         print("single-thread matmul peak (1000x1000): " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peaks.items()))
         print(f"chunk size: evolino.lstm._CHUNK_BYTES = {lstm._CHUNK_BYTES} bytes of recurrent weights per chunk")
+        if NUMBA:
+            import numba
+
+            numba.set_num_threads(1)  # the serial build, as in one evaluator process
+            print(f"numba {numba.__version__}: backend='numba' timed on 1 thread")
+        else:
+            print("numba: not installed, its columns are skipped")
         rows = kernel_rows(args, peaks)
+        crows = closed_loop_rows(args)
         rrows = readout_rows(args)
         print(f"load average at end: {load_average()}")
 
@@ -365,7 +429,7 @@ def main(argv=None):
     print()
     print("targets (issue 3):")
     for r in rows:
-        if r["dtype"] == "float64":
+        if r["dtype"] == "float64" and r["H"] in TARGET_VS_NAIVE:
             goal = TARGET_VS_NAIVE[r["H"]]
             ok = r["batched"] / r["naive"] >= goal
             print(f"  float64 H={r['H']}: x naive {r['batched'] / r['naive']:.1f} >= {goal:g}: {'met' if ok else 'NOT met'}")
@@ -376,6 +440,40 @@ def main(argv=None):
         if r["dtype"] == "float32" and r["H"] == 64:
             ok = r["peak_frac"] >= TARGET_PEAK_FRACTION
             print(f"  float32 H=64: {100 * r['peak_frac']:.1f}% of peak >= 25%: {'met' if ok else 'NOT met'}")
+    if NUMBA:
+        print()
+        print("## Compiled backend (numba, serial build, 1 thread) beside the NumPy kernel, M network-steps/s")
+        print()
+        print("| dtype | H | P | T | numpy | numba | numba / numpy | limit | numba % of limit | numpy % of limit "
+              "| max abs diff |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['dtype']} | {r['H']} | {r['P']} | {r['T']} | {fmt_rate(r['batched'])} | {fmt_rate(r['numba'])} "
+                  f"| {r['numba'] / r['batched']:.2f} | {fmt_rate(r['limit'])} | {100 * r['numba'] / r['limit']:.0f} "
+                  f"| {100 * r['batched'] / r['limit']:.0f} | {r['numba_err']:.1e} |")
+        print()
+        print("targets (issue 18): numba >= 2x numpy in float64, >= 2.5x in float32; >= 70% of the limit at H >= 32")
+        for r in rows:
+            goal = 2.0 if r["dtype"] == "float64" else 2.5
+            x = r["numba"] / r["batched"]
+            print(f"  {r['dtype']} H={r['H']}: {x:.2f}x >= {goal}: {'met' if x >= goal else 'NOT met'}"
+                  + (f"; {100 * r['numba'] / r['limit']:.0f}% of limit >= 70%: "
+                     f"{'met' if r['numba'] >= 0.7 * r['limit'] else 'NOT met'}" if r["H"] >= 32 else ""))
+    print()
+    print("## Closed loop (one output fed back, float64, B=1) vs a teacher-forced step, us per network-step")
+    print()
+    bes = ("numpy", "numba") if NUMBA else ("numpy",)
+    print("| H | P | T | " + " | ".join(f"{b} forward | {b} closed loop | {b} ratio" for b in bes) + " |")
+    print("|---:|---:|---:|" + "---:|---:|---:|" * len(bes))
+    for r in crows:
+        print(f"| {r['H']} | {r['P']} | {r['T']} | " + " | ".join(
+            f"{1e6 * r[f'fwd_{b}']:.2f} | {1e6 * r[f'cl_{b}']:.2f} | {r[f'cl_{b}'] / r[f'fwd_{b}']:.2f}" for b in bes)
+            + " |")
+    if NUMBA:
+        r = next(r for r in crows if r["H"] == 150)
+        x = r["cl_numba"] / r["fwd_numba"]
+        print(f"target (issue 18): closed loop <= 1.2x a teacher-forced step at H=150 (numba): {x:.2f}x, "
+              f"{'met' if x <= 1.2 else 'NOT met'}")
     print()
     print("## Readout: batched least squares vs per-candidate np.linalg.lstsq (float64, 1 output, BLAS 1 thread)")
     print()

@@ -114,6 +114,8 @@ def _common(p, preset):
     p.add_argument("--checkpoint-every", type=_positive, default=10, help="generations between checkpoints")
     p.add_argument("--evaluator", choices=["serial", "pool", "ray"], default="serial")
     p.add_argument("--workers", type=_positive, default=None, help="worker processes for pool/ray")
+    p.add_argument("--backend", choices=["auto", "numpy", "numba"], default="auto",
+                   help="kernel backend (default: auto, numba when installed)")
     p.add_argument("--address", default=None, help="Ray cluster address (e.g. auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plot", action="store_true", help="do not write plot.png")
@@ -191,7 +193,8 @@ def _train(args, task):
                       search_options=options, encoding=args.encoding, encoding_options=enc_options,
                       popsize=args.popsize, max_generations=args.generations, evaluator=evaluator,
                       n_jobs=None if owned else args.workers,
-                      checkpoint=checkpoint, checkpoint_every=args.checkpoint_every, callbacks=[cb], seed=args.seed)
+                      checkpoint=checkpoint, checkpoint_every=args.checkpoint_every, callbacks=[cb], seed=args.seed,
+                      backend=args.backend)
     try:
         net = trainer.fit(task.train_series, resume=args.resume)
     finally:

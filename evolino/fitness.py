@@ -19,6 +19,7 @@ import copy
 
 import numpy as np
 
+from ._backend import check_backend
 from .lstm import LSTMSpec, forward, prepare
 from .metrics import classification_loss, regression_loss
 from .sequences import closed_loop
@@ -78,12 +79,15 @@ class EvolinoFitness:
         Memory budget of one batched evaluation. A population whose activations would
         exceed it is evaluated in consecutive chunks: same results (every candidate's
         fitness is independent of its chunk-mates), bounded memory.
+    backend : {"auto", "numpy", "numba"}, default="auto"
+        Kernel backend of the forward pass and the closed loop (:func:`evolino.lstm.forward`).
     """
 
     def __init__(self, spec: LSTMSpec, inputs, fit_idx, Y_fit, *, val_idx=None, Y_val=None, readout,
                  loss="nrmse", input_scale: float = 1.0, split=None, Y_seq=None, X_ext=None, horizon=None,
                  stride=None, out_range=None, vpt_threshold=0.4, inputs_clean=None, final_idx=None, Y_final=None,
-                 max_bytes: int = 2**30):
+                 max_bytes: int = 2**30, backend: str = "auto"):
+        self.backend = check_backend(backend)
         self.spec, self.inputs, self.readout, self.loss = spec, inputs, readout, loss
         self.inputs_clean = inputs if inputs_clean is None else inputs_clean
         self.out_range, self.vpt_threshold = out_range, float(vpt_threshold)
@@ -174,15 +178,15 @@ class EvolinoFitness:
         P, H = len(genomes), self.spec.n_cells
         with np.errstate(all="ignore"):
             if self.feedback and self.horizon == 1:  # one-step use: teacher-forced outputs are the free runs
-                S = forward(self.spec, w, self.inputs).reshape(P, -1, H)
+                S = forward(self.spec, w, self.inputs, backend=self.backend).reshape(P, -1, H)
                 out = self._fit_predict(S[:, self.fit_idx], S[:, self._val1])
             elif self.feedback:
-                h, state = forward(self.spec, w, self.inputs[:, : self.split], return_state=True)
+                h, state = forward(self.spec, w, self.inputs[:, : self.split], return_state=True, backend=self.backend)
                 S = h.reshape(P, -1, H)
                 coef = self.readout.fit(S[:, self._fit_run], self.Y_fit).coef_
                 out = self._free_runs(w, coef, state)
             else:
-                S = forward(self.spec, w, self.inputs).reshape(P, -1, H)
+                S = forward(self.spec, w, self.inputs, backend=self.backend).reshape(P, -1, H)
                 out = self._fit_predict(S[:, self._fit_run], S[:, self.val_idx])
             loss = self._score(out)
         return np.where(np.isfinite(loss), loss, WORST)
@@ -192,7 +196,8 @@ class EvolinoFitness:
         P, B, H = state.h.shape
         states, t = [state], self.split
         for s in self.starts[1:]:  # teacher-forced through the validation part, to each start
-            _, st = forward(self.spec, w, self.inputs_clean[:, t:s], h0=states[-1], return_state=True)
+            _, st = forward(self.spec, w, self.inputs_clean[:, t:s], h0=states[-1], return_state=True,
+                            backend=self.backend)
             states.append(st)
             t = s
         K = len(self.starts)
@@ -202,8 +207,8 @@ class EvolinoFitness:
         X = None
         if self.X_ext is not None:
             X = self.X_ext[:, self.starts[:, None] + np.arange(self.horizon)].reshape(B * K, self.horizon, -1)
-        clip = None if self.out_range is None else self._clip
-        out = closed_loop(self.spec, w, coef, type(state)(h0, c0), y0, self.horizon, X, out_map=clip)
+        out = closed_loop(self.spec, w, coef, type(state)(h0, c0), y0, self.horizon, X, out_range=self.out_range,
+                          backend=self.backend)
         return out.reshape(P, -1, out.shape[-1])
 
     @property
@@ -219,9 +224,6 @@ class EvolinoFitness:
             return self.readout.fit_holdout(S_fit, self.Y_fit, S_val, self.Y_val).predict(S_val)
         return self.readout.fit(S_fit, self.Y_fit).predict(S_val)
 
-    def _clip(self, y):
-        return np.clip(np.nan_to_num(y, nan=0.0), *self.out_range)
-
     def _vpt(self, out) -> np.ndarray:
         """Minus the mean valid prediction time of the free runs, as a fraction of the horizon, ``(P,)``."""
         P, h = out.shape[0], self.horizon
@@ -236,7 +238,7 @@ class EvolinoFitness:
 
         Returns the fitted readout object (``coef_`` ``(1, H + 1, O)`` when linear).
         """
-        h = forward(self.spec, prepare(self.spec, genome[None], self.input_scale), self.inputs)
+        h = forward(self.spec, prepare(self.spec, genome[None], self.input_scale), self.inputs, backend=self.backend)
         S = h.reshape(1, -1, self.spec.n_cells)
         if self._holdout:  # the ridge chosen on the validation steps, as during evolution
             val = self._val1 if self.feedback else self.val_idx

@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._backend import numba_forward, numba_step, resolve_backend
 from ._chunked import _chunk_weights, _forward_chunk
 from ._validate import as_rng, check_array, check_number, check_positive_int
 
@@ -346,7 +347,7 @@ def _cell_update(spec, a, c, p_in, p_out):
     return h, c_new
 
 
-def step(spec: LSTMSpec, weights, state: LSTMState, x) -> LSTMState:
+def step(spec: LSTMSpec, weights, state: LSTMState, x, *, backend: str = "auto") -> LSTMState:
     """Advance ``P`` networks one time step.
 
     Parameters
@@ -358,6 +359,8 @@ def step(spec: LSTMSpec, weights, state: LSTMState, x) -> LSTMState:
         ``h``, ``c`` of shape ``(P, B, H)`` (see :func:`initial_state`).
     x : array of shape (B, I), shared by all networks, or (P, B, I)
         The input at this step (e.g. each network's own fed-back output).
+    backend : {"auto", "numpy", "numba"}, default="auto"
+        Kernel backend (see :mod:`evolino._backend`; "auto": numba when installed).
 
     Returns
     -------
@@ -374,6 +377,8 @@ def step(spec: LSTMSpec, weights, state: LSTMState, x) -> LSTMState:
     expected = ((B, spec.n_inputs), (P, B, spec.n_inputs))
     if x.shape not in expected:
         raise ValueError(f"x must have shape {expected[0]} or {expected[1]}, got {x.shape}")
+    if resolve_backend(backend) == "numba":
+        return LSTMState(*numba_step(spec, w, h, c, np.broadcast_to(x, (P, B, spec.n_inputs))))
     a = np.matmul(h, w.R)  # (P, B, U*H)
     a += np.matmul(x, w.W) if x.ndim == 3 else np.matmul(x[None], w.W)
     a += w.b
@@ -381,7 +386,8 @@ def step(spec: LSTMSpec, weights, state: LSTMState, x) -> LSTMState:
     return LSTMState(h_new, c_new)
 
 
-def forward(spec: LSTMSpec, genomes, X, h0: LSTMState | None = None, *, return_state: bool = False):
+def forward(spec: LSTMSpec, genomes, X, h0: LSTMState | None = None, *, return_state: bool = False,
+            backend: str = "auto"):
     """Cell outputs of ``P`` networks on ``B`` input sequences.
 
     Parameters
@@ -394,6 +400,10 @@ def forward(spec: LSTMSpec, genomes, X, h0: LSTMState | None = None, *, return_s
         Initial state, ``h`` and ``c`` of shape ``(P, B, H)``; zeros by default.
     return_state : bool, default=False
         Also return the final :class:`LSTMState` (to continue with :func:`step`).
+    backend : {"auto", "numpy", "numba"}, default="auto"
+        ``"numpy"``: the chunked NumPy kernel (the reference); ``"numba"``: the compiled one
+        (``pip install evolino[fast]``); ``"auto"``: numba when installed. Same results up to
+        float rounding.
 
     Returns
     -------
@@ -423,6 +433,9 @@ def forward(spec: LSTMSpec, genomes, X, h0: LSTMState | None = None, *, return_s
 
     out = np.empty((P, B, T, H), spec.dtype)
     c_last = np.empty((P, B, H), spec.dtype)
+    if resolve_backend(backend) == "numba":
+        numba_forward(spec, w, X, h0[0], h0[1], out, c_last)
+        return _forward_result(out, c_last, seq, single, return_state)
     itemsize = np.dtype(spec.dtype).itemsize
     chunk = max(1, min(P, _CHUNK_BYTES // (H * UH * itemsize * max(1, B // 4))))
     # a column of ones folds the biases into the input projection
@@ -431,6 +444,11 @@ def forward(spec: LSTMSpec, genomes, X, h0: LSTMState | None = None, *, return_s
         sl = slice(s, min(P, s + chunk))
         c_last[sl] = _forward_chunk(spec, _chunk_weights(spec, w, sl, B), X1, h0[0][sl], h0[1][sl], out[sl],
                                     _XP_BYTES)
+    return _forward_result(out, c_last, seq, single, return_state)
+
+
+def _forward_result(out, c_last, seq, single, return_state):
+    """:func:`forward`'s return value from ``out`` ``(P, B, T, H)`` and the last cell state."""
     h_last = out[:, :, -1].copy()  # not a view: the state must not change with the outputs
     if seq:
         out = out[:, 0]

@@ -18,6 +18,7 @@ import numpy as np
 from ._data import Scaler
 from ._io import load_npz, meta_value, save_npz
 from ._validate import EvolinoError, EvolinoTypeError, EvolinoWarning, check_array, check_number, check_positive_int
+from ._backend import check_backend
 from .lstm import LSTMSpec, forward, prepare
 from .sequences import closed_loop, teacher_inputs
 
@@ -56,13 +57,18 @@ class EvolinoNetwork:
     encoding : dict, optional
         How the weights were evolved (``Encoding.to_dict()`` of :mod:`evolino.genome`; default
         ``{"name": "direct"}``), saved with the network. ``genome`` holds the decoded weights.
+    backend : {"auto", "numpy", "numba"}, default="auto"
+        Kernel backend of :meth:`predict` and :meth:`generate` (see :func:`evolino.lstm.forward`);
+        not saved.
     """
 
     def __init__(self, spec: LSTMSpec, genome, coef, *, feedback: bool = False, washout: int = 0,
-                 input_scale: float = 1.0, scaler: Scaler | None = None, encoding: dict | None = None):
+                 input_scale: float = 1.0, scaler: Scaler | None = None, encoding: dict | None = None,
+                 backend: str = "auto"):
         if not isinstance(spec, LSTMSpec):
             raise EvolinoTypeError(f"spec must be an LSTMSpec, got {type(spec).__name__}")
         self.spec = spec
+        self.backend = check_backend(backend)
         self.genome = spec._check_genomes(genome, "genome")
         if self.genome.ndim != 1:
             raise EvolinoError(f"genome must have shape ({spec.n_params},), got {self.genome.shape}")
@@ -149,7 +155,7 @@ class EvolinoNetwork:
             if Y is not None:
                 raise EvolinoError("Y is only used by networks with feedback=True")
             inputs = Xb
-        h, state = forward(self.spec, self._weights, inputs, return_state=True)
+        h, state = forward(self.spec, self._weights, inputs, return_state=True, backend=self.backend)
         return (h[0], state) if return_state else h[0]
 
     def predict(self, X=None, *, Y=None) -> np.ndarray:
@@ -197,7 +203,7 @@ class EvolinoNetwork:
         _, state = self.states(None if Xb is None else Xb[:, :L], Y=Yb, return_state=True)
         with np.errstate(all="ignore"):
             out = closed_loop(self.spec, self._weights, self.coef[None], state, Yb[:, -1], n_steps,
-                              None if Xb is None else Xb[:, L:])[0]
+                              None if Xb is None else Xb[:, L:], backend=self.backend)[0]
         self._check_range(out)
         return out[0] if np.ndim(Y_prefix) <= 2 else out
 

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lstm import step
+from ._backend import numba_closed_loop, resolve_backend
+from .lstm import _CHUNK_BYTES, LSTMState, _as_weights, step
+
+# Recurrent weights per population chunk of the NumPy closed loop: larger than the forward kernel's
+# chunks because every step here pays about 20 NumPy calls per chunk (measured at H=150, P=40: 84,
+# 41 and 67 us per network-step with 1, 4-5 and all 40 networks per chunk).
+_LOOP_CHUNK_BYTES = 4 * _CHUNK_BYTES
 
 __all__ = ["teacher_inputs", "closed_loop", "SequenceBatch"]
 
@@ -27,7 +33,8 @@ def teacher_inputs(Y: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
     return prev if X is None else np.concatenate([X.astype(Y.dtype, copy=False), prev], axis=-1)
 
 
-def closed_loop(spec, weights, coef, state, y_prev, n_steps, X=None, out_map=None):
+def closed_loop(spec, weights, coef, state, y_prev, n_steps, X=None, out_map=None, *, out_range=None,
+                backend="auto"):
     """Generate ``n_steps`` outputs of ``P`` networks feeding back their own output.
 
     Parameters
@@ -41,27 +48,53 @@ def closed_loop(spec, weights, coef, state, y_prev, n_steps, X=None, out_map=Non
     X : (B, n_steps, I_ext) external inputs, or None
     out_map : callable, optional
         ``out_map(y (P, B, O)) -> (P, B, O)`` applied to every output before it is
-        fed back and stored (e.g. clipping to a sane range).
+        fed back and stored (NumPy backend only: a Python callable cannot run compiled).
+    out_range : (lo, hi), floats or arrays of shape (O,), optional
+        Outputs are NaN -> 0 then clipped to ``[lo, hi]`` before they are fed back and
+        stored (a diverging network stays finite); runs on every backend.
+    backend : {"auto", "numpy", "numba"}, default="auto"
+        See :func:`evolino.lstm.forward`; ``out_map`` forces NumPy.
 
     Returns
     -------
     (P, B, n_steps, O)
     """
+    weights = _as_weights(spec, weights)
     P, B = state.h.shape[:2]
     O = coef.shape[-1]
-    Wout, bout = coef[:, None, :-1, :], coef[:, None, -1:, :]  # (P,1,H,O), (P,1,1,O)
     out = np.empty((P, B, n_steps, O), spec.dtype)
-    y = np.broadcast_to(y_prev, (P, B, O)).astype(spec.dtype)
-    for t in range(n_steps):
+    y0 = np.broadcast_to(y_prev, (P, B, O)).astype(spec.dtype)
+    if out_map is None and resolve_backend(backend) == "numba":
+        X_ = np.zeros((B, n_steps, 0), spec.dtype) if X is None else X
+        numba_closed_loop(spec, weights, coef, state.h, state.c, y0, X_, out_range, out)
+        return out
+    if out_range is not None:
+        lo, hi = out_range
+        out_map = lambda y: np.clip(np.nan_to_num(y, nan=0.0), lo, hi)  # noqa: E731
+    # population chunks whose weights stay in cache over all steps (as in the forward kernel)
+    UH = weights.W.shape[2]
+    chunk = max(1, min(P, _LOOP_CHUNK_BYTES // (spec.n_cells * UH * np.dtype(spec.dtype).itemsize * max(1, B // 4))))
+    for s0 in range(0, P, chunk):
+        sl = slice(s0, min(P, s0 + chunk))
+        w = weights._replace(W=weights.W[sl], R=weights.R[sl], b=weights.b[sl], p_in=weights.p_in[sl],
+                             p_out=weights.p_out[sl])
+        _closed_loop_chunk(spec, w, coef[sl], LSTMState(state.h[sl], state.c[sl]), y0[sl], X, out_map, out[sl])
+    return out
+
+
+def _closed_loop_chunk(spec, weights, coef, state, y, X, out_map, out):
+    """:func:`closed_loop` of one population chunk (NumPy), writing ``out`` ``(n, B, n_steps, O)``."""
+    n, B = state.h.shape[:2]
+    Wout, bout = coef[:, None, :-1, :], coef[:, None, -1:, :]  # (n,1,H,O), (n,1,1,O)
+    for t in range(out.shape[2]):
         x = y
         if X is not None:
-            x = np.concatenate([np.broadcast_to(X[:, t], (P, B, X.shape[-1])), y], axis=-1)
-        state = step(spec, weights, state, x)
+            x = np.concatenate([np.broadcast_to(X[:, t], (n, B, X.shape[-1])), y], axis=-1)
+        state = step(spec, weights, state, x, backend="numpy")
         y = (state.h[:, :, None, :] @ Wout + bout)[:, :, 0, :]
         if out_map is not None:
             y = out_map(y)
         out[:, :, t] = y
-    return out
 
 
 class SequenceBatch:

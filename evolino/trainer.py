@@ -135,6 +135,9 @@ class Evolino:
         (:class:`~evolino._data.Scaler`, saved with it) and undone on output, so the network
         takes and returns raw data. ``input_scale`` then acts on unit-variance inputs.
     dtype : float64 or float32
+    backend : {"auto", "numpy", "numba"}, default="auto"
+        Kernel backend of every forward pass and closed loop (``"auto"``: the compiled numba
+        kernels when installed, ``pip install evolino[fast]``); results agree to float rounding.
     seed : int, optional
         Seeds everything; None draws one (recorded in ``seed_``).
 
@@ -162,7 +165,7 @@ class Evolino:
                  init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, gates=SUPERVISED.gates,
                  encoding="direct", encoding_options=None, search_options=None,
                  evaluator=None, n_jobs=None, refit=True, checkpoint=None, checkpoint_every=10, callbacks=(),
-                 verbose=0, standardize=True, dtype=np.float64, seed=None):
+                 verbose=0, standardize=True, dtype=np.float64, backend="auto", seed=None):
         self.n_cells = n_cells
         self.search = search
         self.readout = readout
@@ -195,6 +198,7 @@ class Evolino:
         self.verbose = verbose
         self.standardize = standardize
         self.dtype = dtype
+        self.backend = backend
         self.seed = seed
 
     # --- set-up ----------------------------------------------------------------
@@ -341,7 +345,7 @@ class Evolino:
         if getattr(readout, "ridge", None) == "auto" and n_fit < MIN_STEPS_AUTO:
             raise ValueError(f"ridge='auto' needs at least {MIN_STEPS_AUTO} fit steps to cross-validate, got "
                              f"{n_fit} sample{'s' if n_fit != 1 else ''}: pass more data or ridge=0")
-        fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=1.0,
+        fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=1.0, backend=self.backend,
                                  **self._fitness_options(loss), **arrays)
         check_run_memory(fitness, self.popsize if isinstance(self.popsize, int) else 16, spec.n_params)
         n_jobs = self.n_jobs  # never more workers than candidates (a pool also caps itself per call)
@@ -378,7 +382,8 @@ class Evolino:
         self.readout_ = final
         coef = final.coef_[0] if hasattr(final, "coef_") else final
         self.network_ = EvolinoNetwork(spec, genome, coef, feedback=bool(self.feedback), washout=data.washout,
-                                       input_scale=input_scale, scaler=scaler, encoding=self.encoding_.to_dict())
+                                       input_scale=input_scale, scaler=scaler, encoding=self.encoding_.to_dict(),
+                                       backend=self.backend)
         return self.network_
 
     def _scale(self, name):

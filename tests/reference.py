@@ -5,6 +5,13 @@ using only ``LSTMSpec.unpack`` (never the kernel's weight re-arrangement).
 """
 
 import numpy as np
+import pytest
+
+from evolino._backend import numba_available
+
+# kernel backends to parametrize tests over; numba is optional (the ``fast`` extra, installed in CI)
+BACKENDS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
+    not numba_available(), reason="numba is not installed (pip install evolino[fast])"))]
 
 
 def sigmoid(a):

@@ -7,7 +7,7 @@ from evolino import Evolino, LSTMSpec
 from evolino.fitness import WORST, EvolinoFitness
 from evolino.readout import Linear
 from evolino.tasks import MackeyGlassTask
-from reference import lstm_reference
+from reference import BACKENDS, lstm_reference
 
 SERIES = MackeyGlassTask(train=400).train_series  # (500, 1)
 WASHOUT, N_VAL = 50, 150
@@ -36,13 +36,14 @@ def _free_runs_by_hand(spec, g, Y, horizon, stride, input_scale=1.0):
 
 
 @pytest.mark.parametrize("horizon,stride", [(20, 10), (30, 45), (N_VAL, None)])
-def test_multi_segment_fitness_equals_a_plain_loop(horizon, stride):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_multi_segment_fitness_equals_a_plain_loop(horizon, stride, backend):
     rng = np.random.default_rng(0)
     spec = LSTMSpec(1, 4)
     genomes = spec.init(rng, 3)
     kw = {} if stride is None else dict(stride=stride)
     fit = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
-                                   readout=Linear(), horizon=horizon, input_scale=0.5, **kw)
+                                   readout=Linear(), horizon=horizon, input_scale=0.5, backend=backend, **kw)
     got = fit(genomes)
     for p, g in enumerate(genomes):
         out, target = _free_runs_by_hand(spec, g, SERIES, horizon, stride or max(1, horizon // 2), 0.5)
@@ -76,7 +77,8 @@ def test_vpt_loss_counts_valid_steps():
         assert -1 <= got[p] <= 0
 
 
-def test_a_diverging_network_gets_a_bounded_worst_score():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_diverging_network_gets_a_bounded_worst_score(backend):
     spec = LSTMSpec(1, 3)
     g = spec.init(0, 1)[0]
 
@@ -87,12 +89,12 @@ def test_a_diverging_network_gets_a_bounded_worst_score():
             return self
 
     fit = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
-                                   readout=Exploding(), horizon=30)
+                                   readout=Exploding(), horizon=30, backend=backend)
     with np.errstate(all="raise"):
         loss = fit(g[None])
     assert np.isfinite(loss[0]) and loss[0] <= WORST
     ok = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
-                                  readout=Linear(), horizon=30)(g[None])
+                                  readout=Linear(), horizon=30, backend=backend)(g[None])
     assert loss[0] > ok[0]
 
 

@@ -3,7 +3,7 @@ import pytest
 
 from evolino import lstm
 from evolino.lstm import LSTMSpec, LSTMState, forward, initial_state, prepare, step
-from reference import lstm_reference
+from reference import BACKENDS, lstm_reference
 
 OPTIONS = [(p, f) for p in (True, False) for f in (True, False)]
 
@@ -11,14 +11,15 @@ OPTIONS = [(p, f) for p in (True, False) for f in (True, False)]
 @pytest.mark.parametrize("peepholes,forget_gate", OPTIONS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("B", [1, 3])
-def test_forward_matches_per_network_loop(peepholes, forget_gate, dtype, B):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forward_matches_per_network_loop(peepholes, forget_gate, dtype, B, backend):
     rng = np.random.default_rng(1)
     spec = LSTMSpec(3, 5, peepholes=peepholes, forget_gate=forget_gate, dtype=dtype)
     P, T = 7, 25
     # large weights so that gates saturate and peepholes matter
     genomes = rng.normal(0, 1.0, (P, spec.n_params))
     X = rng.normal(size=(B, T, 3))
-    out, state = forward(spec, genomes, X, return_state=True)
+    out, state = forward(spec, genomes, X, return_state=True, backend=backend)
     assert out.shape == (P, B, T, 5) and out.dtype == dtype
     tol = 1e-12 if dtype == np.float64 else 2e-5
     for p in range(P):
@@ -29,50 +30,53 @@ def test_forward_matches_per_network_loop(peepholes, forget_gate, dtype, B):
             np.testing.assert_allclose(state.c[p, b], c, atol=tol * 10, rtol=tol)
 
 
-def test_forward_shapes_single_genome_and_sequence():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forward_shapes_single_genome_and_sequence(backend):
     spec = LSTMSpec(2, 4)
     g = spec.init(0, 3)
     X = np.random.default_rng(0).normal(size=(10, 2))
-    assert forward(spec, g, X).shape == (3, 10, 4)
-    assert forward(spec, g[0], X).shape == (10, 4)
-    assert forward(spec, g, X[None].repeat(2, 0)).shape == (3, 2, 10, 4)
-    np.testing.assert_array_equal(forward(spec, g[0], X), forward(spec, g, X)[0])
+    assert forward(spec, g, X, backend=backend).shape == (3, 10, 4)
+    assert forward(spec, g[0], X, backend=backend).shape == (10, 4)
+    assert forward(spec, g, X[None].repeat(2, 0), backend=backend).shape == (3, 2, 10, 4)
+    np.testing.assert_array_equal(forward(spec, g[0], X, backend=backend), forward(spec, g, X, backend=backend)[0])
 
 
 def test_forward_population_chunking_is_invisible(monkeypatch):
     spec = LSTMSpec(2, 6)
     g = spec.init(3, 11)
     X = np.random.default_rng(0).normal(size=(2, 15, 2))
-    full = forward(spec, g, X)
+    full = forward(spec, g, X, backend="numpy")
     monkeypatch.setattr(lstm, "_CHUNK_BYTES", 1)  # one network per chunk
-    np.testing.assert_allclose(forward(spec, g, X), full, atol=1e-14)
+    np.testing.assert_allclose(forward(spec, g, X, backend="numpy"), full, atol=1e-14)
 
 
-def test_forward_from_initial_state_continues_a_run():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forward_from_initial_state_continues_a_run(backend):
     spec = LSTMSpec(1, 3)
     g = spec.init(5, 4)
     X = np.random.default_rng(2).normal(size=(30, 1))
-    whole = forward(spec, g, X)
-    first, state = forward(spec, g, X[:12], return_state=True)
-    rest = forward(spec, g, X[12:], h0=state)
+    whole = forward(spec, g, X, backend=backend)
+    first, state = forward(spec, g, X[:12], return_state=True, backend=backend)
+    rest = forward(spec, g, X[12:], h0=state, backend=backend)
     np.testing.assert_allclose(np.concatenate([first, rest], axis=1), whole, atol=1e-14)
 
 
 @pytest.mark.parametrize("peepholes,forget_gate", OPTIONS)
-def test_step_equals_forward(peepholes, forget_gate):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_step_equals_forward(peepholes, forget_gate, backend):
     spec = LSTMSpec(2, 4, peepholes=peepholes, forget_gate=forget_gate)
     rng = np.random.default_rng(0)
     g = rng.normal(size=(5, spec.n_params))
     X = rng.normal(size=(2, 9, 2))
-    out = forward(spec, g, X)
+    out = forward(spec, g, X, backend="numpy")  # the other backend's step agrees with the reference forward
     w = prepare(spec, g)
     s = initial_state(spec, 5, 2)
     for t in range(9):
-        s = step(spec, w, s, X[:, t])
+        s = step(spec, w, s, X[:, t], backend=backend)
         np.testing.assert_allclose(s.h, out[:, :, t], atol=1e-14)
     # per-network inputs (P, B, I): network p sees its own input
     Xp = rng.normal(size=(5, 2, 2))
-    s1 = step(spec, w, initial_state(spec, 5, 2), Xp)
+    s1 = step(spec, w, initial_state(spec, 5, 2), Xp, backend=backend)
     for p in range(5):
         ref, _, _ = lstm_reference(spec, g[p], Xp[p, 1][None])
         np.testing.assert_allclose(s1.h[p, 1], ref[0], atol=1e-14)

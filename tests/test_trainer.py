@@ -5,7 +5,7 @@ import pytest
 from evolino import Evolino, EvolinoNetwork, LSTMSpec, forward, prepare
 from evolino.sequences import teacher_inputs
 from evolino.tasks import SinesTask, nrmse
-from reference import lstm_reference, with_version
+from reference import BACKENDS, lstm_reference, with_version
 
 TASK = SinesTask(terms=2)
 
@@ -17,10 +17,12 @@ def _small(**kw):
     return Evolino(**base)
 
 
-def test_generate_equals_manual_feedback_loop():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_generate_equals_manual_feedback_loop(backend):
     rng = np.random.default_rng(0)
     spec = LSTMSpec(2, 4)  # one external input + one fed-back output
-    net = EvolinoNetwork(spec, spec.init(rng, 1)[0], rng.normal(size=(5, 1)), feedback=True, input_scale=0.5)
+    net = EvolinoNetwork(spec, spec.init(rng, 1)[0], rng.normal(size=(5, 1)), feedback=True, input_scale=0.5,
+                         backend=backend)
     Y = rng.normal(size=(20, 1))
     X = rng.normal(size=(30, 1))
     gen = net.generate(10, Y_prefix=Y, X=X)

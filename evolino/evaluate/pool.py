@@ -14,6 +14,7 @@ import weakref
 
 import numpy as np
 
+from .._backend import single_threaded
 from .._validate import EvolinoTypeError, check_choice, check_number, check_positive_int
 from .base import EvaluationError, _Base, _call, _check_call, _check_result, _failure, chunk_bounds
 
@@ -29,6 +30,7 @@ def _worker_main(conn):
     # Ctrl-C reaches the whole process group; the parent decides, and kills us if needed.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(1)  # one BLAS thread per worker: workers share the cores
+    single_threaded()  # and the serial compiled kernels
     parent = os.getppid()
     threading.Thread(target=_orphan_watch, args=(parent,), daemon=True, name="evolino-orphan-watch").start()
     fn, token = None, None

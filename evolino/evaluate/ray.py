@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from .._backend import single_threaded
 from .._validate import EvolinoError, check_number, check_positive_int
 from .base import EvaluationError, _Base, _call, _check_call, _check_result, _failure, chunk_bounds
 
@@ -24,6 +25,7 @@ class _RayWorker:
         from threadpoolctl import threadpool_limits
 
         self._limits = threadpool_limits(1)
+        single_threaded()  # the serial compiled kernels, as BLAS: actors share the cores
         self._fn, self._token = None, None
 
     def load(self, token, fitness_fn):

@@ -1,0 +1,209 @@
+"""The compiled (numba) backend against the NumPy reference kernel and against plain loops.
+
+Every kernel test in test_lstm.py / test_lstm_perf_paths.py runs on both backends; here:
+numba == numpy to 1e-12 (all options, B > 1, population chunks, initial states, closed
+loops with and without external inputs and clipping), serial == parallel bit for bit,
+and the same training run with either backend.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from evolino import Evolino, _backend, lstm
+from evolino.lstm import LSTMSpec, LSTMState, forward, prepare, step
+from evolino.sequences import closed_loop
+from evolino.tasks import SinesTask
+from reference import lstm_reference
+
+OPTIONS = [(p, f) for p in (True, False) for f in (True, False)]
+needs_numba = pytest.mark.skipif(not _backend.numba_available(),
+                                 reason="numba is not installed (pip install evolino[fast])")
+
+
+def _closed_loop_reference(spec, g, coef, h, c, y, X, n, lo=None, hi=None):
+    """One network, one sequence in closed loop from the equations: outputs ``(n, O)``."""
+    outs = []
+    for t in range(n):
+        x = y if X is None else np.r_[X[t], y]
+        o, h, c = lstm_reference(spec, g, x[None], h, c)
+        y = np.r_[o[0], 1.0] @ coef
+        if lo is not None:
+            y = np.clip(np.nan_to_num(y, nan=0.0), lo, hi)
+        outs.append(y)
+    return np.array(outs)
+
+
+@needs_numba
+@pytest.mark.parametrize("peepholes,forget_gate", OPTIONS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numba_forward_equals_chunked_numpy(monkeypatch, peepholes, forget_gate, dtype):
+    rng = np.random.default_rng(11)
+    spec = LSTMSpec(3, 6, peepholes=peepholes, forget_gate=forget_gate, dtype=dtype)
+    P, B, T = 7, 3, 40
+    genomes = rng.normal(0, 1.0, (P, spec.n_params)).astype(dtype)
+    X = rng.normal(size=(B, T, 3)).astype(dtype)
+    h0 = LSTMState(rng.uniform(-1, 1, (P, B, 6)).astype(dtype), rng.normal(0, 2, (P, B, 6)).astype(dtype))
+    w = prepare(spec, genomes, input_scale=np.array([0.5, 2.0, 1.0]), input_shift=np.array([0.1, 0.0, -1.0]))
+    got, st = forward(spec, w, X, h0=h0, return_state=True, backend="numba")
+    # NumPy: three networks per chunk (the last chunk smaller), blocks of 7 steps
+    monkeypatch.setattr(lstm, "_CHUNK_BYTES", 3 * 6 * spec.n_units * 6 * np.dtype(dtype).itemsize)
+    monkeypatch.setattr(lstm, "_XP_BYTES", 7 * spec.n_units * 3 * B * 6 * np.dtype(dtype).itemsize)
+    ref, st_ref = forward(spec, w, X, h0=h0, return_state=True, backend="numpy")
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(got, ref, atol=tol, rtol=0)
+    np.testing.assert_allclose(st.h, st_ref.h, atol=tol, rtol=0)
+    np.testing.assert_allclose(st.c, st_ref.c, atol=10 * tol, rtol=tol)
+    assert got.dtype == dtype and st.c.dtype == dtype
+
+
+@needs_numba
+@pytest.mark.parametrize("peepholes,forget_gate", OPTIONS)
+@pytest.mark.parametrize("external", [0, 2])
+@pytest.mark.parametrize("clip", [False, True])
+def test_closed_loop_backends_equal_a_plain_loop(monkeypatch, peepholes, forget_gate, external, clip):
+    rng = np.random.default_rng(5)
+    O, H, P, B, n = 2, 5, 5, 3, 12
+    spec = LSTMSpec(external + O, H, peepholes=peepholes, forget_gate=forget_gate)
+    genomes = rng.normal(0, 1.0, (P, spec.n_params))
+    coef = rng.normal(0, 1.5 if clip else 0.3, (P, H + 1, O))  # clip: large enough to leave the range
+    h0, c0 = rng.uniform(-1, 1, (P, B, H)), rng.normal(0, 1, (P, B, H))
+    y0 = rng.normal(size=(P, B, O))
+    X = rng.normal(size=(B, n, external)) if external else None
+    rng_ = (np.array([-0.5, -1.0]), np.array([0.7, 1.0])) if clip else None
+    w = prepare(spec, genomes)
+    got = closed_loop(spec, w, coef, LSTMState(h0, c0), y0, n, X, out_range=rng_, backend="numba")
+    import evolino.sequences as sq
+    monkeypatch.setattr(sq, "_LOOP_CHUNK_BYTES", 2 * H * spec.n_units * H * 8)  # two networks per chunk
+    ref = closed_loop(spec, w, coef, LSTMState(h0, c0), y0, n, X, out_range=rng_, backend="numpy")
+    np.testing.assert_allclose(got, ref, atol=1e-12, rtol=0)
+    if clip:
+        assert (got == rng_[1]).any() or (got == rng_[0]).any()  # the clipping was exercised
+    for p in (0, P - 1):
+        for b in range(B):
+            exp = _closed_loop_reference(spec, genomes[p], coef[p], h0[p, b], c0[p, b], y0[p, b],
+                                         None if X is None else X[b], n, *(rng_ or (None, None)))
+            np.testing.assert_allclose(got[p, b], exp, atol=1e-12, rtol=0)
+
+
+@needs_numba
+def test_closed_loop_shared_first_value_and_out_map():
+    rng = np.random.default_rng(2)
+    spec = LSTMSpec(1, 4)
+    g = spec.init(rng, 3)
+    coef = rng.normal(0, 0.3, (3, 5, 1))
+    st = LSTMState(rng.uniform(-1, 1, (3, 2, 4)), rng.normal(size=(3, 2, 4)))
+    y = rng.normal(size=(2, 1))  # (B, O): shared by all networks
+    a = closed_loop(spec, prepare(spec, g), coef, st, y, 9, backend="numba")
+    b = closed_loop(spec, prepare(spec, g), coef, st, y, 9, backend="numpy")
+    np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
+    # a Python out_map cannot run compiled: it falls back to NumPy and is applied
+    c = closed_loop(spec, g, coef, st, y, 9, out_map=lambda v: 0 * v, backend="numba")
+    np.testing.assert_array_equal(c, 0.0)
+
+
+@needs_numba
+@pytest.mark.parametrize("kind", ["forward", "closed_loop"])
+def test_parallel_build_equals_serial_bit_for_bit(kind):
+    k = _backend._kernels()
+    rng = np.random.default_rng(3)
+    spec = LSTMSpec(2, 7)
+    P, B, T = 9, 2, 30
+    w = _backend._flat_weights(prepare(spec, rng.normal(size=(P, spec.n_params))))
+    h0, c0 = rng.uniform(-1, 1, (P, B, 7)), rng.normal(size=(P, B, 7))
+    outs = []
+    for run in ((k.forward_serial, k.forward_parallel) if kind == "forward" else
+                (k.closed_loop_serial, k.closed_loop_parallel)):
+        if kind == "forward":
+            out, c = np.empty((P, B, T, 7)), np.empty((P, B, 7))
+            run(*w, rng.normal(size=(B, T, 2)) * 0 + np.linspace(-1, 1, T)[None, :, None], h0, c0, out, c,
+                True, True)
+            outs.append((out, c))
+        else:
+            out = np.empty((P, B, T, 1))
+            coef = np.linspace(-0.5, 0.5, P * 8).reshape(P, 8, 1)
+            run(*w, coef, h0, c0, np.ones((P, B, 1)), np.full((B, T, 1), 0.3), np.zeros(1), np.zeros(1), False,
+                out, True, True)
+            outs.append((out,))
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_numba
+def test_numba_step_equals_numpy_step_with_per_network_inputs():
+    rng = np.random.default_rng(8)
+    for peep, forget in OPTIONS:
+        spec = LSTMSpec(2, 3, peepholes=peep, forget_gate=forget)
+        w = prepare(spec, rng.normal(size=(4, spec.n_params)))
+        st = LSTMState(rng.uniform(-1, 1, (4, 2, 3)), rng.normal(size=(4, 2, 3)))
+        x = rng.normal(size=(4, 2, 2))
+        a, b = step(spec, w, st, x, backend="numba"), step(spec, w, st, x, backend="numpy")
+        np.testing.assert_allclose(a.h, b.h, atol=1e-14)
+        np.testing.assert_allclose(a.c, b.c, atol=1e-14)
+        assert a.h is not st.h and not np.shares_memory(a.c, st.c)
+
+
+def test_backend_choice_and_bad_backend(monkeypatch):
+    spec = LSTMSpec(1, 2)
+    g = spec.init(0, 1)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        forward(spec, g, np.zeros((3, 1)), backend="jax")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        Evolino(3, backend="cuda").fit(np.sin(np.arange(300.0)))
+    monkeypatch.setattr(_backend, "_NUMBA", False)  # as if numba were not installed
+    assert _backend.resolve_backend("auto") == "numpy"
+    with pytest.raises(ImportError, match=r"evolino\[fast\]"):
+        forward(spec, g, np.zeros((3, 1)), backend="numba")
+    forward(spec, g, np.zeros((3, 1)))  # "auto" falls back to NumPy
+
+
+@needs_numba
+def test_training_history_is_the_same_with_either_backend():
+    Y = SinesTask(terms=2).train_series[:400]
+    runs = {}
+    for backend in ("numpy", "numba"):
+        tr = Evolino(5, washout=50, popsize=12, max_generations=3, seed=3, search_options=dict(trials=4),
+                     backend=backend)
+        net = tr.fit(Y)
+        runs[backend] = (tr.history_, net.generate(30, Y_prefix=Y[:200]), tr.result_.best_genome)
+    (h_np, gen_np, g_np), (h_nb, gen_nb, g_nb) = runs["numpy"], runs["numba"]
+    assert h_np.keys() == h_nb.keys()
+    for key in h_np:
+        a, b = np.asarray(h_np[key]), np.asarray(h_nb[key])
+        if key in ("elapsed", "time", "seconds") or a.dtype.kind not in "fiub":
+            continue
+        # kernel rounding (1e-16) grows through the ill-conditioned readout solve to about 1e-9
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-12, err_msg=key)
+    np.testing.assert_array_equal(g_np, g_nb)  # the same search path: the same genome
+    np.testing.assert_allclose(gen_np, gen_nb, atol=1e-9)
+
+
+@needs_numba
+@pytest.mark.slow
+def test_cold_start_without_the_cache(tmp_path):
+    """The kernels compile from scratch (an empty cache directory) and agree with NumPy."""
+    code = ("import numpy as np; from evolino.lstm import LSTMSpec, forward;"
+            "s = LSTMSpec(1, 3); g = s.init(0, 2); X = np.ones((5, 1));"
+            "assert np.allclose(forward(s, g, X, backend='numba'), forward(s, g, X, backend='numpy'), atol=1e-12)")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=600)
+    assert any(tmp_path.rglob("*.nbi"))  # and it wrote its cache there
+
+
+@needs_numba
+def test_the_parallel_build_is_used_from_the_main_thread_only():
+    import threading
+
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(_backend._parallel(8)))
+    t.start()
+    t.join()
+    assert seen == [False] and not _backend._parallel(1)
+    import numba
+
+    assert _backend._parallel(8) == (numba.get_num_threads() > 1)
