@@ -15,7 +15,6 @@ from .lstm import LSTMSpec, LSTMState, forward, initial_state, prepare, step
 from .model import EvolinoNetwork
 from .readout import Linear
 from .search import CMAES, ESP, make_strategy
-from ._validate import EvolinoWarning
 from .trainer import Evolino
 
 __version__ = "0.1.0"

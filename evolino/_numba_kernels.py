@@ -22,7 +22,6 @@ functions because the cache is keyed by the function, not by its options.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from numba import njit, prange, types

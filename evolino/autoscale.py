@@ -8,7 +8,7 @@ echo state network (``gates``, :meth:`evolino.lstm.LSTMSpec.init`). Good values 
 nearly linear filter bank, 1e-5; Mackey-Glass a nonlinear one, 3). So, as a
 *generation 0*, a few random networks are scored at every point of a small grid
 with the run's own fitness, and the point whose best half scores best is kept.
-It costs ``len(grid) * n_networks`` evaluations (240 by default, ~6 generations of
+It costs ``len(grid) * n_networks`` evaluations (192 by default, ~5 generations of
 40 networks), made through the run's evaluator, and is recorded in the results.
 """
 
@@ -21,9 +21,10 @@ import numpy as np
 
 __all__ = ["INPUT_SCALES", "INIT_SCALES", "GATES", "N_NETWORKS", "choose_scales"]
 
-# half-decades over the regimes seen on the benchmarks, and two decades below them where the cells act as an
-# almost linear filter bank (closed-loop generation of 8 superimposed sines diverged without them: 5e7 -> 6.6e-3)
-INPUT_SCALES = (1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
+# half-decades over the regimes seen on the benchmarks. Adding 1e-5 and 1e-4 fixed 8 superimposed sines
+# (median test NRMSE 5e7 -> 4.1e-3) but then two sines diverged on a seed in the 300-step test: the default
+# horizon's short free runs cannot see a slow instability of the almost linear regime (benchmarks/RESULTS.md)
+INPUT_SCALES = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
 INIT_SCALES = (0.5, 1.0, 2.0)  # weakly to strongly coupled cells
 GATES = ("lstm", "reservoir")  # remembering cells, or an echo state network (LSTMSpec.init)
 N_NETWORKS = 4  # random networks per grid point; the best two are averaged
