@@ -360,7 +360,7 @@ def step(spec: LSTMSpec, weights, state: LSTMState, x, *, backend: str = "auto")
     x : array of shape (B, I), shared by all networks, or (P, B, I)
         The input at this step (e.g. each network's own fed-back output).
     backend : {"auto", "numpy", "numba"}, default="auto"
-        Kernel backend (see :mod:`evolino._backend`; "auto": numba when installed).
+        Kernel backend (see :func:`evolino.lstm.forward`; "auto": numba when installed).
 
     Returns
     -------
