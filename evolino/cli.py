@@ -398,7 +398,8 @@ def main(argv=None) -> int:
     func = COMMANDS.get(args.command) or getattr(args, "func", None)
     lock = None
     try:
-        if getattr(args, "out", None) is not None:  # checked, and held, before any work
+        # a training run's output folder is checked, and held, before any work (report's --out is a figure)
+        if args.command != "report" and getattr(args, "out", None) is not None:
             lock = open_output(args.out, _need_bytes(args))
         return int(func(args) or 0)
     except KeyboardInterrupt:

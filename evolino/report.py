@@ -15,6 +15,7 @@ import math
 import os
 
 from ._io import load_npz
+from ._validate import EvolinoError
 
 __all__ = ["load_run", "summary_table", "plot_runs", "add_subcommand", "run_report"]
 
@@ -44,14 +45,14 @@ def load_run(run_dir) -> dict:
     """
     path = os.path.join(os.fspath(run_dir), "results.json")
     if not os.path.isfile(path):
-        raise ValueError(f"run_dir {os.fspath(run_dir)!r} has no results.json: pass folders written by evolino ... --out")
+        raise EvolinoError(f"run_dir {os.fspath(run_dir)!r} has no results.json: pass folders written by evolino ... --out")
     try:
         with open(path) as f:
             results = json.load(f)
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable results.json ({exc})") from None
+        raise EvolinoError(f"{path}: not a readable results.json ({exc})") from None
     if not isinstance(results, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(results).__name__}")
+        raise EvolinoError(f"{path}: expected a JSON object, got {type(results).__name__}")
     history = results.get("history")
     checkpoint = os.path.join(os.fspath(run_dir), "checkpoint.npz")
     if history is None and os.path.isfile(checkpoint):
