@@ -99,9 +99,12 @@ class PolePreset:
     max_evaluations: int = 100_000  # the literature's budget (CoSyNE, JMLR 2008)
 
     def search_options(self, search: str) -> dict:
+        """Options of :func:`evolino.search.make_strategy` for ``search`` on a pole task."""
         if search == "esp":
             return {"trials": self.trials, "mutation_scale": self.mutation_scale}
-        return {"sigma0": self.sigma0}
+        if search == "cosyne":
+            return {}  # CoSyNE's own defaults (Cauchy 0.3 at rate 0.3), population from spec.init at init_scale
+        return {"sigma0": self.sigma0}  # CMA-ES, SNES, xNES, PGPE: from mean 0 with step 1
 
 
 def auto_mutation_scale(n_params: int) -> float:

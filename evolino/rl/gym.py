@@ -124,6 +124,7 @@ class GymFitness:
         self.spec, self.env_id, self.mask = spec, env_id, tuple(mask)
         self.episodes, self.seed, self.seeding, self.max_steps = episodes, seed, seeding, max_steps
         self.vectorization, self.env_kwargs = vectorization, dict(env_kwargs or {})
+        self.obs_norm = None  # (mean, std) the policies' inputs are normalized with, or None
         probe = make_env(env_id, **self.env_kwargs)
         try:
             self.keep, self.action = _describe_spaces(probe, self.mask)
@@ -176,7 +177,7 @@ class GymFitness:
 
     def returns(self, genomes, seeds=None) -> np.ndarray:
         """Returns ``(m, E)`` of the episodes of genomes ``(m, n_params)`` (``seeds``: see :meth:`episode_seeds`)."""
-        batch = PolicyBatch(self.spec, genomes)
+        batch = PolicyBatch(self.spec, genomes, self.obs_norm)
         m, E = batch.size, self.episodes
         venv = self._vector_env(m * E)
         seeds = self.episode_seeds(genomes, seeds).reshape(-1)
@@ -269,7 +270,14 @@ class GymTask:
                           seeding=self.seeding, max_steps=self.max_steps, vectorization=self.vectorization,
                           env_kwargs=self.env_kwargs)
 
-    def check(self, spec, status, genomes):
+    def policy_inputs(self, policy, seed=None) -> np.ndarray:
+        """Raw inputs ``(T, I)`` (observations after masking) of one episode of ``policy`` (for normalization)."""
+        if seed is None:
+            seed = int(np.random.SeedSequence(self.seed).generate_state(1, dtype=np.uint32)[0])
+        obs = rollout(self.env_id, policy, seed=seed, max_steps=self.max_steps)["observations"]
+        return obs[:, self.keep]
+
+    def check(self, spec, status, genomes, obs_norm=None):
         """``(solved, champion, evaluations to solve)`` after a generation."""
         if self.target_return is None:
             return False, None, None
