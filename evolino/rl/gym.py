@@ -30,7 +30,7 @@ import numpy as np
 from .._validate import check_choice, check_number, check_positive_int
 from .policy import PolicyBatch, PolicySpec
 
-__all__ = ["GymTask", "GymFitness", "rollout", "make_env"]
+__all__ = ["GymTask", "GymFitness", "rollout", "make_env", "evaluate_policy", "heldout_seeds"]
 
 SEEDING = ("fixed", "genome")
 VECTORIZATION = ("sync", "vector")
@@ -178,9 +178,16 @@ class GymFitness:
     def returns(self, genomes, seeds=None) -> np.ndarray:
         """Returns ``(m, E)`` of the episodes of genomes ``(m, n_params)`` (``seeds``: see :meth:`episode_seeds`)."""
         batch = PolicyBatch(self.spec, genomes, self.obs_norm)
-        m, E = batch.size, self.episodes
+        return self.run(batch, self.episode_seeds(genomes, seeds))
+
+    def run(self, batch: PolicyBatch, seeds) -> np.ndarray:
+        """Returns ``(m, E)`` of ``m`` policies on episodes with the given seeds ``(m, E)``."""
+        seeds = np.asarray(seeds, dtype=np.int64)
+        m, E = seeds.shape
+        if batch.size != m:
+            raise ValueError(f"seeds must have one row per policy ({batch.size}), got shape {seeds.shape}")
         venv = self._vector_env(m * E)
-        seeds = self.episode_seeds(genomes, seeds).reshape(-1)
+        seeds = seeds.reshape(-1)
         if self.vectorization == "vector":
             obs, _ = venv.reset(seed=int(seeds[0]))
         else:
@@ -332,3 +339,57 @@ def rollout(env, policy, *, seed: int | None = None, max_steps: int | None = Non
             env.close()
     return {"return": float(np.sum(rewards)), "steps": len(actions), "observations": np.stack(observations),
             "actions": actions, "rewards": np.asarray(rewards)}
+
+
+def heldout_seeds(task: GymTask, episodes: int) -> np.ndarray:
+    """``episodes`` episode seeds ``(episodes,)`` disjoint from the ones ``task`` trains on ("fixed" seeding).
+
+    Drawn from their own stream (``SeedSequence([task.seed, 1])``); any seed that
+    happens to equal a training seed is dropped and replaced.
+    """
+    episodes = check_positive_int(episodes, "episodes")
+    train = set(np.random.SeedSequence(task.seed).generate_state(task.episodes, dtype=np.uint32).tolist())
+    pool = np.random.SeedSequence([task.seed, 1]).generate_state(episodes + len(train), dtype=np.uint32)
+    return np.array([s for s in pool.tolist() if s not in train][:episodes], dtype=np.int64)
+
+
+def evaluate_policy(policy, task: GymTask, episodes: int = 100, seeds=None) -> dict:
+    """Score ``policy`` on held-out episodes, with gymnasium's definition of "solved".
+
+    Parameters
+    ----------
+    policy : Policy
+        As returned by the search (its observation statistics, if any, are applied).
+    task : GymTask
+        The task it was evolved on (environment, mask, step cap).
+    episodes : int, default=100
+        Episodes (gymnasium's environments define ``reward_threshold`` as an average over 100).
+    seeds : sequence of int, optional
+        Episode seeds; default :func:`heldout_seeds` (never the training seeds).
+
+    Returns
+    -------
+    dict
+        ``returns`` (list), ``mean``, ``std``, ``min``, ``max``, ``seeds`` (list),
+        ``threshold`` (the environment's ``reward_threshold``, or the task's ``target_return``,
+        or None) and ``solved`` (``mean >= threshold``; None without a threshold).
+    """
+    if not isinstance(task, GymTask):
+        raise TypeError(f"task must be a GymTask, got {type(task).__name__} "
+                        "(pole tasks are scored by generalization_score on the 625 starts)")
+    if seeds is None:
+        seeds = heldout_seeds(task, episodes)
+    else:
+        seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
+        if seeds.size == 0:
+            raise ValueError("seeds must not be empty")
+    fn = task.fitness_fn(policy.spec)
+    try:
+        ret = fn.run(PolicyBatch(policy.spec, policy.genome[None], policy.obs_norm), seeds[None])[0]
+    finally:
+        fn.close()
+    threshold = task.target_return
+    mean = float(ret.mean())
+    return {"returns": ret.tolist(), "mean": mean, "std": float(ret.std()), "min": float(ret.min()),
+            "max": float(ret.max()), "seeds": seeds.tolist(), "threshold": threshold,
+            "solved": None if threshold is None else bool(mean >= threshold)}
