@@ -74,15 +74,15 @@ def test_policy_saves_and_applies_its_statistics(tmp_path):
 
 
 def test_search_freezes_the_statistics_its_champion_was_scored_with():
-    task = PoleTask(1, velocities=True, max_steps=2000)
-    res = evolve_policy(task, n_cells=2, search="cmaes", seed=1, max_evaluations=3000, generalization=False,
+    task = PoleTask(1, velocities=True, max_steps=300)
+    res = evolve_policy(task, n_cells=2, search="snes", seed=1, max_evaluations=3000, generalization=False,
                         normalize_obs=True)
     assert res.solved and res.policy.obs_norm is not None
     assert res.normalizer.count > 0 and res.policy.info["normalize_obs"] is True
     mean, std = res.policy.obs_norm
     assert not np.allclose(std, 1.0)  # statistics were gathered
     # the saved policy balances with its own statistics
-    assert run_episodes(task.env, res.policy.batch(), max_steps=2000).steps[0, 0] == 2000
+    assert run_episodes(task.env, res.policy.batch(), max_steps=300).steps[0, 0] == 300
     # and the statistics are part of the policy: with others it is a different controller
     other = PolicyBatch(res.policy.spec, res.policy.genome[None], (mean + 1.0, std))
     assert not np.array_equal(run_episodes(task.env, other, max_steps=300, record=True).actions[:5],

@@ -128,7 +128,7 @@ class PoleTask:
         """Raw inputs ``(T, I)`` a policy sees in one episode from the standard start (for normalization)."""
         from .pole import rollout
 
-        states = rollout(self.env, policy, max_steps=1000)["states"]
+        states = rollout(self.env, policy, max_steps=min(1000, self.max_steps))["states"]
         return self.env.observe(states)
 
     def check(self, spec: PolicySpec, status: dict, genomes, obs_norm=None) -> tuple[bool, np.ndarray | None, int | None]:
