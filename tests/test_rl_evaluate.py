@@ -46,3 +46,29 @@ def test_bad_input():
         evaluate_policy(pol, task, seeds=[])
     with pytest.raises(TypeError, match="GymTask"):
         evaluate_policy(pol, PoleTask(1))
+
+
+def short_cartpole(**kwargs):
+    """A factory: CartPole cut to 20 steps and a reward of 2 per step (a wrapper and reward shaping)."""
+    import gymnasium as gym
+
+    env = gym.wrappers.TimeLimit(gym.make("CartPole-v1", **kwargs).unwrapped, max_episode_steps=20)
+    return gym.wrappers.TransformReward(env, lambda r: 2.0 * r)
+
+
+def test_task_accepts_an_env_factory():
+    import pickle
+
+    task = GymTask(short_cartpole, episodes=2, target_return=30.0)
+    assert task.describe()["env_id"] == "short_cartpole"
+    spec = task.default_spec(1)
+    g = spec.init(0, 3, 2.0)
+    fn = task.fitness_fn(spec)
+    R = fn.returns(g)
+    assert np.all(R <= 40) and np.all(R >= 2) and np.all(R % 2 == 0)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(fn)).returns(g), R)
+    pol = Policy(spec, g[0], info=task.describe())
+    seed = int(fn.episode_seeds(g[:1])[0, 0])
+    assert rollout(short_cartpole, pol, seed=seed)["return"] == R[0, 0]
+    out = evaluate_policy(pol, task, episodes=4)
+    assert out["threshold"] == 30.0 and all(r <= 40 for r in out["returns"])

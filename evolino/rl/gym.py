@@ -44,11 +44,15 @@ def _gym():
     return gymnasium
 
 
-def make_env(env_id: str, **kwargs):
-    """``gymnasium.make(env_id)``; ValueError naming ``env_id`` if it is not registered."""
+def make_env(env_id, **kwargs):
+    """``gymnasium.make(env_id)``, or ``env_id(**kwargs)`` for an environment factory (a callable
+    returning an env, e.g. one that adds wrappers or reshapes rewards); ValueError naming
+    ``env_id`` if it is not registered."""
     gym = _gym()
+    if callable(env_id):
+        return env_id(**kwargs)
     if not isinstance(env_id, str):
-        raise TypeError(f"env_id must be a string, got {type(env_id).__name__}")
+        raise TypeError(f"env_id must be a string or an environment factory, got {type(env_id).__name__}")
     try:
         gym.spec(env_id)
     except gym.error.Error as exc:
@@ -94,7 +98,13 @@ def _to_env_actions(action, out):
     return low + (out + 1.0) * 0.5 * (high - low)
 
 
+def env_name(env_id) -> str:
+    """A readable name of an id or a factory (for messages and ``describe``)."""
+    return env_id if isinstance(env_id, str) else getattr(env_id, "__qualname__", repr(env_id))
+
+
 def _check_spec(spec, keep, action, env_id):
+    env_id = env_name(env_id)
     if spec.n_inputs != len(keep):
         raise ValueError(f"policy has {spec.n_inputs} inputs but {env_id} shows {len(keep)} (after masking)")
     if spec.head != action["head"] or spec.n_outputs != action["n_outputs"]:
@@ -146,11 +156,13 @@ class GymFitness:
             self.close()
             gym = _gym()
             if self.vectorization == "vector":
+                if callable(self.env_id):
+                    raise ValueError("vectorization='vector' needs a registered environment id, not a factory")
                 self._venv = gym.make_vec(self.env_id, num_envs=n, vectorization_mode="vector_entry_point",
                                           **self.env_kwargs)
             else:
                 env_id, kw = self.env_id, self.env_kwargs
-                self._venv = gym.vector.SyncVectorEnv([lambda: gym.make(env_id, **kw)] * n)
+                self._venv = gym.vector.SyncVectorEnv([lambda: make_env(env_id, **kw)] * n)
             self._n = n
         return self._venv
 
@@ -199,7 +211,7 @@ class GymFitness:
         while not done.all() and (self.max_steps is None or t < self.max_steps):
             obs = np.asarray(obs, dtype=np.float64)
             if not np.all(np.isfinite(obs[~done])):
-                raise ValueError(f"{self.env_id} returned non-finite observations")
+                raise ValueError(f"{env_name(self.env_id)} returned non-finite observations")
             x = np.where(done[:, None], 0.0, obs)[:, self.keep].reshape(m, E, -1)
             h, out = batch.act(h, x)
             actions = _to_env_actions(self.action, out.reshape(m * E, *out.shape[2:]))
@@ -210,7 +222,7 @@ class GymFitness:
             done |= np.asarray(term, bool) | np.asarray(trunc, bool)
             t += 1
         if not np.all(np.isfinite(total)):
-            raise ValueError(f"{self.env_id} returned non-finite rewards")
+            raise ValueError(f"{env_name(self.env_id)} returned non-finite rewards")
         return total.reshape(m, E)
 
     def __call__(self, genomes, seeds=None) -> np.ndarray:
@@ -223,8 +235,9 @@ class GymTask:
 
     Parameters
     ----------
-    env_id : str
-        A registered gymnasium id, e.g. ``"CartPole-v1"``.
+    env_id : str or callable
+        A registered gymnasium id, e.g. ``"CartPole-v1"``, or a factory ``f(**env_kwargs) -> env``
+        (wrappers, reward shaping; a module-level function, so parallel evaluators can pickle it).
     mask : sequence of int, default=()
         Observation indices hidden from the policy.
     episodes : int, default=3
@@ -262,10 +275,10 @@ class GymTask:
         self.target_return = None if target is None else check_number(target, "target_return")
 
     def __repr__(self):
-        return f"GymTask({self.env_id!r}, mask={self.mask}, episodes={self.episodes})"
+        return f"GymTask({env_name(self.env_id)!r}, mask={self.mask}, episodes={self.episodes})"
 
     def describe(self) -> dict:
-        return {"task": "gym", "env_id": self.env_id, "mask": list(self.mask), "episodes": self.episodes,
+        return {"task": "gym", "env_id": env_name(self.env_id), "mask": list(self.mask), "episodes": self.episodes,
                 "seeding": self.seeding, "env_kwargs": self.env_kwargs, "action": self.action}
 
     def default_spec(self, n_cells: int = 2, **options) -> PolicySpec:
@@ -300,8 +313,8 @@ def rollout(env, policy, *, seed: int | None = None, max_steps: int | None = Non
 
     Parameters
     ----------
-    env : str or gymnasium.Env
-        An id (made with the policy's ``info["env_kwargs"]``) or an environment.
+    env : str, callable or gymnasium.Env
+        An id or a factory (made with the policy's ``info["env_kwargs"]``), or an environment.
     policy : Policy
         Its ``info["mask"]`` (set by the search) selects the observations it sees.
     seed : int, optional
@@ -313,7 +326,7 @@ def rollout(env, policy, *, seed: int | None = None, max_steps: int | None = Non
         ``return`` (float), ``steps`` (int), ``observations`` ``(T + 1, obs_dim)``,
         ``actions`` (list), ``rewards`` ``(T,)``.
     """
-    own = isinstance(env, str)
+    own = isinstance(env, str) or (callable(env) and not hasattr(env, "step"))
     env = make_env(env, **policy.info.get("env_kwargs", {})) if own else env
     try:
         keep, action = _describe_spaces(env, policy.info.get("mask", ()))
