@@ -1,4 +1,4 @@
-"""Policy search: evolve a whole LSTM policy with ESP or CMA-ES on a task.
+"""Policy search: evolve a whole LSTM policy with any strategy of :mod:`evolino.search` on a task.
 
 A *task* bundles an environment with its protocol (see :class:`PoleTask`, and
 :class:`evolino.rl.gym.GymTask`): it builds the picklable fitness function
