@@ -89,7 +89,7 @@ def test_pole_defaults_are_the_measured_setting():
     parser = argparse.ArgumentParser()
     add_subcommands(parser.add_subparsers(dest="cmd"))
     args = parser.parse_args(["pole"])
-    assert args.search == "snes" and args.no_peepholes and args.no_forget_gate
+    assert args.search == "xnes" and args.no_peepholes and args.no_forget_gate
     args = parser.parse_args(["pole", "--peepholes", "--forget-gate"])
     assert not args.no_peepholes and not args.no_forget_gate
 

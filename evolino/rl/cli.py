@@ -78,7 +78,7 @@ def add_subcommands(subparsers) -> None:
     Each subparser sets ``func``: call ``args.func(args)``, which returns an exit code.
     """
     p = subparsers.add_parser("pole", help="evolve an LSTM policy for (double) pole balancing",
-                              description="Evolve an LSTM policy for pole balancing. The defaults (SNES, "
+                              description="Evolve an LSTM policy for pole balancing. The defaults (xNES, "
                                           "cells without peepholes and forget gate) are the best measured setting "
                                           "of benchmarks/RESULTS.md.")
     p.add_argument("--poles", type=int, choices=(1, 2), default=2, help="number of poles (default 2)")
