@@ -1,9 +1,10 @@
 """Double pole balancing: evaluations to solve, beside the CoSyNE JMLR 2008 table.
 
 For each configuration (with / without velocities, standard / damping fitness,
-ESP / CMA-ES) it runs ``--runs`` independent searches (seeds 0..runs-1) of an
-LSTM policy with :func:`evolino.rl.evolve_policy` and reports the mean and
-median evaluations to solve, the failures (budget exhausted) and the mean
+ESP / CMA-ES / SNES / xNES / CoSyNE / PGPE) it runs ``--runs`` independent searches
+(seeds 0..runs-1) of an LSTM policy with :func:`evolino.rl.evolve_policy` and reports
+the mean and median evaluations to solve over the solved runs and over all runs with
+failures counted at the budget, the failures (budget exhausted) and the mean
 generalization score of the solutions (625-start test, >= 200 passes). Then it
 measures the episode-steps per second of the vectorized simulator (policy +
 physics, all candidates in lockstep) against a per-candidate loop.
@@ -13,6 +14,8 @@ Usage::
     python benchmarks/pole.py --quick            # 5 runs per configuration
     python benchmarks/pole.py --runs 20          # the full table
     python benchmarks/pole.py --configs novel-standard-esp,novel-standard-cmaes --runs 10
+    python benchmarks/pole.py --configs novel-standard-snes --json a.json   # rows to a file ...
+    python benchmarks/pole.py --merge a.json b.json                         # ... tables from files
 
 Reference numbers (Gomez, Schmidhuber & Miikkulainen, JMLR 9:937-965, 2008, Tables 3 and 4;
 see benchmarks/REFERENCES.md section 4.1 for their status).
@@ -21,6 +24,7 @@ see benchmarks/REFERENCES.md section 4.1 for their status).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -29,6 +33,8 @@ import numpy as np
 
 from evolino.rl import PolicyBatch, PoleBalancing, PoleParams, PoleTask, evolve_policy, run_episodes
 
+SEARCHES = ("esp", "cmaes", "snes", "xnes", "cosyne", "pgpe")
+PAPER_NAME = {"esp": "ESP", "cmaes": "CMA-ES", "cosyne": "CoSyNE"}
 # method -> (with velocities, without velocities standard, without velocities damping)
 PAPER = {
     "ESP": (3800, 7374, 26342),
@@ -42,7 +48,7 @@ COLUMN = {("vel", "standard"): 0, ("novel", "standard"): 1, ("novel", "damping")
 CONFIGS = {
     f"{v}-{f}-{s}": (v == "vel", f, s)
     for (v, f) in COLUMN
-    for s in ("esp", "cmaes")
+    for s in SEARCHES
 }
 
 # settings of the LSTM policy and strategies (chosen on a few seeds outside the reported runs)
@@ -51,10 +57,15 @@ SETTINGS = {
     "spec": {},  # PolicySpec options (peepholes, forget_gate), set from the command line
     "esp": {"popsize": 50, "options": {"trials": 5, "mutation_scale": 0.1}},
     "cmaes": {"popsize": None, "options": {"sigma0": 1.0, "restarts": "ipop"}},
+    # NES and PGPE: the papers' defaults (population 4 + floor(3 ln n), their learning rates), from mean 0
+    "snes": {"popsize": None, "options": {"sigma0": 1.0}},
+    "xnes": {"popsize": None, "options": {"sigma0": 1.0}},
+    "pgpe": {"popsize": None, "options": {"sigma0": 1.0}},
+    "cosyne": {"popsize": 40, "options": {}},
 }
 
 
-def run_config(name, runs, max_evaluations, first_seed=0, log=print):
+def run_config(name, runs, max_evaluations, first_seed=0, log=print, on_run=None):
     velocities, fitness, search = CONFIGS[name]
     task = PoleTask(2, velocities=velocities, fitness=fitness)
     rows = []
@@ -68,20 +79,24 @@ def run_config(name, runs, max_evaluations, first_seed=0, log=print):
                      "generalization": res.generalization, "seconds": time.perf_counter() - t0})
         log(f"  {name} seed {seed}: {'solved' if res.solved else 'FAILED'} {res.evaluations} evals, "
             f"generalization {res.generalization}, {rows[-1]['seconds']:.0f} s")
+        if on_run is not None:
+            on_run(rows)
     return rows
 
 
 def summarize(rows):
     solved = [r for r in rows if r["solved"]]
     ev = np.array([r["evaluations"] for r in solved], float)
-    # failures counted at the evaluations they spent: a lower bound on the mean over all runs
-    bound = float(np.mean([r["evaluations"] for r in rows]))
+    # failures counted at the evaluations they spent (the budget): a lower bound on the mean over all runs
+    spent = np.array([r["evaluations"] for r in rows], float)
+    bound = float(np.mean(spent))
     gen = np.array([r["generalization"] for r in solved], float)
     return {
         "runs": len(rows), "failures": len(rows) - len(solved),
         "mean": float(ev.mean()) if len(ev) else math.nan,
         "median": float(np.median(ev)) if len(ev) else math.nan,
         "mean_all": bound,
+        "median_all": float(np.median(spent)),
         "generalization": float(gen.mean()) if len(gen) else math.nan,
         "seconds": float(np.mean([r["seconds"] for r in rows])),
     }
@@ -95,18 +110,20 @@ def fmt(x, digits=0):
 
 def print_table(results):
     print("\n| task | fitness | search | runs | failures | mean evals (solved runs) | median evals (solved runs) "
-          "| mean evals, failures at budget (lower bound) | mean generalization (/625)"
-          " | paper, same method | ours / paper (mean) | paper: ESP / NEAT / CMA-ES / CoSyNE | s per run |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| mean evals, failures at budget | median evals, failures at budget | mean generalization (/625)"
+          " | paper, same method | ours (failures at budget) / paper | paper: ESP / NEAT / CMA-ES / CoSyNE "
+          "| s per run |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, s in results.items():
         velocities, fitness, search = CONFIGS[name]
         col = COLUMN[("vel" if velocities else "novel", fitness)]
-        same = PAPER["ESP" if search == "esp" else "CMA-ES"][col]
-        ratio = s["mean"] / same if same and not math.isnan(s["mean"]) else math.nan
+        same = PAPER[PAPER_NAME[search]][col] if search in PAPER_NAME else None
+        ratio = s["mean_all"] / same if same else math.nan
         paper = " / ".join(fmt(PAPER[m][col]) for m in ("ESP", "NEAT", "CMA-ES", "CoSyNE"))
         task = "double pole, velocities" if velocities else "double pole, no velocities"
         print(f"| {task} | {fitness} | {search} | {s['runs']} | {s['failures']} | {fmt(s['mean'])} | "
-              f"{fmt(s['median'])} | {fmt(s['mean_all'])} | {fmt(s['generalization'])} | {fmt(same)} | {fmt(ratio, 2)} | {paper} | "
+              f"{fmt(s['median'])} | {fmt(s['mean_all'])} | {fmt(s.get('median_all'))} | {fmt(s['generalization'])} | "
+              f"{fmt(same)} | {fmt(ratio, 2)} | {paper} | "
               f"{fmt(s['seconds'])} |")
 
 
@@ -156,7 +173,18 @@ def main(argv=None):
     ap.add_argument("--no-peepholes", action="store_true", help="LSTM without peephole connections")
     ap.add_argument("--no-forget-gate", action="store_true", help="LSTM without forget gate")
     ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--json", default=None, help="also write the per-run rows of every configuration to this file")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="FILE",
+                    help="print the table from files written by --json (runs of one configuration are pooled)")
     args = ap.parse_args(argv)
+    if args.merge:
+        pooled = {}
+        for path in args.merge:
+            with open(path) as fh:
+                for name, rows in json.load(fh)["rows"].items():
+                    pooled.setdefault(name, []).extend(rows)
+        print_table({name: summarize(rows) for name, rows in pooled.items()})
+        return
     SETTINGS["n_cells"] = args.cells
     SETTINGS["spec"] = {"peepholes": not args.no_peepholes, "forget_gate": not args.no_forget_gate}
     runs = 5 if args.quick else args.runs
@@ -168,10 +196,17 @@ def main(argv=None):
     print(f"# double pole balancing, {runs} runs per configuration, LSTM with {SETTINGS['n_cells']} cells "
           f"{SETTINGS['spec']} ({n_genes} genes without velocities), budget {args.max_evaluations:,} evaluations per run")
     print("command: python benchmarks/pole.py " + " ".join(sys.argv[1:] if argv is None else argv))
-    results = {}
+    results, raw = {}, {}
     for name in names:
-        results[name] = summarize(run_config(name, runs, args.max_evaluations, first_seed=args.first_seed,
-                                             log=lambda m: print(m, flush=True)))
+        def save(rows, name=name):  # after every run, so a long benchmark leaves its finished runs behind
+            raw[name] = rows
+            if args.json:
+                with open(args.json, "w") as fh:
+                    json.dump({"command": " ".join(sys.argv), "settings": SETTINGS, "rows": raw}, fh, indent=1)
+
+        save(run_config(name, runs, args.max_evaluations, first_seed=args.first_seed,
+                        log=lambda m: print(m, flush=True), on_run=save))
+        results[name] = summarize(raw[name])
     print_table(results)
     if not args.no_speed:
         simulator_speed()

@@ -35,7 +35,9 @@ def test_gym_cartpole_masked(tmp_path):
     pol = Policy.load(out / "champion.npz")
     assert pol.spec.n_inputs == 2 and pol.info["mask"] == [1, 3]
     assert not pol.spec.peepholes and not pol.spec.forget_gate and res["policy"]["n_cells"] == 2
-    assert np.isfinite(res["best_fitness"])
+    assert np.isfinite(res["best_return"]) and res["best_return"] >= 1  # an episode lasts >= 1 step
+    assert res["heldout"]["threshold"] == 475 and len(res["heldout"]["returns"]) == 100
+    assert pol.obs_norm is not None  # normalization is the gym default
 
 
 def test_subcommands_register_and_reject_bad_arguments(capsys):
@@ -49,3 +51,55 @@ def test_subcommands_register_and_reject_bad_arguments(capsys):
             parser.parse_args(bad)
     with pytest.raises(ValueError, match="mask"):
         main(["gym", "CartPole-v1", "--mask", "7", "--evaluations", "10", "--no-progress"])
+
+
+def _results(out):
+    return json.loads((out / "results.json").read_text())
+
+
+@pytest.mark.parametrize("search", ["snes", "cosyne"])
+def test_resume_continues_bit_for_bit(tmp_path, search, capsys):
+    common = ["pole", "--poles", "1", "--search", search, "--max-steps", "300", "--seed", "2", "--no-progress",
+              "--no-plot"]
+    main(common + ["--generations", "6", "--out", str(tmp_path / "full")])
+    main(common + ["--generations", "3", "--out", str(tmp_path / "part")])
+    main(common + ["--generations", "6", "--out", str(tmp_path / "part"), "--resume"])
+    full, part = _results(tmp_path / "full"), _results(tmp_path / "part")
+    assert full["history"]["gen_best_return"] == part["history"]["gen_best_return"]
+    assert full["history"]["evaluations"] == part["history"]["evaluations"] and len(full["history"]["evaluations"]) == 6
+    assert full["best_return"] == part["best_return"] > 0  # steps balanced: natural sign
+    np.testing.assert_array_equal(Policy.load(tmp_path / "full" / "champion.npz").genome,
+                                  Policy.load(tmp_path / "part" / "champion.npz").genome)
+    assert f"best return {full['best_return']:.6g}" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="other settings"):
+        main(common[:-4] + ["--seed", "3", "--no-progress", "--generations", "7", "--out", str(tmp_path / "part"),
+                            "--resume"])
+
+
+def test_pool_evaluator_gives_the_serial_run(tmp_path):
+    common = ["pole", "--poles", "1", "--max-steps", "300", "--seed", "4", "--generations", "3", "--no-progress",
+              "--no-plot"]
+    main(common + ["--out", str(tmp_path / "a")])
+    main(common + ["--out", str(tmp_path / "b"), "--evaluator", "pool", "--workers", "2"])
+    assert _results(tmp_path / "a")["history"] == {**_results(tmp_path / "b")["history"],
+                                                   "time": _results(tmp_path / "a")["history"]["time"]}
+
+
+def test_pole_defaults_are_the_measured_setting():
+    parser = argparse.ArgumentParser()
+    add_subcommands(parser.add_subparsers(dest="cmd"))
+    args = parser.parse_args(["pole"])
+    assert args.search == "xnes" and args.no_peepholes and args.no_forget_gate
+    args = parser.parse_args(["pole", "--peepholes", "--forget-gate"])
+    assert not args.no_peepholes and not args.no_forget_gate
+
+
+def test_flag_errors(tmp_path):
+    with pytest.raises(ValueError, match="--restarts"):
+        main(["pole", "--search", "snes", "--restarts", "ipop", "--generations", "1", "--no-progress"])
+    with pytest.raises(ValueError, match="--resume needs --out"):
+        main(["pole", "--resume", "--generations", "1", "--no-progress"])
+    with pytest.raises(ValueError, match="no checkpoint"):
+        main(["pole", "--resume", "--generations", "1", "--no-progress", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="--workers"):
+        main(["pole", "--workers", "2", "--generations", "1", "--no-progress"])

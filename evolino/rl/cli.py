@@ -1,9 +1,14 @@
 """Command-line subcommands ``evolino pole`` and ``evolino gym`` (registered by ``evolino.cli``).
 
-Each run shows a progress bar, and writes into ``--out``: ``results.json`` (settings,
-outcome, per-generation history), ``champion.npz`` (the policy; load it with
-``evolino.rl.Policy.load``) and ``plot.png`` (fitness curve, and the champion's
-episode: pole angles, or the observations of a gymnasium episode).
+Each run shows a progress bar (evaluations against the budget, the best return), prints
+the best return with its natural sign (steps balanced, episode return), and writes into
+``--out``: ``results.json`` (settings, outcome, per-generation history of returns),
+``champion.npz`` (the policy; load it with ``evolino.rl.Policy.load``), ``plot.png``
+(return curve, and the champion's episode) and ``checkpoint.npz`` (the search after its
+last generation; ``--resume`` continues from it bit for bit).
+
+``evolino gym`` also scores the champion on ``--eval-episodes`` held-out episodes
+(gymnasium's "solved": their mean reaches the environment's ``reward_threshold``).
 """
 
 from __future__ import annotations
@@ -17,9 +22,13 @@ import time
 
 import numpy as np
 
-from .._io import json_safe, write_bytes, write_text
+from .._io import json_safe, load_npz, save_npz, write_bytes, write_text
 from ..loop import progress_bar
 from ..presets import POLE
+from ..search import STRATEGIES
+
+CHECKPOINT = "checkpoint.npz"
+CHECKPOINT_VERSION = 1
 
 __all__ = ["add_subcommands", "run_pole", "run_gym"]
 
@@ -38,17 +47,29 @@ def _mask(text):
         raise argparse.ArgumentTypeError(f"--mask must be comma-separated integers, got {text!r}") from None
 
 
-def _common(p):
-    p.add_argument("--search", choices=("esp", "cmaes"), default="esp", help="search strategy (default esp)")
+def _common(p, search="esp", lean=False):
+    p.add_argument("--search", choices=STRATEGIES, default=search, help=f"search strategy (default {search})")
     p.add_argument("--cells", type=_positive, default=POLE.n_cells, help=f"LSTM memory cells (default {POLE.n_cells})")
-    p.add_argument("--no-peepholes", action="store_true", help="LSTM cells without peephole connections")
-    p.add_argument("--no-forget-gate", action="store_true", help="LSTM cells without forget gate")
+    if lean:  # cells without peepholes and forget gate by default; flags to add them
+        p.add_argument("--peepholes", dest="no_peepholes", action="store_false", help="cells with peepholes")
+        p.add_argument("--forget-gate", dest="no_forget_gate", action="store_false", help="cells with forget gate")
+        p.set_defaults(no_peepholes=True, no_forget_gate=True)
+    else:
+        p.add_argument("--no-peepholes", action="store_true", help="LSTM cells without peephole connections")
+        p.add_argument("--no-forget-gate", action="store_true", help="LSTM cells without forget gate")
     p.add_argument("--direct", action="store_true", help="also connect the inputs straight to the outputs")
     p.add_argument("--popsize", type=_positive, default=None, help="networks per generation")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", default=None, help="output directory (default: no files)")
     p.add_argument("--generations", type=_positive, default=None, help="generation budget")
     p.add_argument("--evaluations", type=_positive, default=None, help="evaluation budget (default 100000)")
+    p.add_argument("--restarts", choices=("ipop", "bipop"), default=None,
+                   help="CMA-ES restarts with growing populations (--search cmaes only)")
+    p.add_argument("--evaluator", choices=("serial", "pool", "ray"), default="serial",
+                   help="where candidates are evaluated (default serial: this process)")
+    p.add_argument("--workers", type=_positive, default=None, help="worker processes for pool/ray")
+    p.add_argument("--resume", action="store_true",
+                   help=f"continue the search saved in --out/{CHECKPOINT} (same settings)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plot", action="store_true", help="do not draw plot.png")
 
@@ -59,7 +80,9 @@ def add_subcommands(subparsers) -> None:
     Each subparser sets ``func``: call ``args.func(args)``, which returns an exit code.
     """
     p = subparsers.add_parser("pole", help="evolve an LSTM policy for (double) pole balancing",
-                              description="Evolve an LSTM policy (ESP or CMA-ES) for pole balancing.")
+                              description="Evolve an LSTM policy for pole balancing. The defaults (xNES, "
+                                          "cells without peepholes and forget gate) are the best measured setting "
+                                          "of benchmarks/RESULTS.md.")
     p.add_argument("--poles", type=int, choices=(1, 2), default=2, help="number of poles (default 2)")
     p.add_argument("--no-velocities", action="store_true", help="hide the velocities (non-Markov task)")
     p.add_argument("--fitness", choices=("standard", "damping"), default="standard",
@@ -70,7 +93,7 @@ def add_subcommands(subparsers) -> None:
                    help="damping fitness: steps the generation's best must balance (default 100000)")
     p.add_argument("--require-generalization", action="store_true",
                    help="damping fitness: a solution must also balance >= 200 of the 625 test starts")
-    _common(p)
+    _common(p, search=POLE.search, lean=True)
     p.set_defaults(func=run_pole)
 
     g = subparsers.add_parser("gym", help="evolve an LSTM policy on a gymnasium environment",
@@ -81,16 +104,28 @@ def add_subcommands(subparsers) -> None:
     g.add_argument("--target", type=float, default=None, help="mean return that counts as solved")
     g.add_argument("--seeding", choices=("fixed", "genome"), default="fixed", help="episode seeds (default fixed)")
     g.add_argument("--vectorization", choices=("sync", "vector"), default="sync")
+    g.add_argument("--max-episode-steps", type=_positive, default=None,
+                   help="cap on steps per episode (besides the environment's own time limit)")
+    g.add_argument("--no-normalize", action="store_true",
+                   help="feed raw observations (default: running mean/std normalization, saved with the policy)")
+    g.add_argument("--eval-episodes", type=_positive, default=100,
+                   help="held-out episodes the champion is scored on (default 100, as gymnasium's threshold)")
     _common(g)
     g.set_defaults(func=run_gym)
 
 
 def _progress(args):
-    """Progress callback and its bar (None when disabled)."""
+    """Progress callback and its bar (None when disabled): evaluations of the budget, the best return."""
     if args.no_progress:
         return None, None
-    bar, update = progress_bar(args.evaluations if args.evaluations else None, by="evaluations")
-    return update, bar
+    total, _ = _budget(args)
+    bar, update = progress_bar(total, by="evaluations")
+
+    def show(status):
+        update(status)
+        bar.set_postfix_str(f"gen {status['generation']}  best return {-status['best_fitness']:.6g}")
+
+    return show, bar
 
 
 def _budget(args):
@@ -98,31 +133,112 @@ def _budget(args):
     return evals, args.generations
 
 
-def _run(task, args, plot_episode):
+def _settings(task, args, spec):
+    """What a checkpoint must agree on to be resumed."""
+    return {"task": task.describe(), "search": args.search, "seed": args.seed, "popsize": args.popsize,
+            "restarts": args.restarts, "policy": spec.to_dict(), "normalize": not getattr(args, "no_normalize", True)}
+
+
+def _save_checkpoint(path, settings, status):
+    state = status["strategy"].state_dict()
+    arrays = {f"strategy.{k}": v for k, v in state.items() if isinstance(v, np.ndarray)}
+    scalars = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+    norm, champ = status.get("normalizer"), status.get("champion_norm")
+    if norm is not None:
+        arrays.update({f"normalizer.{k}": np.asarray(v) for k, v in norm.state_dict().items()})
+    if champ is not None:
+        arrays.update({"champion_norm.mean": champ[0], "champion_norm.std": champ[1]})
+    meta = {"format": "evolino.rl.checkpoint", "version": CHECKPOINT_VERSION, "settings": settings,
+            "strategy": scalars, "history": dict(status["history"])}
+    save_npz(path, arrays, meta)
+
+
+def _load_checkpoint(path, settings) -> dict:
+    arrays, meta = load_npz(path, "evolino.rl.checkpoint", CHECKPOINT_VERSION)
+    if meta["settings"] != json.loads(json.dumps(settings)):
+        raise ValueError(f"{path}: saved by a run with other settings ({meta['settings']}); run with the same "
+                         "arguments to resume, or without --resume to start again")
+    state = {k[len("strategy."):]: v for k, v in arrays.items() if k.startswith("strategy.")}
+    state.update(meta["strategy"])
+    norm = {k[len("normalizer."):]: v for k, v in arrays.items() if k.startswith("normalizer.")} or None
+    champ = ((arrays["champion_norm.mean"], arrays["champion_norm.std"]) if "champion_norm.mean" in arrays
+             else None)
+    return {"strategy": state, "history": meta["history"], "normalizer": norm, "champion_norm": champ}
+
+
+def _evaluator(args):
+    from ..evaluate import make_evaluator
+
+    if args.evaluator == "serial" and args.workers is not None:
+        raise ValueError("--workers needs --evaluator pool or ray")
+    return make_evaluator(args.evaluator, n_jobs=args.workers)
+
+
+def _run(task, args, plot_episode, after=None):
     from .search import evolve_policy
 
+    if args.restarts is not None and args.search != "cmaes":
+        raise ValueError(f"--restarts applies to --search cmaes only, got --search {args.search}")
+    if args.resume and not args.out:
+        raise ValueError(f"--resume needs --out (the folder holding {CHECKPOINT})")
+    spec = task.default_spec(args.cells, peepholes=not args.no_peepholes, forget_gate=not args.no_forget_gate,
+                             direct=args.direct)
+    settings = _settings(task, args, spec)
+    resume = None
+    if args.resume:
+        path = os.path.join(args.out, CHECKPOINT)
+        if not os.path.isfile(path):
+            raise ValueError(f"--resume: no checkpoint at {path}; run once without --resume first")
+        resume = _load_checkpoint(path, settings)
+    callbacks = []
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        path = os.path.join(args.out, CHECKPOINT)
+        callbacks.append(lambda status: _save_checkpoint(path, settings, {**status, "history": history_ref[0]}))
+    history_ref = [None]
     cb, bar = _progress(args)
+    if cb:
+        callbacks.append(cb)
     evals, gens = _budget(args)
+    options = {"restarts": args.restarts} if args.restarts else {}
+    evaluator = _evaluator(args)
     t0 = time.perf_counter()
     try:
-        spec = task.default_spec(args.cells, peepholes=not args.no_peepholes, forget_gate=not args.no_forget_gate,
-                                 direct=args.direct)
+        from ..loop import History
+
+        history_ref[0] = History(resume["history"]) if resume else History()
+
+        def record(status):  # the loop appends to its own history; the checkpoint keeps a copy of it
+            history_ref[0].append(status)
+
         res = evolve_policy(task, spec=spec, search=args.search, popsize=args.popsize, seed=args.seed,
-                            max_evaluations=evals, max_generations=gens, callbacks=(cb,) if cb else ())
+                            max_evaluations=evals, max_generations=gens, callbacks=(record, *callbacks),
+                            evaluator=evaluator, search_options=options,
+                            normalize_obs=not getattr(args, "no_normalize", True), resume=resume)
     finally:
         if bar is not None:
             bar.close()
+        evaluator.close()
     elapsed = time.perf_counter() - t0
+    best_return = -float(res.strategy.best[1])
+    h = res.history
     summary = {
         "task": task.describe(), "search": args.search, "policy": res.policy.spec.to_dict(),
-        "popsize": res.strategy.popsize,
+        "popsize": res.strategy.popsize, "evaluator": args.evaluator, "workers": args.workers,
         "seed": args.seed, "solved": res.solved, "evaluations": res.evaluations, "generations": res.generations,
-        "generalization": res.generalization, "best_fitness": float(res.strategy.best[1]),
-        "seconds": round(elapsed, 3), "history": dict(res.history),
+        "generalization": res.generalization, "best_return": best_return,
+        "seconds": round(elapsed, 3),
+        # returns with their natural sign (the search minimizes their negation)
+        "history": {"generation": h["generation"], "evaluations": h["evaluations"],
+                    "best_return": [-v for v in h["best"]], "gen_best_return": [-v for v in h["gen_best"]],
+                    "gen_median_return": [-v for v in h["gen_median"]], "time": h["time"]},
     }
+    if after is not None:
+        summary.update(after(res))
     word = "solved" if res.solved else "not solved"
     extra = "" if res.generalization is None else f", generalization {res.generalization}/625"
-    print(f"{word} after {res.evaluations} evaluations ({res.generations} generations, {elapsed:.1f} s){extra}")
+    print(f"{word} after {res.evaluations} evaluations ({res.generations} generations, {elapsed:.1f} s), "
+          f"best return {best_return:.6g}{extra}")
     if args.out:  # each file atomic, results.json first; a missing matplotlib costs only the plot
         summary["champion"] = "champion.npz"
         write_text(os.path.join(args.out, "results.json"), json.dumps(json_safe(summary), indent=1, allow_nan=False))
@@ -160,8 +276,11 @@ def run_gym(args) -> int:
     """``evolino gym ENV_ID``: returns 0 if solved, 1 otherwise."""
     from .gym import GymTask, rollout
 
+    from .gym import evaluate_policy
+
     task = GymTask(args.env_id, mask=args.mask, episodes=args.episodes, seed=max(args.seed, 0),
-                   seeding=args.seeding, target_return=args.target, vectorization=args.vectorization)
+                   seeding=args.seeding, target_return=args.target, vectorization=args.vectorization,
+                   max_steps=args.max_episode_steps)
 
     def episode(policy):
         out = rollout(args.env_id, policy, seed=args.seed)
@@ -169,7 +288,15 @@ def run_gym(args) -> int:
         traces = {f"obs[{j}]" + (" (hidden)" if j in task.mask else ""): obs[:, j] for j in range(obs.shape[1])}
         return {"time": np.arange(len(obs)), "traces": traces, "title": f"champion: return {out['return']:.1f}"}
 
-    return _run(task, args, episode)
+    def heldout(res):
+        score = evaluate_policy(res.policy, task, episodes=args.eval_episodes)
+        verdict = ("" if score["solved"] is None else
+                   f" >= {score['threshold']:g}: solved" if score["solved"] else f" < {score['threshold']:g}: not solved")
+        print(f"held-out: mean return {score['mean']:.6g} +- {score['std']:.3g} over {args.eval_episodes} "
+              f"episodes{verdict}")
+        return {"heldout": {k: score[k] for k in ("mean", "std", "min", "max", "threshold", "solved", "returns")}}
+
+    return _run(task, args, episode, after=heldout)
 
 
 def _plot(history, episode, path):
@@ -185,7 +312,7 @@ def _plot(history, episode, path):
     if np.nanmax(np.abs(-np.asarray(history["best"]))) > 100:
         a.set_yscale("symlog")  # steps balanced span orders of magnitude
     a.set_xlabel("evaluations")
-    a.set_ylabel("fitness (higher is better)")
+    a.set_ylabel("return (higher is better)")
     a.set_title("search")
     a.legend()
     for name, y in episode["traces"].items():

@@ -30,7 +30,7 @@ import numpy as np
 from .._validate import EvolinoError, check_choice, check_number, check_positive_int
 from .policy import PolicyBatch, PolicySpec
 
-__all__ = ["GymTask", "GymFitness", "rollout", "make_env"]
+__all__ = ["GymTask", "GymFitness", "rollout", "make_env", "evaluate_policy", "heldout_seeds"]
 
 SEEDING = ("fixed", "genome")
 VECTORIZATION = ("sync", "vector")
@@ -44,11 +44,15 @@ def _gym():
     return gymnasium
 
 
-def make_env(env_id: str, **kwargs):
-    """``gymnasium.make(env_id)``; ValueError naming ``env_id`` if it is not registered."""
+def make_env(env_id, **kwargs):
+    """``gymnasium.make(env_id)``, or ``env_id(**kwargs)`` for an environment factory (a callable
+    returning an env, e.g. one that adds wrappers or reshapes rewards); ValueError naming
+    ``env_id`` if it is not registered."""
     gym = _gym()
+    if callable(env_id):
+        return env_id(**kwargs)
     if not isinstance(env_id, str):
-        raise TypeError(f"env_id must be a string, got {type(env_id).__name__}")
+        raise TypeError(f"env_id must be a string or an environment factory, got {type(env_id).__name__}")
     try:
         gym.spec(env_id)
     except gym.error.Error as exc:
@@ -97,7 +101,13 @@ def _to_env_actions(action, out):
     return low + (out + 1.0) * 0.5 * (high - low)
 
 
+def env_name(env_id) -> str:
+    """A readable name of an id or a factory (for messages and ``describe``)."""
+    return env_id if isinstance(env_id, str) else getattr(env_id, "__qualname__", repr(env_id))
+
+
 def _check_spec(spec, keep, action, env_id):
+    env_id = env_name(env_id)
     if spec.n_inputs != len(keep):
         raise ValueError(f"policy has {spec.n_inputs} inputs but {env_id} shows {len(keep)} (after masking)")
     if spec.head != action["head"] or spec.n_outputs != action["n_outputs"]:
@@ -127,6 +137,7 @@ class GymFitness:
         self.spec, self.env_id, self.mask = spec, env_id, tuple(mask)
         self.episodes, self.seed, self.seeding, self.max_steps = episodes, seed, seeding, max_steps
         self.vectorization, self.env_kwargs = vectorization, dict(env_kwargs or {})
+        self.obs_norm = None  # (mean, std) the policies' inputs are normalized with, or None
         probe = make_env(env_id, **self.env_kwargs)
         try:
             self.keep, self.action = _describe_spaces(probe, self.mask)
@@ -148,11 +159,13 @@ class GymFitness:
             self.close()
             gym = _gym()
             if self.vectorization == "vector":
+                if callable(self.env_id):
+                    raise ValueError("vectorization='vector' needs a registered environment id, not a factory")
                 self._venv = gym.make_vec(self.env_id, num_envs=n, vectorization_mode="vector_entry_point",
                                           **self.env_kwargs)
             else:
                 env_id, kw = self.env_id, self.env_kwargs
-                self._venv = gym.vector.SyncVectorEnv([lambda: gym.make(env_id, **kw)] * n)
+                self._venv = gym.vector.SyncVectorEnv([lambda: make_env(env_id, **kw)] * n)
             self._n = n
         return self._venv
 
@@ -179,10 +192,17 @@ class GymFitness:
 
     def returns(self, genomes, seeds=None) -> np.ndarray:
         """Returns ``(m, E)`` of the episodes of genomes ``(m, n_params)`` (``seeds``: see :meth:`episode_seeds`)."""
-        batch = PolicyBatch(self.spec, genomes)
-        m, E = batch.size, self.episodes
+        batch = PolicyBatch(self.spec, genomes, self.obs_norm)
+        return self.run(batch, self.episode_seeds(genomes, seeds))
+
+    def run(self, batch: PolicyBatch, seeds) -> np.ndarray:
+        """Returns ``(m, E)`` of ``m`` policies on episodes with the given seeds ``(m, E)``."""
+        seeds = np.asarray(seeds, dtype=np.int64)
+        m, E = seeds.shape
+        if batch.size != m:
+            raise ValueError(f"seeds must have one row per policy ({batch.size}), got shape {seeds.shape}")
         venv = self._vector_env(m * E)
-        seeds = self.episode_seeds(genomes, seeds).reshape(-1)
+        seeds = seeds.reshape(-1)
         if self.vectorization == "vector":
             obs, _ = venv.reset(seed=int(seeds[0]))
         else:
@@ -194,7 +214,7 @@ class GymFitness:
         while not done.all() and (self.max_steps is None or t < self.max_steps):
             obs = np.asarray(obs, dtype=np.float64)
             if not np.all(np.isfinite(obs[~done])):
-                raise ValueError(f"{self.env_id} returned non-finite observations")
+                raise ValueError(f"{env_name(self.env_id)} returned non-finite observations")
             x = np.where(done[:, None], 0.0, obs)[:, self.keep].reshape(m, E, -1)
             h, out = batch.act(h, x)
             actions = _to_env_actions(self.action, out.reshape(m * E, *out.shape[2:]))
@@ -205,7 +225,7 @@ class GymFitness:
             done |= np.asarray(term, bool) | np.asarray(trunc, bool)
             t += 1
         if not np.all(np.isfinite(total)):
-            raise ValueError(f"{self.env_id} returned non-finite rewards")
+            raise ValueError(f"{env_name(self.env_id)} returned non-finite rewards")
         return total.reshape(m, E)
 
     def __call__(self, genomes, seeds=None) -> np.ndarray:
@@ -218,8 +238,9 @@ class GymTask:
 
     Parameters
     ----------
-    env_id : str
-        A registered gymnasium id, e.g. ``"CartPole-v1"``.
+    env_id : str or callable
+        A registered gymnasium id, e.g. ``"CartPole-v1"``, or a factory ``f(**env_kwargs) -> env``
+        (wrappers, reward shaping; a module-level function, so parallel evaluators can pickle it).
     mask : sequence of int, default=()
         Observation indices hidden from the policy.
     episodes : int, default=3
@@ -257,10 +278,10 @@ class GymTask:
         self.target_return = None if target is None else check_number(target, "target_return")
 
     def __repr__(self):
-        return f"GymTask({self.env_id!r}, mask={self.mask}, episodes={self.episodes})"
+        return f"GymTask({env_name(self.env_id)!r}, mask={self.mask}, episodes={self.episodes})"
 
     def describe(self) -> dict:
-        return {"task": "gym", "env_id": self.env_id, "mask": list(self.mask), "episodes": self.episodes,
+        return {"task": "gym", "env_id": env_name(self.env_id), "mask": list(self.mask), "episodes": self.episodes,
                 "seeding": self.seeding, "env_kwargs": self.env_kwargs, "action": self.action}
 
     def default_spec(self, n_cells: int = 2, **options) -> PolicySpec:
@@ -272,7 +293,14 @@ class GymTask:
                           seeding=self.seeding, max_steps=self.max_steps, vectorization=self.vectorization,
                           env_kwargs=self.env_kwargs)
 
-    def check(self, spec, status, genomes):
+    def policy_inputs(self, policy, seed=None) -> np.ndarray:
+        """Raw inputs ``(T, I)`` (observations after masking) of one episode of ``policy`` (for normalization)."""
+        if seed is None:
+            seed = int(np.random.SeedSequence(self.seed).generate_state(1, dtype=np.uint32)[0])
+        obs = rollout(self.env_id, policy, seed=seed, max_steps=self.max_steps)["observations"]
+        return obs[:, self.keep]
+
+    def check(self, spec, status, genomes, obs_norm=None):
         """``(solved, champion, evaluations to solve)`` after a generation."""
         if self.target_return is None:
             return False, None, None
@@ -288,8 +316,8 @@ def rollout(env, policy, *, seed: int | None = None, max_steps: int | None = Non
 
     Parameters
     ----------
-    env : str or gymnasium.Env
-        An id (made with the policy's ``info["env_kwargs"]``) or an environment.
+    env : str, callable or gymnasium.Env
+        An id or a factory (made with the policy's ``info["env_kwargs"]``), or an environment.
     policy : Policy
         Its ``info["mask"]`` (set by the search) selects the observations it sees.
     seed : int, optional
@@ -301,7 +329,7 @@ def rollout(env, policy, *, seed: int | None = None, max_steps: int | None = Non
         ``return`` (float), ``steps`` (int), ``observations`` ``(T + 1, obs_dim)``,
         ``actions`` (list), ``rewards`` ``(T,)``.
     """
-    own = isinstance(env, str)
+    own = isinstance(env, str) or (callable(env) and not hasattr(env, "step"))
     env = make_env(env, **policy.info.get("env_kwargs", {})) if own else env
     try:
         keep, action = _describe_spaces(env, policy.info.get("mask", ()))
@@ -327,3 +355,57 @@ def rollout(env, policy, *, seed: int | None = None, max_steps: int | None = Non
             env.close()
     return {"return": float(np.sum(rewards)), "steps": len(actions), "observations": np.stack(observations),
             "actions": actions, "rewards": np.asarray(rewards)}
+
+
+def heldout_seeds(task: GymTask, episodes: int) -> np.ndarray:
+    """``episodes`` episode seeds ``(episodes,)`` disjoint from the ones ``task`` trains on ("fixed" seeding).
+
+    Drawn from their own stream (``SeedSequence([task.seed, 1])``); any seed that
+    happens to equal a training seed is dropped and replaced.
+    """
+    episodes = check_positive_int(episodes, "episodes")
+    train = set(np.random.SeedSequence(task.seed).generate_state(task.episodes, dtype=np.uint32).tolist())
+    pool = np.random.SeedSequence([task.seed, 1]).generate_state(episodes + len(train), dtype=np.uint32)
+    return np.array([s for s in pool.tolist() if s not in train][:episodes], dtype=np.int64)
+
+
+def evaluate_policy(policy, task: GymTask, episodes: int = 100, seeds=None) -> dict:
+    """Score ``policy`` on held-out episodes, with gymnasium's definition of "solved".
+
+    Parameters
+    ----------
+    policy : Policy
+        As returned by the search (its observation statistics, if any, are applied).
+    task : GymTask
+        The task it was evolved on (environment, mask, step cap).
+    episodes : int, default=100
+        Episodes (gymnasium's environments define ``reward_threshold`` as an average over 100).
+    seeds : sequence of int, optional
+        Episode seeds; default :func:`heldout_seeds` (never the training seeds).
+
+    Returns
+    -------
+    dict
+        ``returns`` (list), ``mean``, ``std``, ``min``, ``max``, ``seeds`` (list),
+        ``threshold`` (the environment's ``reward_threshold``, or the task's ``target_return``,
+        or None) and ``solved`` (``mean >= threshold``; None without a threshold).
+    """
+    if not isinstance(task, GymTask):
+        raise TypeError(f"task must be a GymTask, got {type(task).__name__} "
+                        "(pole tasks are scored by generalization_score on the 625 starts)")
+    if seeds is None:
+        seeds = heldout_seeds(task, episodes)
+    else:
+        seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
+        if seeds.size == 0:
+            raise ValueError("seeds must not be empty")
+    fn = task.fitness_fn(policy.spec)
+    try:
+        ret = fn.run(PolicyBatch(policy.spec, policy.genome[None], policy.obs_norm), seeds[None])[0]
+    finally:
+        fn.close()
+    threshold = task.target_return
+    mean = float(ret.mean())
+    return {"returns": ret.tolist(), "mean": mean, "std": float(ret.std()), "min": float(ret.min()),
+            "max": float(ret.max()), "seeds": seeds.tolist(), "threshold": threshold,
+            "solved": None if threshold is None else bool(mean >= threshold)}

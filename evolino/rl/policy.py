@@ -16,6 +16,10 @@ lists these ``H + 1`` slices, the subpopulations of ESP::
 Output ``y = head(W_out^T h_t + D^T x_t + b_out)`` with ``head`` one of
 ``tanh`` (actions in [-1, 1]), ``logistic`` (in [0, 1]) or ``argmax``
 (a discrete action: the index of the largest of ``O`` outputs).
+
+Optional observation normalization (:mod:`evolino.rl.normalize`): with ``obs_norm =
+(mean, std)`` every input is ``(x - mean) / std`` before it reaches the network; a
+:class:`Policy` stores the pair and applies it again after loading.
 """
 
 from __future__ import annotations
@@ -158,6 +162,23 @@ class PolicySpec:
         return cls(**d)
 
 
+def check_obs_norm(obs_norm, n_inputs: int):
+    """``None`` or ``(mean (I,), std (I,))`` as float64 arrays; ``std`` must be positive."""
+    if obs_norm is None:
+        return None
+    try:
+        mean, std = obs_norm
+    except (TypeError, ValueError):
+        raise TypeError("obs_norm must be None or a pair (mean, std)") from None
+    mean = check_array(mean, "obs_norm mean", ndims=(1,), dtype=np.float64, finite=True)
+    std = check_array(std, "obs_norm std", ndims=(1,), dtype=np.float64, finite=True)
+    if mean.shape != (n_inputs,) or std.shape != (n_inputs,):
+        raise ValueError(f"obs_norm mean and std must have shape ({n_inputs},), got {mean.shape}, {std.shape}")
+    if np.any(std <= 0):
+        raise ValueError("obs_norm std must be > 0")
+    return mean.copy(), std.copy()
+
+
 class PolicyBatch:
     """``P`` policies stepping in lockstep on ``B`` episodes each: one kernel step per time step.
 
@@ -165,15 +186,18 @@ class PolicyBatch:
     ----------
     spec : PolicySpec
     genomes : array of shape (P, n_params)
+    obs_norm : (mean (I,), std (I,)), optional
+        Observation normalization applied to every input.
     """
 
-    def __init__(self, spec: PolicySpec, genomes):
+    def __init__(self, spec: PolicySpec, genomes, obs_norm=None):
         if not isinstance(spec, PolicySpec):
             raise TypeError(f"spec must be a PolicySpec, got {type(spec).__name__}")
         self.spec = spec
         lstm, w_out, d, b_out = spec.split(genomes)
         if not (np.all(np.isfinite(w_out)) and np.all(np.isfinite(b_out)) and (d is None or np.all(np.isfinite(d)))):
             raise ValueError("genomes contain NaN or inf")
+        self.obs_norm = check_obs_norm(obs_norm, spec.n_inputs)
         self._set(prepare(spec.lstm, lstm), np.ascontiguousarray(w_out), None if d is None else d.copy(),
                   b_out[:, None, :].copy(), np.array(genomes, dtype=np.float64))
 
@@ -193,6 +217,8 @@ class PolicyBatch:
 
         ``output`` is ``(P, B, O)`` after the head, or ``(P, B)`` action indices for ``argmax``.
         """
+        if self.obs_norm is not None:
+            obs = (obs - self.obs_norm[0]) / self.obs_norm[1]
         state = step(self.spec.lstm, self.weights, state, obs)
         y = np.matmul(state.h, self.w_out)  # (P, B, O)
         if self.d is not None:
@@ -214,7 +240,7 @@ class PolicyBatch:
         """The sub-batch of policies ``index`` (an int array or boolean mask over ``P``)."""
         w = self.weights
         sub = object.__new__(PolicyBatch)
-        sub.spec = self.spec
+        sub.spec, sub.obs_norm = self.spec, self.obs_norm
         weights = LSTMWeights(w.W[index], w.R[index], w.b[index], w.p_in[index], w.p_out[index], w.spec)
         sub._set(weights, self.w_out[index], None if self.d is None else self.d[index], self.b_out[index],
                  self.genomes[index])
@@ -225,7 +251,7 @@ class PolicyBatch:
         h = c = None
         if state is not None:
             h, c = state.h[i, episode].tolist(), state.c[i, episode].tolist()
-        return ScalarPolicy(self.spec, self.genomes[i], h, c)
+        return ScalarPolicy(self.spec, self.genomes[i], h, c, obs_norm=self.obs_norm)
 
 
 class ScalarPolicy:
@@ -236,8 +262,10 @@ class ScalarPolicy:
     are several times faster. Agrees with :class:`PolicyBatch` to rounding.
     """
 
-    def __init__(self, spec: PolicySpec, genome, h=None, c=None):
+    def __init__(self, spec: PolicySpec, genome, h=None, c=None, obs_norm=None):
         self.spec = spec
+        norm = check_obs_norm(obs_norm, spec.n_inputs)
+        self._norm = None if norm is None else (norm[0].tolist(), norm[1].tolist())
         lstm, w_out, d, b_out = spec.split(np.reshape(genome, (1, -1)))
         w = spec.lstm.unpack(lstm[0])
         H = spec.n_cells
@@ -254,6 +282,8 @@ class ScalarPolicy:
 
     def act(self, x):
         """Outputs (list of ``O`` floats, or the argmax index) for one observation ``x`` (list)."""
+        if self._norm is not None:
+            x = [(a - m) / sd for a, m, sd in zip(x, *self._norm)]
         v = list(x) + self.h + [1.0]
         c_old = self.c
         p_i, p_f, p_o = self._peep
@@ -293,16 +323,19 @@ class Policy:
     genome : array of shape (n_params,)
     info : dict, optional
         JSON-serialisable description of the task (environment, observation mask, ...).
+    obs_norm : (mean (I,), std (I,)), optional
+        Observation normalization the policy was evolved with (saved and loaded with it).
     """
 
-    def __init__(self, spec: PolicySpec, genome, info: dict | None = None):
+    def __init__(self, spec: PolicySpec, genome, info: dict | None = None, obs_norm=None):
         if not isinstance(spec, PolicySpec):
             raise TypeError(f"spec must be a PolicySpec, got {type(spec).__name__}")
         g = check_array(genome, "genome", ndims=(1,), dtype=np.float64, finite=True)
         if g.shape != (spec.n_params,):
             raise ValueError(f"genome must have shape ({spec.n_params},), got {g.shape}")
         self.spec, self.genome, self.info = spec, g.copy(), dict(info or {})
-        self._batch = PolicyBatch(spec, g[None])
+        self.obs_norm = check_obs_norm(obs_norm, spec.n_inputs)
+        self._batch = PolicyBatch(spec, g[None], self.obs_norm)
         self._state = None
 
     def batch(self) -> PolicyBatch:
@@ -348,17 +381,21 @@ class Policy:
         """Write ``path`` (.npz, atomically): the genome and a JSON string with spec and info."""
         meta = {"format": "evolino.rl.Policy", "version": POLICY_VERSION, "spec": self.spec.to_dict(),
                 "info": self.info}
-        save_npz(path, {"genome": self.genome}, meta)
+        arrays = {"genome": self.genome}
+        if self.obs_norm is not None:
+            arrays.update(obs_mean=self.obs_norm[0], obs_std=self.obs_norm[1])
+        save_npz(path, arrays, meta)
 
     @classmethod
     def load(cls, path) -> "Policy":
         """Read a policy written by :meth:`save`; EvolinoError naming the file if it is not one (or another version)."""
         try:
-            arrays, meta = load_npz(path, "evolino.rl.Policy", POLICY_VERSION, members=("genome",))
+            arrays, meta = load_npz(path, "evolino.rl.Policy", POLICY_VERSION, members=("genome", "obs_mean", "obs_std"))
         except EvolinoError as exc:
             raise EvolinoError(f"not a saved evolino policy of this version: {exc}") from None
         try:
+            norm = (np.array(arrays["obs_mean"]), np.array(arrays["obs_std"])) if "obs_mean" in arrays else None
             return cls(PolicySpec.from_dict(meta_value(meta, "spec", dict, path)), np.array(arrays["genome"]),
-                       meta.get("info"))
+                       meta.get("info"), norm)
         except (KeyError, TypeError, ValueError) as exc:
             raise EvolinoError(f"{path!s} is not a saved evolino policy: {type(exc).__name__}: {exc}") from exc

@@ -1,4 +1,4 @@
-"""Policy search: evolve a whole LSTM policy with ESP or CMA-ES on a task.
+"""Policy search: evolve a whole LSTM policy with any strategy of :mod:`evolino.search` on a task.
 
 A *task* bundles an environment with its protocol (see :class:`PoleTask`, and
 :class:`evolino.rl.gym.GymTask`): it builds the picklable fitness function
@@ -20,6 +20,7 @@ Pole-balancing protocols (Gomez, Schmidhuber & Miikkulainen, JMLR 2008):
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,6 +54,7 @@ class PoleFitness:
 
     def __init__(self, spec: PolicySpec, env: dict, fitness: str, max_steps: int):
         self.spec, self.env_kwargs, self.fitness, self.max_steps = spec, dict(env), fitness, max_steps
+        self.obs_norm = None  # (mean, std) the policies' inputs are normalized with, or None
         self._env = None
 
     def __getstate__(self):
@@ -70,7 +72,7 @@ class PoleFitness:
 
     def __call__(self, genomes) -> np.ndarray:
         """Fitness ``(m,)`` of genomes ``(m, n_params)``."""
-        res = run_episodes(self.env, PolicyBatch(self.spec, genomes), max_steps=self.max_steps,
+        res = run_episodes(self.env, PolicyBatch(self.spec, genomes, self.obs_norm), max_steps=self.max_steps,
                            damping=self.fitness == "damping")
         score = res.damping[:, 0] if self.fitness == "damping" else res.steps[:, 0].astype(np.float64)
         return -score
@@ -115,14 +117,21 @@ class PoleTask:
         kw = {"n_poles": self.env.n_poles, "velocities": self.env.velocities}
         return PoleFitness(spec, kw, self.fitness, self.max_steps)
 
-    def passes_test(self, spec: PolicySpec, genome) -> bool:
+    def passes_test(self, spec: PolicySpec, genome, obs_norm=None) -> bool:
         """Does ``genome`` balance ``test_steps`` from the standard start (and generalize, if required)?"""
-        batch = PolicyBatch(spec, np.reshape(genome, (1, -1)))
+        batch = PolicyBatch(spec, np.reshape(genome, (1, -1)), obs_norm)
         if run_episodes(self.env, batch, max_steps=self.test_steps).steps[0, 0] < self.test_steps:
             return False
         return not self.require_generalization or generalization_score(self.env, batch)[0] >= GENERALIZATION_PASS
 
-    def check(self, spec: PolicySpec, status: dict, genomes) -> tuple[bool, np.ndarray | None, int | None]:
+    def policy_inputs(self, policy, seed=None) -> np.ndarray:
+        """Raw inputs ``(T, I)`` a policy sees in one episode from the standard start (for normalization)."""
+        from .pole import rollout
+
+        states = rollout(self.env, policy, max_steps=min(1000, self.max_steps))["states"]
+        return self.env.observe(states)
+
+    def check(self, spec: PolicySpec, status: dict, genomes, obs_norm=None) -> tuple[bool, np.ndarray | None, int | None]:
         """After a generation: ``(solved, champion genome, evaluations to solve)``."""
         f = status["fitness"]
         if self.fitness == "standard":
@@ -133,13 +142,13 @@ class PoleTask:
             return True, genomes[i].copy(), int(status["evaluations"] - len(f) + i + 1)
         i = int(np.argmin(f))
         # a network that falls early fails the long test early too, so testing every generation is cheap
-        if not self.passes_test(spec, genomes[i]):
+        if not self.passes_test(spec, genomes[i], obs_norm):
             return False, None, None
         return True, genomes[i].copy(), int(status["evaluations"])
 
-    def generalization(self, spec: PolicySpec, genome) -> int:
+    def generalization(self, spec: PolicySpec, genome, obs_norm=None) -> int:
         """Starts of the 625-start test the policy balances for 1,000 steps."""
-        return int(generalization_score(self.env, PolicyBatch(spec, np.reshape(genome, (1, -1))))[0])
+        return int(generalization_score(self.env, PolicyBatch(spec, np.reshape(genome, (1, -1)), obs_norm))[0])
 
 
 @dataclass
@@ -161,6 +170,8 @@ class SearchResult:
         The search strategy, as left at the end (``state_dict()`` to resume).
     result : evolino.loop.Result
         The search's own result (best genome and fitness, stop reason, history).
+    normalizer : RunningMeanStd or None
+        The observation statistics at the end (``normalize_obs=True``).
     """
 
     policy: Policy
@@ -171,30 +182,33 @@ class SearchResult:
     generalization: int | None = None
     strategy: object = field(default=None, repr=False)
     result: Result | None = field(default=None, repr=False)
+    normalizer: object = field(default=None, repr=False)
 
 
 class _Recording:
-    """Evaluator wrapper that keeps the last population it scored (the loop's status lacks genomes)."""
+    """Evaluator wrapper that keeps the last population it scored (the loop's status lacks genomes)
+    and can swap in the current fitness function (observation statistics change between generations)."""
 
     def __init__(self, inner):
-        self.inner, self.genomes = inner, None
+        self.inner, self.genomes, self.fitness_fn = inner, None, None
 
     def evaluate(self, fitness_fn, genomes):
         self.genomes = genomes
-        return self.inner.evaluate(fitness_fn, genomes)
+        return self.inner.evaluate(self.fitness_fn or fitness_fn, genomes)
 
 
 def make_pole_strategy(search: str, spec: PolicySpec, *, popsize=None, seed=None, **options):
     """A strategy with the defaults of :data:`evolino.presets.POLE` (small LSTM policies).
 
     ESP: 5 trials per chromosome, subpopulations from ``spec.init`` at scale 2,
-    Cauchy mutation 0.1. CMA-ES: mean 0, ``sigma0 = 1``. ``options`` override them.
+    Cauchy mutation 0.1. CoSyNE: population from ``spec.init`` at scale 2. CMA-ES, SNES,
+    xNES, PGPE: mean 0, ``sigma0 = 1``. ``options`` override them.
     """
-    from ..search import make_strategy
+    from ..search import STRATEGIES, make_strategy
 
-    search = check_choice(search, "search", ("esp", "cmaes"))
+    search = check_choice(search, "search", STRATEGIES)
     options = {**POLE.search_options(search), **options}
-    if search == "cmaes":
+    if search not in ("esp", "cosyne"):
         options.setdefault("x0", np.zeros(spec.n_params))
     return make_strategy(search, spec, popsize=popsize, seed=seed, init_scale=POLE.init_scale, **options)
 
@@ -202,57 +216,105 @@ def make_pole_strategy(search: str, spec: PolicySpec, *, popsize=None, seed=None
 def evolve_policy(task, *, spec: PolicySpec | None = None, n_cells: int = POLE.n_cells, search: str = "esp",
                   popsize: int | None = None, seed=None, max_evaluations: int | None = POLE.max_evaluations,
                   max_generations: int | None = None, evaluator=None, callbacks=(), search_options=None,
-                  generalization: bool = True) -> SearchResult:
+                  generalization: bool = True, normalize_obs: bool = False, resume: dict | None = None
+                  ) -> SearchResult:
     """Evolve an LSTM policy for ``task`` until it is solved or a budget runs out.
 
     Parameters
     ----------
-    task : PoleTask or evolino.rl.gym.GymTask
+    task : PoleTask, TMazeTask or evolino.rl.gym.GymTask
     spec : PolicySpec, optional
         Default ``task.default_spec(n_cells)``.
     n_cells : int, default=2
-    search : {"esp", "cmaes"}, default="esp"
+    search : {"esp", "cmaes", "snes", "xnes", "cosyne", "pgpe"}, default="esp"
     popsize : int, optional
         Networks per generation (ESP: a multiple of its ``trials``, 10 by default).
     seed : None, int or numpy.random.Generator
     max_evaluations, max_generations : int, optional
+        Budgets over the whole search (a resumed one included).
     evaluator : optional
         ``evaluate(fitness_fn, genomes)``, e.g. a parallel one from ``evolino.evaluate``.
     callbacks : sequence of callables
         ``callback(status) -> bool | None`` after every generation (see :mod:`evolino.loop`);
-        the status also holds ``solved`` (bool).
+        the status also holds ``solved`` (bool) and ``normalizer`` (the
+        :class:`~evolino.rl.normalize.RunningMeanStd`, or None).
     search_options : dict, optional
         Extra keyword arguments of the strategy.
     generalization : bool, default=True
         Compute the champion's generalization score (pole tasks).
+    normalize_obs : bool, default=False
+        Normalize the policies' inputs by a running mean and std. After each generation
+        one episode of the generation's best (``task.policy_inputs``; not counted as an
+        evaluation) adds to the statistics, and the next generation is scored with them.
+        The returned policy carries the statistics its fitness was measured with.
+    resume : dict, optional
+        ``{"strategy": state_dict, "history": dict, "normalizer": state or None, "champion_norm":
+        (mean, std) or None}`` from an earlier run with the same settings (what
+        ``evolino pole --resume`` stores): the search continues exactly where it stopped.
 
     Returns
     -------
     SearchResult
     """
+    from .normalize import RunningMeanStd
+
     spec = task.default_spec(n_cells) if spec is None else spec
     if not isinstance(spec, PolicySpec):
         raise TypeError(f"spec must be a PolicySpec, got {type(spec).__name__}")
     strategy = make_pole_strategy(search, spec, popsize=popsize, seed=seed, **dict(search_options or {}))
     fitness_fn = task.fitness_fn(spec)
     recorder = _Recording(Serial() if evaluator is None else evaluator)
-    outcome = {"solved": False, "genome": None, "evaluations": None}
+    norm = RunningMeanStd(spec.n_inputs) if normalize_obs else None
+    history, time_offset = None, 0.0
+    champion_norm = None  # statistics the best-ever genome was scored with
+    if resume is not None:
+        strategy.load_state_dict(resume["strategy"])
+        history = History(resume.get("history"))
+        time_offset = float(history["time"][-1]) if history["time"] else 0.0
+        if norm is not None and resume.get("normalizer") is not None:
+            norm.load_state_dict(resume["normalizer"])
+        champion_norm = resume.get("champion_norm")
+    outcome = {"solved": False, "genome": None, "evaluations": None, "norm": None}
+    state = {"champion_norm": champion_norm, "best": strategy.best[1]}
+
+    def use_current_statistics():
+        if norm is not None:
+            fn = copy.copy(fitness_fn)  # a new object: parallel evaluators send it to their workers again
+            fn.obs_norm = norm.frozen()
+            recorder.fitness_fn = fn
+
+    use_current_statistics()
 
     def check(status):
-        solved, genome, evals = task.check(spec, status, recorder.genomes)
-        status["solved"] = solved
+        now = recorder.fitness_fn.obs_norm if norm is not None else None
+        if status["best_fitness"] < state["best"]:
+            state["best"], state["champion_norm"] = status["best_fitness"], now
+        solved, genome, evals = task.check(spec, status, recorder.genomes, obs_norm=now)
+        status["solved"], status["normalizer"] = solved, norm
+        status["champion_norm"] = state["champion_norm"]
         if solved:
-            outcome.update(solved=True, genome=genome, evaluations=evals)
+            outcome.update(solved=True, genome=genome, evaluations=evals, norm=now)
+        elif norm is not None:
+            f = np.where(np.isfinite(status["fitness"]), status["fitness"], np.inf)
+            best = Policy(spec, recorder.genomes[int(np.argmin(f))], info=task.describe(), obs_norm=now)
+            norm.update(task.policy_inputs(best))
+            use_current_statistics()
         return solved
 
     result = run_search(strategy, fitness_fn, evaluator=recorder, max_evaluations=max_evaluations,
-                        max_generations=max_generations, callbacks=(check, *callbacks))
-    genome = outcome["genome"] if outcome["solved"] else strategy.best[0]
-    policy = Policy(spec, genome, info={**task.describe(), "search": search, "seed": _plain_seed(seed)})
-    score = task.generalization(spec, genome) if generalization and hasattr(task, "generalization") else None
+                        max_generations=max_generations, callbacks=(check, *callbacks), history=history,
+                        time_offset=time_offset)
+    if outcome["solved"]:
+        genome, used = outcome["genome"], outcome["norm"]
+    else:
+        genome, used = strategy.best[0], state["champion_norm"]
+    info = {**task.describe(), "search": search, "seed": _plain_seed(seed), "normalize_obs": bool(normalize_obs)}
+    policy = Policy(spec, genome, info=info, obs_norm=used)
+    score = (task.generalization(spec, genome, used) if generalization and hasattr(task, "generalization")
+             else None)
     evals = outcome["evaluations"] if outcome["solved"] else strategy.evaluations
     return SearchResult(policy, outcome["solved"], evals, strategy.generation, result.history, score, strategy,
-                        result)
+                        result, norm)
 
 
 def _plain_seed(seed):

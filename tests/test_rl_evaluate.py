@@ -1,0 +1,74 @@
+"""Held-out evaluation of gymnasium policies: episodes against plain rollouts, seeds, "solved", bad input."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gymnasium")
+
+from evolino.rl import Policy, PoleTask, evaluate_policy  # noqa: E402
+from evolino.rl.gym import GymTask, heldout_seeds, rollout  # noqa: E402
+
+
+def _policy(task, norm=None):
+    spec = task.default_spec(2)
+    return Policy(spec, spec.init(4, 1, 2.0)[0], info=task.describe(), obs_norm=norm)
+
+
+@pytest.mark.parametrize("norm", [None, (np.array([0.1, -0.2]), np.array([0.5, 2.0]))])
+def test_returns_match_plain_rollouts_on_the_given_seeds(norm):
+    task = GymTask("CartPole-v1", mask=(1, 3), episodes=2, seed=3)
+    pol = _policy(task, norm)
+    out = evaluate_policy(pol, task, seeds=[5, 17, 99])
+    ref = [rollout("CartPole-v1", pol, seed=s)["return"] for s in (5, 17, 99)]
+    np.testing.assert_allclose(out["returns"], ref)
+    assert out["mean"] == pytest.approx(np.mean(ref)) and out["seeds"] == [5, 17, 99]
+    assert out["threshold"] == 475.0 and out["solved"] == (np.mean(ref) >= 475)
+
+
+def test_default_seeds_are_held_out_and_solved_follows_the_threshold():
+    task = GymTask("CartPole-v1", episodes=3, seed=0)
+    train = task.fitness_fn(task.default_spec(1)).episode_seeds(np.zeros((1, 1)))[0]
+    held = heldout_seeds(task, 100)
+    assert len(held) == 100 and len(set(held.tolist())) == 100 and not set(held.tolist()) & set(train.tolist())
+    pol = _policy(task)
+    out = evaluate_policy(pol, task, episodes=20)
+    assert len(out["returns"]) == 20 and out["seeds"] == held[:20].tolist()
+    low = GymTask("CartPole-v1", episodes=3, seed=0, target_return=1.0)
+    assert evaluate_policy(pol, low, episodes=5)["solved"] is True  # every episode lasts >= 1 step
+
+
+def test_bad_input():
+    task = GymTask("CartPole-v1")
+    pol = _policy(task)
+    with pytest.raises(ValueError, match="episodes"):
+        evaluate_policy(pol, task, episodes=0)
+    with pytest.raises(ValueError, match="seeds"):
+        evaluate_policy(pol, task, seeds=[])
+    with pytest.raises(TypeError, match="GymTask"):
+        evaluate_policy(pol, PoleTask(1))
+
+
+def short_cartpole(**kwargs):
+    """A factory: CartPole cut to 20 steps and a reward of 2 per step (a wrapper and reward shaping)."""
+    import gymnasium as gym
+
+    env = gym.wrappers.TimeLimit(gym.make("CartPole-v1", **kwargs).unwrapped, max_episode_steps=20)
+    return gym.wrappers.TransformReward(env, lambda r: 2.0 * r)
+
+
+def test_task_accepts_an_env_factory():
+    import pickle
+
+    task = GymTask(short_cartpole, episodes=2, target_return=30.0)
+    assert task.describe()["env_id"] == "short_cartpole"
+    spec = task.default_spec(1)
+    g = spec.init(0, 3, 2.0)
+    fn = task.fitness_fn(spec)
+    R = fn.returns(g)
+    assert np.all(R <= 40) and np.all(R >= 2) and np.all(R % 2 == 0)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(fn)).returns(g), R)
+    pol = Policy(spec, g[0], info=task.describe())
+    seed = int(fn.episode_seeds(g[:1])[0, 0])
+    assert rollout(short_cartpole, pol, seed=seed)["return"] == R[0, 0]
+    out = evaluate_policy(pol, task, episodes=4)
+    assert out["threshold"] == 30.0 and all(r <= 40 for r in out["returns"])
