@@ -60,6 +60,7 @@ class TMaze:
         return f"TMaze(length={self.length}, max_steps={self.max_steps})"
 
     def to_dict(self) -> dict:
+        """The maze's parameters (JSON-able), for results files."""
         return {"task": "tmaze", "length": self.length, "max_steps": self.max_steps}
 
     def observe(self, pos, goal_north) -> np.ndarray:
@@ -169,12 +170,15 @@ class TMazeTask:
         return f"TMazeTask(length={self.maze.length})"
 
     def describe(self) -> dict:
+        """The task's parameters (JSON-able), for results files."""
         return self.maze.to_dict()
 
     def default_spec(self, n_cells: int = 2, **options) -> PolicySpec:
+        """An LSTM policy for the maze: 3 observations in, 4 actions out (argmax head)."""
         return PolicySpec(3, n_cells, n_outputs=4, head="argmax", **options)
 
     def fitness_fn(self, spec: PolicySpec) -> TMazeFitness:
+        """The picklable fitness of genomes of ``spec`` on this maze (both signals per candidate)."""
         return TMazeFitness(spec, self.maze.length, self.maze.max_steps)
 
     def success(self, spec: PolicySpec, genomes, obs_norm=None) -> np.ndarray:

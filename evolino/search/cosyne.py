@@ -119,6 +119,7 @@ class CoSyNE(SearchStrategy):
 
     @property
     def popsize(self) -> int:
+        """Candidates per generation."""
         return self._popsize
 
     def _initial_population(self, init):

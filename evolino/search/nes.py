@@ -73,6 +73,7 @@ class _NES(SearchStrategy):
 
     @property
     def popsize(self) -> int:
+        """Candidates per generation (``4 + floor(3 ln d)`` by default)."""
         return self._popsize
 
     def _sample(self):
@@ -156,6 +157,7 @@ class SNES(_NES):
 
     @property
     def step_size(self) -> float:
+        """The largest per-coordinate standard deviation of the search distribution."""
         return float(self.sigma.max())
 
     def _transform(self, s):
@@ -228,6 +230,7 @@ class XNES(_NES):
 
     @property
     def step_size(self) -> float:
+        """An upper bound of the search distribution's per-coordinate spread: ``sigma * max |B|``."""
         return float(self.sigma * np.abs(self.B).max())
 
     @property

@@ -93,6 +93,7 @@ class PGPE(SearchStrategy):
 
     @property
     def popsize(self) -> int:
+        """Candidates per generation."""
         return self._popsize
 
     def _sample(self):
