@@ -20,11 +20,12 @@ import copy
 import numpy as np
 
 from ._backend import check_backend
+from ._validate import EvolinoError
 from .lstm import LSTMSpec, forward, prepare
 from .metrics import classification_loss, regression_loss
 from .sequences import closed_loop
 
-__all__ = ["EvolinoFitness", "LOSSES"]
+__all__ = ["EvolinoFitness", "LOSSES", "first_generation_check"]
 
 LOSSES = ("nrmse", "vpt", "multilabel", "multiclass")
 WORST = 1e6  # the loss of a candidate whose outputs are not finite (bounded, so strategies can rank)
@@ -249,3 +250,29 @@ class EvolinoFitness:
             readout = self.readout.for_final() if hasattr(self.readout, "for_final") else copy.deepcopy(self.readout)
         idx, Y = (self.final_idx, self.Y_final) if refit else (self.fit_idx, self.Y_fit)
         return readout.fit(S[:, idx], Y)
+
+
+def first_generation_check(fitness):
+    """A callback stopping generation 1 when every candidate's loss was not finite: no later one can do better.
+
+    Constant validation targets are exempt: their NRMSE is undefined (0/0) for every candidate,
+    whatever its outputs, and the run still picks the network by its fitted readout.
+
+    Parameters
+    ----------
+    fitness : EvolinoFitness
+        The weight-space fitness of the run (its ``Y_val`` is read once).
+
+    Returns
+    -------
+    callable ``check(status)`` for :func:`evolino.loop.run_search`; raises EvolinoError.
+    """
+    Y_val = np.asarray(fitness.Y_val)
+    constant = Y_val.size > 0 and bool(np.all(Y_val.std(axis=0) <= 1e-9 * (1 + np.abs(Y_val).max(axis=0))))
+
+    def check(status):
+        if status["generation"] == 1 and not constant and np.all(np.asarray(status["fitness"]) == WORST):
+            raise EvolinoError("every candidate of generation 1 had a non-finite loss (NaN or inf outputs): the "
+                               "data or the scales overflow the network; check the data for huge values, or lower "
+                               "input_scale / init_scale")
+    return check

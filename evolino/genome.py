@@ -72,14 +72,8 @@ class Encoding:
         self.spec = spec
 
     def _matrices(self):
-        """``(key, shape)`` of every weight array of the spec, in :meth:`LSTMSpec.unpack`'s names."""
-        I, H = self.spec.n_inputs, self.spec.n_cells
-        out = []
-        for u in self.spec.units:
-            out += [(f"W_{u}", (H, I)), (f"R_{u}", (H, H)), (f"b_{u}", (H,))]
-        if self.spec.peepholes:
-            out += [(f"p_{u}", (H,)) for u in self.spec.units[1:]]
-        return out
+        """``(key, shape)`` of every weight array of the spec, in :meth:`LSTMSpec.unpack`'s names and order."""
+        return [(k, v.shape) for k, v in self.spec.unpack(np.zeros(self.spec.n_params, self.spec.dtype)).items()]
 
     def _base(self, base):
         if base is None:

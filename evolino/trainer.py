@@ -13,17 +13,16 @@ continues a run bit-identically.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from . import _data
-from ._io import check_writable, load_npz, meta_value, save_npz
+from ._checkpoint import CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
+from ._io import check_writable
 from ._resources import check_run_memory
 from ._validate import EvolinoError, EvolinoTypeError, as_rng, check_choice, check_number, check_positive_int
 from .evaluate import make_evaluator
 from .autoscale import choose_scales
-from .fitness import LOSSES, WORST, EvolinoFitness
+from .fitness import LOSSES, EvolinoFitness, first_generation_check
 from .genome import ENCODINGS, Direct, EncodedFitness, make_encoding
 from .loop import History, progress_bar, run_search
 from .lstm import GATE_REGIMES, LSTMSpec
@@ -34,7 +33,6 @@ from .search import STRATEGIES, make_strategy
 
 __all__ = ["Evolino", "CHECKPOINT_VERSION"]
 
-CHECKPOINT_VERSION = 5  # 5: the encoding and its base network; 4: the chosen scales and gate regime
 READOUTS = ("linear", "svr", "svc")
 
 
@@ -226,7 +224,7 @@ class Evolino:
                              f"got kernel={self.readout.kernel!r}")
         return self.readout
 
-    def _strategy(self, spec, seed, init_scale, gates="lstm", encoding=None):
+    def _strategy(self, encoding, seed, init_scale, gates="lstm"):
         if not isinstance(self.search, str):
             for attr in ("ask", "tell", "best", "state_dict"):
                 if not hasattr(self.search, attr):
@@ -238,11 +236,11 @@ class Evolino:
         opts = {**SUPERVISED.search_options(name), **(self.search_options or {})}
         if "sigma0" in opts:  # beyond ~1e6 the sampled weights only saturate the cells, and near 1e308 overflow to inf
             opts["sigma0"] = check_number(opts["sigma0"], "sigma0", low=0.0, low_open=True, high=1e6)
-        space = spec if encoding is None else encoding  # the encoding is the strategy's "spec": genes, groups, init
         if opts.get("mutation_scale") == "auto":
-            opts["mutation_scale"] = auto_mutation_scale(space.n_params, relative=space is not spec)
+            opts["mutation_scale"] = auto_mutation_scale(encoding.n_params, relative=not isinstance(encoding, Direct))
         popsize = None if self.popsize is None else check_positive_int(self.popsize, "popsize")
-        return make_strategy(name, space, popsize=popsize, seed=int(seed), init_scale=init_scale,
+        # the encoding is the strategy's "spec": its genes, their groups (ESP's units) and random ones
+        return make_strategy(name, encoding, popsize=popsize, seed=int(seed), init_scale=init_scale,
                              init_options={"gates": gates}, **opts)
 
     def _fitness_options(self, loss) -> dict:
@@ -321,7 +319,7 @@ class Evolino:
         if resume:
             if self.checkpoint is None:
                 raise ValueError("resume=True needs checkpoint=<path>")
-            seed, state, history, elapsed, chosen, base = self._load_checkpoint(config)
+            seed, state, history, elapsed, chosen, base = load_checkpoint(self.checkpoint, config, self.seed)
         else:
             seed = int(as_rng(self.seed).integers(2**32)) if self.seed is None else self.seed
             seed = check_positive_int(seed, "seed", minimum=0)
@@ -361,15 +359,14 @@ class Evolino:
             fitness.input_scale = input_scale = chosen["input_scale"]
             self.chosen_ = chosen
             self.input_scale_, self.init_scale_ = chosen["input_scale"], chosen["init_scale"]
-            encoding = make_encoding(name, spec, base=base, **enc_opts) if name != "direct" else None
-            self.encoding_ = encoding if encoding is not None else Direct(spec)
-            strategy = self._strategy(spec, seed, chosen["init_scale"], chosen["gates"], encoding)
+            self.encoding_ = encoding = make_encoding(name, spec, base=base, **enc_opts)
+            strategy = self._strategy(encoding, seed, chosen["init_scale"], chosen["gates"])
             if state is not None:
                 try:
                     strategy.load_state_dict(state)
                 except (KeyError, TypeError, ValueError) as exc:
                     raise EvolinoError(f"{self.checkpoint}: the strategy state cannot be restored ({exc})") from exc
-            run_fitness = fitness if encoding is None else EncodedFitness(fitness, encoding)
+            run_fitness = fitness if isinstance(encoding, Direct) else EncodedFitness(fitness, encoding)
             result = self._run(strategy, run_fitness, evaluator, config, seed, chosen, history, elapsed, every,
                                base)
         finally:
@@ -428,11 +425,11 @@ class Evolino:
         """:func:`run_search` with checkpoints and the progress bar."""
         callbacks = list(self.callbacks)
         if not history["generation"]:  # a fresh run: say at once when no candidate can be scored
-            callbacks.insert(0, _first_generation_check(getattr(fitness, "fitness", fitness)))  # through an encoding
+            callbacks.insert(0, first_generation_check(getattr(fitness, "fitness", fitness)))  # through an encoding
         if self.checkpoint is not None:
             def save_cb(status):
                 if status["generation"] % every == 0:
-                    self._save_checkpoint(config, seed, chosen, strategy, history, status["elapsed"], base)
+                    save_checkpoint(self.checkpoint, config, seed, chosen, strategy, history, status["elapsed"], base)
             callbacks.append(save_cb)
         bar = None
         if self.verbose:
@@ -446,71 +443,5 @@ class Evolino:
             if bar is not None:
                 bar.close()
         if self.checkpoint is not None and history["time"]:
-            self._save_checkpoint(config, seed, chosen, strategy, history, history["time"][-1], base)
+            save_checkpoint(self.checkpoint, config, seed, chosen, strategy, history, history["time"][-1], base)
         return result
-
-    # --- checkpoints -------------------------------------------------------------
-    def _save_checkpoint(self, config, seed, chosen, strategy, history, elapsed, base=None):
-        arrays, plain = {}, {}
-        if base is not None:  # the encoding's base network: drawn once, before evolution
-            arrays["encoding.base"] = base
-        for k, v in strategy.state_dict().items():
-            if isinstance(v, np.ndarray):
-                arrays[f"strategy.{k}"] = v
-            else:
-                plain[k] = v.item() if isinstance(v, np.generic) else v
-        meta = {"format": "evolino.checkpoint", "version": CHECKPOINT_VERSION, "config": config, "seed": seed,
-                "chosen": chosen, "strategy": plain, "history": dict(history), "elapsed": float(elapsed)}
-        save_npz(self.checkpoint, arrays, meta)
-
-    def _load_checkpoint(self, config):
-        """Seed, strategy state, history, elapsed time and scales of ``self.checkpoint``, every field checked."""
-        path = self.checkpoint
-        arrays, meta = load_npz(path, "evolino.checkpoint", CHECKPOINT_VERSION)
-        saved = json.loads(json.dumps(meta_value(meta, "config", dict, path)))
-        if saved != json.loads(json.dumps(config)):
-            diff = sorted(k for k in config if saved.get(k) != json.loads(json.dumps(config[k])))
-            raise EvolinoError(f"checkpoint {path} was written by a different configuration or data "
-                               f"(differs in: {', '.join(diff)})")
-        seed = meta_value(meta, "seed", int, path, minimum=0)
-        if self.seed is not None and not isinstance(self.seed, np.random.Generator) and seed != self.seed:
-            raise EvolinoError(f"checkpoint {path} was written by a run with seed={seed}, not seed={self.seed}; "
-                               f"resume with seed={seed} (or None), or start afresh in another folder")
-        state = dict(meta_value(meta, "strategy", dict, path))
-        meta_value(state, "generation", int, path, minimum=0)
-        meta_value(state, "evaluations", int, path, minimum=0)
-        state.update({k[len("strategy."):]: v for k, v in arrays.items() if k.startswith("strategy.")})
-        for k, v in state.items():  # NaN marks "no best yet" in best_x only
-            floating = isinstance(v, (float, np.ndarray)) and np.issubdtype(np.asarray(v).dtype, np.floating)
-            if k != "best_x" and floating and np.isnan(v).any():
-                raise EvolinoError(f"{path}: the strategy state {k!r} holds NaN; the checkpoint is corrupt")
-        try:
-            history = History(meta_value(meta, "history", dict, path))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise EvolinoError(f"{path}: the history is incomplete or malformed ({type(exc).__name__}: {exc})") \
-                from None
-        if any(g < 0 for g in history["generation"]):
-            raise EvolinoError(f"{path}: the history holds a negative generation; the checkpoint is corrupt")
-        chosen = meta_value(meta, "chosen", dict, path)
-        for k in ("input_scale", "init_scale"):
-            meta_value(chosen, k, float, path, minimum=0.0)
-        meta_value(chosen, "gates", str, path)
-        base = arrays.get("encoding.base")
-        return seed, state, history, meta_value(meta, "elapsed", float, path, minimum=0.0), chosen, base
-
-
-def _first_generation_check(fitness):
-    """A callback stopping generation 1 when every candidate's loss was not finite: no later one can do better.
-
-    Constant validation targets are exempt: their NRMSE is undefined (0/0) for every candidate,
-    whatever its outputs, and the run still picks the network by its fitted readout.
-    """
-    Y_val = np.asarray(fitness.Y_val)
-    constant = Y_val.size > 0 and bool(np.all(Y_val.std(axis=0) <= 1e-9 * (1 + np.abs(Y_val).max(axis=0))))
-
-    def check(status):
-        if status["generation"] == 1 and not constant and np.all(np.asarray(status["fitness"]) == WORST):
-            raise EvolinoError("every candidate of generation 1 had a non-finite loss (NaN or inf outputs): the "
-                               "data or the scales overflow the network; check the data for huge values, or lower "
-                               "input_scale / init_scale")
-    return check
