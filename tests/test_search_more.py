@@ -9,7 +9,7 @@ from evolino.search.cosyne import permutation_probability
 from evolino.search.functions import ellipsoid, rosenbrock, sphere
 from evolino.search.nes import expm_sym, nes_popsize, utilities
 
-from test_search import _trajectory, roundtrip, run
+from test_search import _trajectory, check_resume, run
 
 
 # --- the papers' formulas, written out here ---------------------------------------------------
@@ -210,20 +210,7 @@ MAKERS = {
 @pytest.mark.parametrize("pending", [False, True])
 def test_resume_is_bit_identical(kind, pending):
     make = MAKERS[kind]
-    full = make(11)
-    expected = _trajectory(full, 40, rosenbrock)
-    first = make(11)
-    _trajectory(first, 17, rosenbrock)
-    if pending:
-        first.ask()
-    resumed = make(999)
-    resumed.load_state_dict(roundtrip(first.state_dict()))
-    assert resumed.generation == 17
-    got = _trajectory(resumed, 23, rosenbrock)
-    for a, b in zip(expected[17:], got):
-        np.testing.assert_array_equal(a, b)
-    assert resumed.best[1] == full.best[1] and resumed.evaluations == full.evaluations
-    np.testing.assert_array_equal(resumed.best[0], full.best[0])
+    check_resume(make, pending)
     a, b, c = _trajectory(make(5), 5), _trajectory(make(5), 5), _trajectory(make(6), 5)
     assert all(np.array_equal(x, y) for x, y in zip(a, b)) and not np.array_equal(a[0], c[0])
 
