@@ -62,10 +62,15 @@ class EvolinoFitness:
     X_ext : ndarray of shape (B, T, I_ext), optional
         ``feedback`` only: external inputs during the closed loop.
     horizon : int, "auto" or None
-        ``feedback`` only: score many free runs of ``horizon`` steps (``"auto"``: a quarter of
-        the validation part, i.e. seven half-overlapping runs), started every ``stride``
+        ``feedback`` only: score many free runs of ``horizon`` steps, started every ``stride``
         steps across the validation part from teacher-forced states (all batched), instead of
-        one free run over the whole validation part (None).
+        one free run over the whole validation part (None). ``"auto"``: both scales at once,
+        the geometric mean of the NRMSE of seven half-overlapping runs of a quarter of the
+        validation part and of the one run over all of it (``loss="nrmse"``; other losses
+        score the short runs only). The short runs see what a forecast of a few steps
+        needs; the long one sees a slow instability whose error is still small after a
+        quarter of the part (chaotic series: every good model's long-run NRMSE is about the
+        same, so the short runs decide).
     stride : int, optional
         Steps between the starts of those runs (default ``max(1, horizon // 2)``).
     out_range : (lo, hi) arrays of shape (O,), optional
@@ -105,6 +110,7 @@ class EvolinoFitness:
                 raise ValueError("fit steps must lie before the closed-loop validation (split)")
             self._fit_run = b * split + t
             n_val = T - split
+            self.long_run = horizon == "auto" and n_val >= 4 and loss == "nrmse"
             if horizon == "auto":  # seven half-overlapping runs over the validation part
                 horizon = max(1, n_val // 4)
             self.horizon = n_val if horizon is None else int(horizon)
@@ -118,7 +124,9 @@ class EvolinoFitness:
             self._val1 = (np.arange(B)[:, None] * T + self.starts[None, :]).ravel()  # horizon 1, into (B, T)
             std = self.Y_val.std(axis=0)
             self._val_std = np.where(std > 0, std, 1.0)
+            self.Y_long = Y_seq[:, split:].reshape(-1, Y_seq.shape[-1]) if self.long_run else None  # (B*n_val, O)
         else:
+            self.long_run = False
             self._fit_run = self.fit_idx
             self.val_idx, self.Y_val = (self.fit_idx, Y_fit) if val_idx is None else (np.asarray(val_idx), Y_val)
         if final_idx is None:
@@ -190,7 +198,19 @@ class EvolinoFitness:
                 S = forward(self.spec, w, self.inputs, backend=self.backend).reshape(P, -1, H)
                 out = self._fit_predict(S[:, self._fit_run], S[:, self.val_idx])
             loss = self._score(out)
+            if self.long_run and getattr(self.readout, "validation_loss", None) is None:
+                long = self._long_run(w, coef, state)
+                loss = np.sqrt(loss * regression_loss(long, self.Y_long))
         return np.where(np.isfinite(loss), loss, WORST)
+
+    def _long_run(self, w, coef, state) -> np.ndarray:
+        """Outputs ``(P, B*n_val, O)`` of one free run per sequence over the whole validation part."""
+        n_val = self.inputs.shape[1] - self.split
+        y0 = self.Y_seq[:, self.split - 1]
+        X = None if self.X_ext is None else self.X_ext[:, self.split:]
+        state = type(state)(state.h.copy(), state.c.copy())  # a compiled closed loop may update it in place
+        out = closed_loop(self.spec, w, coef, state, y0, n_val, X, out_range=self.out_range, backend=self.backend)
+        return out.reshape(state.h.shape[0], -1, out.shape[-1])
 
     def _free_runs(self, w, coef, state) -> np.ndarray:
         """Outputs ``(P, B*K*h, O)`` of the ``K`` free runs, all batched in one closed loop."""

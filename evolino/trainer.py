@@ -73,9 +73,10 @@ class Evolino:
     horizon : int, "auto" or None, default="auto"
         Feedback tasks: score many free runs of ``horizon`` steps started from teacher-forced
         states every ``stride`` steps across the validation part (e.g. 84 for Mackey-Glass's
-        NRMSE84; 1 for one-step prediction; ``"auto"``: a quarter of the validation part,
-        seven half-overlapping runs) instead of one free run over the whole validation
-        part (None). Diverging runs are clipped to the training range (plus
+        NRMSE84; 1 for one-step prediction) instead of one free run over the whole validation
+        part (None). ``"auto"``: both, the geometric mean of the NRMSE of seven half-overlapping
+        runs of a quarter of the validation part and of the one long run (which sees slow
+        instabilities; :class:`~evolino.fitness.EvolinoFitness`). Diverging runs are clipped to the training range (plus
         its width on either side), so they get a bounded worst score.
     stride : int, optional
         Steps between free-run starts (default ``horizon // 2``).

@@ -94,7 +94,8 @@ def test_standardization_round_trips_and_is_saved(tmp_path):
 
 def test_feedback_network_standardizes_its_fed_back_output():
     series = TASK.train_series * 50.0 + 7.0
-    tr = Evolino(5, washout=100, popsize=8, max_generations=2, seed=0, search_options=dict(trials=4))
+    tr = Evolino(5, washout=100, popsize=8, max_generations=2, seed=0, search_options=dict(trials=4),
+                 input_scale=0.3)  # well conditioned: the test compares two round-off paths
     net = tr.fit(series)
     sc = tr.scaler_
     plain = EvolinoNetwork(net.spec, net.genome, net._coef_std, feedback=True, input_scale=net.input_scale)

@@ -51,6 +51,22 @@ def test_multi_segment_fitness_equals_a_plain_loop(horizon, stride, backend):
         assert got[p] == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_auto_horizon_is_the_geometric_mean_of_short_runs_and_one_long_run(backend):
+    rng = np.random.default_rng(2)
+    spec = LSTMSpec(1, 4)
+    genomes = spec.init(rng, 3)
+    got = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
+                                   readout=Linear(), horizon="auto", input_scale=0.5, backend=backend)(genomes)
+    h = N_VAL // 4
+    for p, g in enumerate(genomes):
+        out, target = _free_runs_by_hand(spec, g, SERIES, h, h // 2, 0.5)
+        short = np.sqrt(np.mean((out - target) ** 2)) / np.std(target)
+        out, target = _free_runs_by_hand(spec, g, SERIES, N_VAL, 1, 0.5)
+        long = np.sqrt(np.mean((out - target) ** 2)) / np.std(target)
+        assert got[p] == pytest.approx(np.sqrt(short * long), rel=1e-6)
+
+
 def test_horizon_one_is_one_step_prediction():
     rng = np.random.default_rng(1)
     spec = LSTMSpec(1, 4)
