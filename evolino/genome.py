@@ -304,6 +304,10 @@ def make_encoding(name, spec, *, base=None, **options) -> Encoding:
         if options:
             raise EvolinoTypeError(f"the direct encoding takes no options, got {sorted(options)}")
         return Direct(spec)
+    allowed = {"dct": ("coefficients", "init_scale"), "gains": ("per_cell",)}[name]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise EvolinoTypeError(f"encoding_options {unknown} do not apply to encoding={name!r}; it takes {list(allowed)}")
     if name == "dct":
         return DCT(spec, base=base, **options)
     return Gains(spec, base, **options)

@@ -41,10 +41,11 @@ class Evolino:
 
     Parameters
     ----------
-    n_cells : int or LSTMSpec, default=50
+    n_cells : int or LSTMSpec, default=100
         Memory cells (or a full spec; its ``n_inputs`` must match the data).
-    search : {"esp", "cmaes"} or strategy object, default="esp"
-        A strategy object must have the ask/tell protocol and ``spec.n_params`` dimensions.
+    search : {"esp", "cmaes"} or strategy object, default="cmaes"
+        ``"esp"`` with ``encoding="direct"`` is the paper's Evolino. A strategy object must have
+        the ask/tell protocol and the encoding's ``n_params`` dimensions.
     readout : {"linear", "svr", "svc"} or readout object, default="linear"
         ``"svr"``/``"svc"``: support-vector readouts of Evoke with default options
         (:mod:`evolino.readout_svm`; pass an ``SVR(...)``/``SVC(...)`` object for others).
@@ -85,7 +86,7 @@ class Evolino:
         the teacher-forced training inputs, the usual stabilizer of closed-loop generation.
     popsize : int, default=40
         Networks per generation (ESP: a multiple of ``trials``, ``search_options``).
-    max_generations : int, default=50
+    max_generations : int, default=20
     max_evaluations, target_fitness : optional budgets
     peepholes, forget_gate : bool, default=True
     init_scale : "auto" or float, default="auto"
@@ -103,13 +104,16 @@ class Evolino:
         The initial gate regime (:meth:`LSTMSpec.init`): remembering LSTM cells, or an echo
         state network of tanh units (forget gates ~0, input and output gates ~1); ``"auto"``:
         chosen with the scales.
-    encoding : {"direct", "dct", "gains"}, default="direct"
+    encoding : {"auto", "direct", "dct", "gains"}, default="auto"
         What the search evolves (:mod:`evolino.genome`): the weights themselves (the paper),
         the low-frequency DCT coefficients of a smooth correction of every weight matrix of
         the best random network of generation 0 (:class:`~evolino.genome.DCT`, Koutnik et al.
         2010), or gains and bias shifts of its units (:class:`~evolino.genome.Gains`). The
         compressed spaces keep a few hundred genes whatever the width, where evolution of wide
         networks pays (``search="cmaes"`` suits them: full covariance is affordable there).
+        ``"auto"``: ``"direct"`` for ESP and strategy objects, ``"gains"`` for the other
+        strategies (the measured default: benchmarks/RESULTS.md, "forecasting with default
+        arguments").
     encoding_options : dict, optional
         Options of the encoding: ``{"coefficients": 16}`` (DCT), ``{"per_cell": False}`` (gains).
     search_options : dict, optional
@@ -157,12 +161,13 @@ class Evolino:
         The automatic choice's grid and scores (empty when both scales were given).
     """
 
-    def __init__(self, n_cells=SUPERVISED.n_cells, *, search="esp", readout="linear", ridge="auto", washout=100,
+    def __init__(self, n_cells=SUPERVISED.n_cells, *, search=SUPERVISED.search, readout="linear", ridge="auto",
+                 washout=100,
                  validation=0.25, feedback=True, loss="nrmse", horizon="auto", stride=None, noise=0.0,
-                 popsize=SUPERVISED.popsize, max_generations=50,
+                 popsize=SUPERVISED.popsize, max_generations=SUPERVISED.max_generations,
                  max_evaluations=None, target_fitness=None, peepholes=True, forget_gate=True,
                  init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, gates=SUPERVISED.gates,
-                 encoding="direct", encoding_options=None, search_options=None,
+                 encoding=SUPERVISED.encoding, encoding_options=None, search_options=None,
                  evaluator=None, n_jobs=None, refit=True, checkpoint=None, checkpoint_every=10, callbacks=(),
                  verbose=0, standardize=True, dtype=np.float64, backend="auto", seed=None):
         self.n_cells = n_cells
@@ -393,7 +398,10 @@ class Evolino:
         return check_number(v, name, low=0.0, low_open=True)
 
     def _encoding_name(self):
-        return check_choice(self.encoding, "encoding", ENCODINGS)
+        name = check_choice(self.encoding, "encoding", ("auto",) + tuple(ENCODINGS))
+        if name == "auto":  # ESP's subpopulations are the cells of the weight genome (the paper's Evolino)
+            return "direct" if not isinstance(self.search, str) or self.search == "esp" else "gains"
+        return name
 
     def _encoding_options(self):
         if self.encoding_options is not None and not isinstance(self.encoding_options, dict):

@@ -62,7 +62,7 @@ def main(argv=None):
     X_test, y_test = temporal_order(args.test, rng)
 
     clf = EvolinoClassifier(args.cells, readout=args.readout, input_scale=1.0, init_scale=3.0,
-                            max_generations=args.generations, search_options={"mutation_scale": 0.3},
+                            search="esp", max_generations=args.generations, search_options={"mutation_scale": 0.3},
                             random_state=args.seed)
     t0 = time.perf_counter()
     clf.fit(X_train, y_train)

@@ -38,7 +38,7 @@ def _net():
 
 def _quick(**kw):
     return Evolino(**{**dict(n_cells=3, washout=100, popsize=8, max_generations=1, seed=0,
-                             search_options=dict(trials=2)), **kw})
+                             search="esp", search_options=dict(trials=2)), **kw})
 
 
 CASES = {

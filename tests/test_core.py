@@ -57,7 +57,7 @@ def test_input_scale_equals_scaled_input_weights_everywhere(s):
 
 def test_trainer_network_uses_its_input_scale_once():
     tr = Evolino(5, washout=100, popsize=8, max_generations=1, input_scale=0.01, seed=0, standardize=False,
-                 search_options=dict(trials=4))
+                 search="esp", search_options=dict(trials=4))
     net = tr.fit(TASK.train_series)
     same = EvolinoNetwork(net.spec, _scaled_genome(net.spec, net.genome, 0.01), net.coef, feedback=True)
     np.testing.assert_allclose(net.generate(50, Y_prefix=TASK.train_series),
@@ -72,7 +72,7 @@ def test_standardization_round_trips_and_is_saved(tmp_path):
     for t in range(1, 300):
         Y[t] = 0.7 * Y[t - 1] + 0.3 * (X[t - 1, 0] - 100.0) / 5.0
     Y = 1e3 * Y + 42.0
-    tr = Evolino(5, feedback=False, washout=10, popsize=8, max_generations=1, seed=0, search_options=dict(trials=4))
+    tr = Evolino(5, feedback=False, washout=10, popsize=8, max_generations=1, seed=0, search="esp", search_options=dict(trials=4))
     net = tr.fit(Y, X=X)
     sc = tr.scaler_
     np.testing.assert_allclose(sc.x_mean, X.mean(0)), np.testing.assert_allclose(sc.x_std, X.std(0))
@@ -88,13 +88,13 @@ def test_standardization_round_trips_and_is_saved(tmp_path):
     np.testing.assert_array_equal(back.scaler.y_max, Y.max(0))
     # without standardization the data go in raw
     off = Evolino(5, feedback=False, washout=10, popsize=8, max_generations=1, seed=0, standardize=False,
-                  search_options=dict(trials=4))
+                  search="esp", search_options=dict(trials=4))
     assert off.fit(Y, X=X).scaler.x_mean is None
 
 
 def test_feedback_network_standardizes_its_fed_back_output():
     series = TASK.train_series * 50.0 + 7.0
-    tr = Evolino(5, washout=100, popsize=8, max_generations=2, seed=0, search_options=dict(trials=4),
+    tr = Evolino(5, washout=100, popsize=8, max_generations=2, seed=0, search="esp", search_options=dict(trials=4),
                  input_scale=0.3)  # well conditioned: the test compares two round-off paths
     net = tr.fit(series)
     sc = tr.scaler_
@@ -115,7 +115,7 @@ def _memory_task(rng, T):
 
 def _small(**kw):
     return Evolino(**{**dict(n_cells=4, feedback=False, washout=5, popsize=8, max_generations=2, seed=0,
-                             input_scale=0.1, search_options=dict(trials=4)), **kw})
+                             input_scale=0.1, search="esp", search_options=dict(trials=4)), **kw})
 
 
 def test_list_of_sequences_equals_the_3d_array():
@@ -166,8 +166,8 @@ def test_per_sequence_targets_read_the_last_step():
 def test_pandas_and_1d_series_are_one_series():
     pd = pytest.importorskip("pandas")
     series = TASK.train_series[:, 0]
-    a = Evolino(5, washout=100, popsize=8, max_generations=1, seed=0, search_options=dict(trials=4))
-    b = Evolino(5, washout=100, popsize=8, max_generations=1, seed=0, search_options=dict(trials=4))
+    a = Evolino(5, washout=100, popsize=8, max_generations=1, seed=0, search="esp", search_options=dict(trials=4))
+    b = Evolino(5, washout=100, popsize=8, max_generations=1, seed=0, search="esp", search_options=dict(trials=4))
     na, nb = a.fit(pd.Series(series)), b.fit(series)
     np.testing.assert_array_equal(na.coef, nb.coef)
     np.testing.assert_array_equal(na.generate(10, Y_prefix=series), nb.generate(10, Y_prefix=pd.DataFrame(series)))

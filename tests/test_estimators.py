@@ -309,7 +309,8 @@ def test_esp_layout_does_not_depend_on_feedback(monkeypatch):
     monkeypatch.setattr(trainer_module, "make_strategy", spy)
     X, y = _series(np.random.default_rng(13), 60)
     for feedback in (False, True):
-        EvolinoRegressor(popsize=40, max_generations=1, feedback=feedback, washout=5, random_state=0).fit(X, y)
+        EvolinoRegressor(search="esp", popsize=40, max_generations=1, feedback=feedback, washout=5,
+                         random_state=0).fit(X, y)
     assert [(s.subpop_size, s.trials) for s in made] == [(10, 4), (10, 4)]
 
 
@@ -320,7 +321,7 @@ def test_classifier_with_fewer_sequences_than_readout_weights():
     X = rng.normal(size=(19, 12, 2))
     y = (X[:, :, 0].mean(axis=1) > 0).astype(int)
     clf = EvolinoClassifier(20, ridge=0, popsize=8, max_generations=1, random_state=0,
-                            search_options=dict(trials=2)).fit(X, y)
+                            search="esp", search_options=dict(trials=2)).fit(X, y)
     assert clf.predict(X).shape == (19,)
     # the readout on such states equals the pseudo-inverse (minimum-norm least squares) solution
     S = rng.normal(size=(1, 19, 20))

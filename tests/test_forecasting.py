@@ -116,11 +116,11 @@ def test_a_diverging_network_gets_a_bounded_worst_score(backend):
 
 def test_noise_changes_the_fit_not_the_validation_start():
     tr = [Evolino(4, washout=WASHOUT, validation=N_VAL, horizon=30, noise=n, popsize=8, max_generations=1, seed=0,
-                  search_options=dict(trials=4)) for n in (0.0, 0.1)]
+                  search="esp", search_options=dict(trials=4)) for n in (0.0, 0.1)]
     a, b = (t.fit(SERIES) for t in tr)
     assert not np.array_equal(a.coef, b.coef)
     c = Evolino(4, washout=WASHOUT, validation=N_VAL, horizon=30, noise=0.1, popsize=8, max_generations=1, seed=0,
-                search_options=dict(trials=4)).fit(SERIES)
+                search="esp", search_options=dict(trials=4)).fit(SERIES)
     np.testing.assert_array_equal(b.coef, c.coef)  # a fixed draw from the seed
 
 
@@ -134,7 +134,7 @@ def test_noise_changes_the_fit_not_the_validation_start():
 def test_bad_forecasting_options(kwargs, match):
     X = np.zeros_like(SERIES)
     tr = Evolino(4, washout=WASHOUT, validation=N_VAL, popsize=8, max_generations=1, seed=0,
-                 search_options=dict(trials=4), **kwargs)
+                 search="esp", search_options=dict(trials=4), **kwargs)
     with pytest.raises((ValueError, TypeError), match=match):
         tr.fit(SERIES, X=None if tr.feedback else X)
 

@@ -158,7 +158,7 @@ def test_evolino_fitness_with_svc_is_the_validation_classification_loss():
 def test_evolino_trainer_with_svr_readout_generates_sines():
     task = SinesTask(terms=2)
     tr = Evolino(10, readout=SVR(C=10.0, epsilon=1e-3, max_samples=100), popsize=20, max_generations=3,
-                 search_options=dict(trials=4), seed=1)
+                 search="esp", search_options=dict(trials=4), seed=1)
     net = tr.fit(task.train_series)
     score, _ = task.score(net)
     assert score < 0.3, score  # closed loop, 300 steps: far better than a constant (NRMSE ~1)

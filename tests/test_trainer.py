@@ -12,7 +12,7 @@ TASK = SinesTask(terms=2)
 
 def _small(**kw):
     base = dict(n_cells=5, washout=100, popsize=20, max_generations=3, seed=1,
-                search_options=dict(trials=4))
+                search="esp", search_options=dict(trials=4))
     base.update(kw)
     return Evolino(**base)
 
@@ -137,7 +137,7 @@ def test_input_driven_task_without_feedback():
     for t in range(1, len(X)):
         Y[t] = 0.7 * Y[t - 1] + 0.3 * X[t - 1]
     tr = Evolino(6, feedback=False, washout=20, popsize=20, max_generations=3, input_scale=0.1,
-                 search_options=dict(trials=4), seed=0)
+                 search="esp", search_options=dict(trials=4), seed=0)
     net = tr.fit(Y, X=X)
     pred = net.predict(X)
     assert pred.shape == (300, 1)

@@ -158,7 +158,7 @@ class _EvolinoBase(BaseEstimator):
 
 
 _PARAMS_DOC = """
-    n_cells : int, default=50
+    n_cells : int, default=100
         LSTM memory cells.
     readout : {"linear", "svr", "svc"}, default="linear"
         Least squares (Evolino; pseudo-inverse when ``ridge=0``), epsilon-SVR or
@@ -173,7 +173,9 @@ _PARAMS_DOC = """
     max_samples : int, optional
         SVM readouts fit on at most this many evenly spaced steps during evolution
         (the final readout uses all).
-    search : {"esp", "cmaes"}, default="esp"
+    search : {"esp", "cmaes"}, default="cmaes"
+        CMA-ES evolves the gains of the best random network, ESP the weights
+        (``encoding="auto"`` of :class:`evolino.Evolino`).
     popsize : int, default=40
         Networks per generation (ESP: 10 subpopulations x 4 trials, :data:`evolino.presets.SUPERVISED`).
     max_generations : int, default=10
