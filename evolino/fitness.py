@@ -110,10 +110,14 @@ class EvolinoFitness:
                 raise ValueError("fit steps must lie before the closed-loop validation (split)")
             self._fit_run = b * split + t
             n_val = T - split
-            self.long_run = horizon == "auto" and n_val >= 4 and loss == "nrmse"
-            if horizon == "auto":  # seven half-overlapping runs over the validation part
+            auto = horizon == "auto"
+            if auto:  # seven half-overlapping runs over the validation part
                 horizon = max(1, n_val // 4)
             self.horizon = n_val if horizon is None else int(horizon)
+            # plus one over all of it, unless the runs are one step (one-step use) or a readout's own
+            # validation loss (SVC) replaces the NRMSE
+            self.long_run = (auto and self.horizon > 1 and loss == "nrmse"
+                             and getattr(readout, "validation_loss", None) is None)
             if not 1 <= self.horizon <= n_val:
                 raise ValueError(f"horizon={horizon} must be between 1 and the validation part ({n_val} steps); "
                                  f"lower horizon or raise validation")
@@ -198,37 +202,31 @@ class EvolinoFitness:
                 S = forward(self.spec, w, self.inputs, backend=self.backend).reshape(P, -1, H)
                 out = self._fit_predict(S[:, self._fit_run], S[:, self.val_idx])
             loss = self._score(out)
-            if self.long_run and getattr(self.readout, "validation_loss", None) is None:
-                long = self._long_run(w, coef, state)
+            if self.long_run:  # one run over the whole validation part, from its start
+                long = self._free_runs(w, coef, state, self.starts[:1], self.inputs.shape[1] - self.split)
                 loss = np.sqrt(loss * regression_loss(long, self.Y_long))
         return np.where(np.isfinite(loss), loss, WORST)
 
-    def _long_run(self, w, coef, state) -> np.ndarray:
-        """Outputs ``(P, B*n_val, O)`` of one free run per sequence over the whole validation part."""
-        n_val = self.inputs.shape[1] - self.split
-        y0 = self.Y_seq[:, self.split - 1]
-        X = None if self.X_ext is None else self.X_ext[:, self.split:]
-        state = type(state)(state.h.copy(), state.c.copy())  # a compiled closed loop may update it in place
-        out = closed_loop(self.spec, w, coef, state, y0, n_val, X, out_range=self.out_range, backend=self.backend)
-        return out.reshape(state.h.shape[0], -1, out.shape[-1])
-
-    def _free_runs(self, w, coef, state) -> np.ndarray:
-        """Outputs ``(P, B*K*h, O)`` of the ``K`` free runs, all batched in one closed loop."""
+    def _free_runs(self, w, coef, state, starts=None, horizon=None) -> np.ndarray:
+        """Outputs ``(P, B*K*h, O)`` of the ``K`` free runs (default: :attr:`starts`, :attr:`horizon`),
+        all batched in one closed loop."""
+        starts = self.starts if starts is None else starts
+        horizon = self.horizon if horizon is None else horizon
         P, B, H = state.h.shape
         states, t = [state], self.split
-        for s in self.starts[1:]:  # teacher-forced through the validation part, to each start
+        for s in starts[1:]:  # teacher-forced through the validation part, to each start
             _, st = forward(self.spec, w, self.inputs_clean[:, t:s], h0=states[-1], return_state=True,
                             backend=self.backend)
             states.append(st)
             t = s
-        K = len(self.starts)
+        K = len(starts)
         h0 = np.stack([st.h for st in states], axis=2).reshape(P, B * K, H)
         c0 = np.stack([st.c for st in states], axis=2).reshape(P, B * K, H)
-        y0 = self.Y_seq[:, self.starts - 1].reshape(B * K, -1)  # the last true value before each run
+        y0 = self.Y_seq[:, starts - 1].reshape(B * K, -1)  # the last true value before each run
         X = None
         if self.X_ext is not None:
-            X = self.X_ext[:, self.starts[:, None] + np.arange(self.horizon)].reshape(B * K, self.horizon, -1)
-        out = closed_loop(self.spec, w, coef, type(state)(h0, c0), y0, self.horizon, X, out_range=self.out_range,
+            X = self.X_ext[:, starts[:, None] + np.arange(horizon)].reshape(B * K, horizon, -1)
+        out = closed_loop(self.spec, w, coef, type(state)(h0, c0), y0, horizon, X, out_range=self.out_range,
                           backend=self.backend)
         return out.reshape(P, -1, out.shape[-1])
 

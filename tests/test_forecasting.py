@@ -67,6 +67,17 @@ def test_auto_horizon_is_the_geometric_mean_of_short_runs_and_one_long_run(backe
         assert got[p] == pytest.approx(np.sqrt(short * long), rel=1e-6)
 
 
+def test_auto_horizon_on_a_short_validation_part_is_one_step_prediction():
+    # under 8 validation steps the quarter is one step: one-step scoring, with no long run
+    rng = np.random.default_rng(3)
+    spec = LSTMSpec(1, 4)
+    genomes = spec.init(rng, 2)
+    kw = dict(washout=WASHOUT, validation=6, feedback=True, readout=Linear())
+    auto = EvolinoFitness.from_data(spec, SERIES, horizon="auto", **kw)
+    assert not auto.long_run
+    np.testing.assert_array_equal(auto(genomes), EvolinoFitness.from_data(spec, SERIES, horizon=1, **kw)(genomes))
+
+
 def test_horizon_one_is_one_step_prediction():
     rng = np.random.default_rng(1)
     spec = LSTMSpec(1, 4)
