@@ -317,7 +317,6 @@ def run_anbncn(args):
     bar, cb = progress_bar(args.generations, disable=args.no_progress)
     model = EvolinoRegressor(**{**ANBNCN.estimator_kwargs(), "n_cells": args.cells, "readout": args.readout, "C": args.C,
                                 "search": args.search, "popsize": args.popsize, "max_generations": args.generations,
-                                **({} if args.search == "esp" else {"search_options": None}),  # ESP's mutation scale
                                 "n_jobs": args.workers, "callbacks": [cb], "random_state": args.seed})
     if args.search == "cmaes":
         model.set_params(search_options={"sigma0": 1.0})
