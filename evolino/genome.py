@@ -25,6 +25,8 @@ entries changes each matrix by about its own root-mean-square size (DCT) or by a
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from ._validate import EvolinoError, EvolinoTypeError, as_rng, check_array, check_positive_int
@@ -304,13 +306,12 @@ def make_encoding(name, spec, *, base=None, **options) -> Encoding:
         if options:
             raise EvolinoTypeError(f"the direct encoding takes no options, got {sorted(options)}")
         return Direct(spec)
-    allowed = {"dct": ("coefficients", "init_scale"), "gains": ("per_cell",)}[name]
+    cls = DCT if name == "dct" else Gains
+    allowed = [k for k in inspect.signature(cls).parameters if k not in ("spec", "base")]  # the constructor's options
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise EvolinoTypeError(f"encoding_options {unknown} do not apply to encoding={name!r}; it takes {list(allowed)}")
-    if name == "dct":
-        return DCT(spec, base=base, **options)
-    return Gains(spec, base, **options)
+    return cls(spec, base=base, **options)
 
 
 class EncodedFitness:
