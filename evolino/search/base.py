@@ -36,6 +36,23 @@ def clean_fitness(fitness, popsize: int) -> np.ndarray:
     return np.where(np.isfinite(f), f, np.inf)
 
 
+def check_mean(x0) -> np.ndarray:
+    """The initial mean ``x0`` as a finite float64 vector ``(n,)``, ``n >= 1`` (ValueError otherwise)."""
+    x0 = check_array(x0, "x0", ndims=(1,), dtype=np.float64, finite=True)
+    if x0.size < 1:
+        raise ValueError("x0 must not be empty")
+    return x0
+
+
+def check_sigmas(sigma0, n: int) -> np.ndarray:
+    """Per-gene step sizes ``(n,)`` from a scalar or an array ``sigma0``; every entry finite and > 0."""
+    s = check_array(np.broadcast_to(np.asarray(sigma0, dtype=np.float64), (n,)), "sigma0", dtype=np.float64,
+                    finite=True)
+    if np.any(s <= 0):
+        raise ValueError("sigma0 must be > 0 (every entry)")
+    return s.copy()
+
+
 def rng_to_str(rng: np.random.Generator) -> str:
     """The full state of ``rng`` as a JSON string (its 128-bit integers do not fit an array)."""
     return json.dumps(rng.bit_generator.state)

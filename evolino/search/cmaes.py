@@ -27,8 +27,8 @@ import os
 
 import numpy as np
 
-from .._validate import check_array, check_choice, check_number, check_positive_int
-from .base import SearchStrategy, array, rng_from_str, rng_to_str, scalar
+from .._validate import check_choice, check_number, check_positive_int
+from .base import SearchStrategy, array, check_mean, rng_from_str, rng_to_str, scalar
 
 __all__ = ["CMAES", "DIAGONAL_THRESHOLD"]
 
@@ -118,9 +118,7 @@ class CMAES(SearchStrategy):
 
     def __init__(self, x0, sigma0=0.5, *, popsize=None, diagonal=None, restarts=None, max_restarts=9,
                  max_memory_fraction=0.5, seed=None, **cma_options):
-        x0 = check_array(x0, "x0", ndims=(1,), dtype=np.float64, finite=True)
-        if x0.size < 1:
-            raise ValueError("x0 must not be empty")
+        x0 = check_mean(x0)
         super().__init__(x0.size, seed)
         self.x0 = x0.copy()
         self.sigma0 = check_number(sigma0, "sigma0", low=0.0, low_open=True)

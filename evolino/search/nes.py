@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_array, check_number, check_positive_int
-from .base import SearchStrategy, array, scalar
+from .._validate import check_number, check_positive_int
+from .base import SearchStrategy, array, check_mean, check_sigmas, scalar
 
 __all__ = ["SNES", "XNES", "utilities", "expm_sym", "nes_popsize"]
 
@@ -56,9 +56,7 @@ class _NES(SearchStrategy):
     kind = ""
 
     def __init__(self, x0, sigma0=1.0, *, popsize=None, eta_mu=1.0, eta_sigma=None, tolx=1e-12, seed=None):
-        x0 = check_array(x0, "x0", ndims=(1,), dtype=np.float64, finite=True)
-        if x0.size < 1:
-            raise ValueError("x0 must not be empty")
+        x0 = check_mean(x0)
         super().__init__(x0.size, seed)
         d = self.n_params
         self._popsize = nes_popsize(d) if popsize is None else check_positive_int(popsize, "popsize", minimum=2)
@@ -145,11 +143,7 @@ class SNES(_NES):
 
     def __init__(self, x0, sigma0=1.0, **kwargs):
         super().__init__(x0, float(np.max(sigma0)) if np.ndim(sigma0) else sigma0, **kwargs)
-        s = check_array(np.broadcast_to(np.asarray(sigma0, dtype=np.float64), (self.n_params,)), "sigma0",
-                        dtype=np.float64, finite=True)
-        if np.any(s <= 0):
-            raise ValueError("sigma0 must be > 0 (every entry)")
-        self.sigma = s.copy()
+        self.sigma = check_sigmas(sigma0, self.n_params)
 
     @staticmethod
     def _default_eta_sigma(d):

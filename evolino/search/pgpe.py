@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_array, check_number, check_positive_int
-from .base import SearchStrategy, array, scalar
+from .._validate import check_number, check_positive_int
+from .base import SearchStrategy, array, check_mean, check_sigmas, scalar
 from .nes import nes_popsize
 
 __all__ = ["PGPE"]
@@ -66,9 +66,7 @@ class PGPE(SearchStrategy):
     kind = "pgpe"
 
     def __init__(self, x0, sigma0=1.0, *, popsize=None, alpha_mu=0.2, alpha_sigma=0.1, tolx=1e-12, seed=None):
-        x0 = check_array(x0, "x0", ndims=(1,), dtype=np.float64, finite=True)
-        if x0.size < 1:
-            raise ValueError("x0 must not be empty")
+        x0 = check_mean(x0)
         super().__init__(x0.size, seed)
         if popsize is None:
             popsize = nes_popsize(self.n_params)
@@ -78,15 +76,12 @@ class PGPE(SearchStrategy):
             raise ValueError(f"popsize must be even for PGPE's symmetric pairs, got {popsize}; "
                              f"try popsize={popsize + 1}")
         self._popsize = popsize
-        s = check_array(np.broadcast_to(np.asarray(sigma0, dtype=np.float64), (self.n_params,)), "sigma0",
-                        dtype=np.float64, finite=True)
-        if np.any(s <= 0):
-            raise ValueError("sigma0 must be > 0 (every entry)")
+        s = check_sigmas(sigma0, self.n_params)
         self.alpha_mu = check_number(alpha_mu, "alpha_mu", low=0.0, low_open=True)
         self.alpha_sigma = check_number(alpha_sigma, "alpha_sigma", low=0.0, high=1.0, low_open=True)
         self.tolx = check_number(tolx, "tolx", low=0.0)
         self.mu = x0.copy()
-        self.sigma = s.copy()
+        self.sigma = s
         self.baseline = float("nan")  # set by the first generation
         self.best_reward = -float("inf")
         self._eps = None  # (P/2, n) perturbations of the pending pairs
