@@ -227,7 +227,7 @@ class TrainingData:
             clean = teacher_inputs(yb.X, X)
             lo, hi = Yflat[fit].min(axis=0), Yflat[fit].max(axis=0)
             out = dict(inputs=clean, fit_idx=fit, Y_fit=Yflat[fit], split=int(self.cuts[0]), Y_seq=yb.X, X_ext=X,
-                       out_range=(lo - (hi - lo), hi + (hi - lo)))
+                       out_range=(lo - (hi - lo), hi + (hi - lo)), warm=int(self.washout))
             if noise:
                 rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
                 noisy = clean.copy()

@@ -73,6 +73,13 @@ class EvolinoFitness:
         same, so the short runs decide).
     stride : int, optional
         Steps between the starts of those runs (default ``max(1, horizon // 2)``).
+    warm : int, optional
+        ``feedback`` only: every free run starts from the state of a fresh network (zero state)
+        teacher-forced over the ``warm`` true steps before it, as a forecast from a history of
+        ``warm`` steps does (the trainer passes its ``washout``: the transient it declares
+        forgotten). A network whose state still remembers its start after ``warm`` steps scores
+        what such a forecast would give, which from the long teacher-forced run it never shows.
+        0 or None: from the state of the teacher-forced run over the whole sequence.
     out_range : (lo, hi) arrays of shape (O,), optional
         ``feedback`` only: closed-loop outputs are clipped to this range before they are fed
         back, so a diverging candidate gets a large but finite (bounded) loss, never inf/NaN.
@@ -91,7 +98,7 @@ class EvolinoFitness:
 
     def __init__(self, spec: LSTMSpec, inputs, fit_idx, Y_fit, *, val_idx=None, Y_val=None, readout,
                  loss="nrmse", input_scale: float = 1.0, split=None, Y_seq=None, X_ext=None, horizon=None,
-                 stride=None, out_range=None, vpt_threshold=0.4, inputs_clean=None, final_idx=None, Y_final=None,
+                 stride=None, warm=None, out_range=None, vpt_threshold=0.4, inputs_clean=None, final_idx=None, Y_final=None,
                  max_bytes: int = 2**30, backend: str = "auto"):
         self.backend = check_backend(backend)
         self.spec, self.inputs, self.readout, self.loss = spec, inputs, readout, loss
@@ -123,6 +130,9 @@ class EvolinoFitness:
                                  f"lower horizon or raise validation")
             self.stride = max(1, self.horizon // 2) if stride is None else int(stride)
             self.starts = np.arange(split, T - self.horizon + 1, self.stride)  # (K,) free-run starts
+            self.warm = int(warm or 0)
+            if not 0 <= self.warm <= split:
+                raise ValueError(f"warm={warm} must be between 0 and the start of the validation part ({split})")
             idx = self.starts[:, None] + np.arange(self.horizon)  # (K, h)
             self.Y_val = Y_seq[:, idx].reshape(-1, Y_seq.shape[-1])  # (B*K*h, O)
             self._val1 = (np.arange(B)[:, None] * T + self.starts[None, :]).ravel()  # horizon 1, into (B, T)
@@ -130,7 +140,7 @@ class EvolinoFitness:
             self._val_std = np.where(std > 0, std, 1.0)
             self.Y_long = Y_seq[:, split:].reshape(-1, Y_seq.shape[-1]) if self.long_run else None  # (B*n_val, O)
         else:
-            self.long_run = False
+            self.long_run, self.warm = False, 0
             self._fit_run = self.fit_idx
             self.val_idx, self.Y_val = (self.fit_idx, Y_fit) if val_idx is None else (np.asarray(val_idx), Y_val)
         if final_idx is None:
@@ -157,12 +167,13 @@ class EvolinoFitness:
         data = prepare_data(Y, X, feedback=feedback, per_sequence=per_sequence, washout=washout,
                             validation=validation, dtype=spec.dtype)
         stratify = kwargs.get("loss", "nrmse") in ("multilabel", "multiclass")
-        return cls(spec, readout=readout, **data.fitness_arrays(seed, stratify=stratify), **kwargs)
+        return cls(spec, readout=readout, **{**data.fitness_arrays(seed, stratify=stratify), **kwargs})
 
     def chunk_size(self) -> int:
         """Candidates per batched evaluation under ``max_bytes``."""
         B, T = self.inputs.shape[:2]
-        per = B * T * self.spec.n_cells * np.dtype(self.spec.dtype).itemsize * (self.spec.n_units + 3)
+        steps = B * T + (B * len(self.starts) * self.warm if self.feedback else 0)  # + the warm-ups of the free runs
+        per = steps * self.spec.n_cells * np.dtype(self.spec.dtype).itemsize * (self.spec.n_units + 3)
         return max(1, int(self.max_bytes // per))
 
     def __call__(self, genomes) -> np.ndarray:
@@ -213,15 +224,21 @@ class EvolinoFitness:
         starts = self.starts if starts is None else starts
         horizon = self.horizon if horizon is None else horizon
         P, B, H = state.h.shape
-        states, t = [state], self.split
-        for s in starts[1:]:  # teacher-forced through the validation part, to each start
-            _, st = forward(self.spec, w, self.inputs_clean[:, t:s], h0=states[-1], return_state=True,
-                            backend=self.backend)
-            states.append(st)
-            t = s
         K = len(starts)
-        h0 = np.stack([st.h for st in states], axis=2).reshape(P, B * K, H)
-        c0 = np.stack([st.c for st in states], axis=2).reshape(P, B * K, H)
+        if self.warm:  # fresh networks, teacher-forced over the warm steps before each start (batched)
+            idx = starts[:, None] - self.warm + np.arange(self.warm)  # (K, warm)
+            Xw = self.inputs_clean[:, idx].reshape(B * K, self.warm, -1)
+            _, st = forward(self.spec, w, Xw, return_state=True, backend=self.backend)
+            h0, c0 = st.h, st.c
+        else:
+            states, t = [state], self.split
+            for s in starts[1:]:  # teacher-forced through the validation part, to each start
+                _, st = forward(self.spec, w, self.inputs_clean[:, t:s], h0=states[-1], return_state=True,
+                                backend=self.backend)
+                states.append(st)
+                t = s
+            h0 = np.stack([st.h for st in states], axis=2).reshape(P, B * K, H)
+            c0 = np.stack([st.c for st in states], axis=2).reshape(P, B * K, H)
         y0 = self.Y_seq[:, starts - 1].reshape(B * K, -1)  # the last true value before each run
         X = None
         if self.X_ext is not None:

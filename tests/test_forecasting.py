@@ -13,8 +13,9 @@ SERIES = MackeyGlassTask(train=400).train_series  # (500, 1)
 WASHOUT, N_VAL = 50, 150
 
 
-def _free_runs_by_hand(spec, g, Y, horizon, stride, input_scale=1.0):
-    """Teacher forcing then closed loop, one segment at a time, from the equations."""
+def _free_runs_by_hand(spec, g, Y, horizon, stride, input_scale=1.0, warm=WASHOUT):
+    """Teacher forcing then closed loop, one segment at a time, from the equations: each run from a fresh
+    network teacher-forced over the ``warm`` steps before it (0: over the whole series before it)."""
     T, split = len(Y), len(Y) - N_VAL
     prev = np.r_[[[0.0]], Y[:-1]]
     h, _, _ = lstm_reference(spec, g, prev[:split] * input_scale)
@@ -25,7 +26,7 @@ def _free_runs_by_hand(spec, g, Y, horizon, stride, input_scale=1.0):
     lo, hi = lo - (hi - lo), hi + (hi - lo)  # fed-back outputs are clipped to the training range, widened
     outs, targets = [], []
     for s in range(split, T - horizon + 1, stride):
-        _, hh, cc = lstm_reference(spec, g, prev[:s] * input_scale)
+        _, hh, cc = lstm_reference(spec, g, prev[s - warm if warm else 0 : s] * input_scale)
         y = Y[s - 1]
         for t in range(horizon):
             o, hh, cc = lstm_reference(spec, g, (y * input_scale)[None], hh, cc)
@@ -49,6 +50,23 @@ def test_multi_segment_fitness_equals_a_plain_loop(horizon, stride, backend):
         out, target = _free_runs_by_hand(spec, g, SERIES, horizon, stride or max(1, horizon // 2), 0.5)
         expected = np.sqrt(np.mean((out - target) ** 2)) / np.std(target)
         assert got[p] == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("warm", [0, 7])
+def test_free_runs_start_after_warm_steps_from_a_fresh_network(warm):
+    # the trainer warms over its washout (the tests above); other warm-ups and the whole history (0)
+    rng = np.random.default_rng(4)
+    spec = LSTMSpec(1, 4)
+    genomes = spec.init(rng, 2)
+    fit = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
+                                   readout=Linear(), horizon=25, warm=warm)
+    got = fit(genomes)
+    for p, g in enumerate(genomes):
+        out, target = _free_runs_by_hand(spec, g, SERIES, 25, 12, warm=warm)
+        assert got[p] == pytest.approx(np.sqrt(np.mean((out - target) ** 2)) / np.std(target), rel=1e-6)
+    with pytest.raises(ValueError, match="warm"):
+        EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True, readout=Linear(),
+                                 horizon=25, warm=len(SERIES))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -85,7 +103,7 @@ def test_horizon_one_is_one_step_prediction():
     one = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
                                    readout=Linear(), horizon=1)(genomes)
     for p, g in enumerate(genomes):
-        out, target = _free_runs_by_hand(spec, g, SERIES, 1, 1)
+        out, target = _free_runs_by_hand(spec, g, SERIES, 1, 1, warm=0)  # one-step use: the whole history
         assert one[p] == pytest.approx(np.sqrt(np.mean((out - target) ** 2)) / np.std(target), rel=1e-6)
 
 
