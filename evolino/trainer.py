@@ -58,7 +58,10 @@ class Evolino:
         ``horizon=1``), by generalized cross-validation on the fit steps otherwise;
         0: the pseudo-inverse of the Evolino paper (see :class:`~evolino.readout.Linear`).
     washout : int, default=100
-        Initial steps of each training sequence the readout ignores.
+        Initial steps of each training sequence the readout ignores (the transient of the
+        zero start). With ``feedback``, also the warm-up of every validation free run: each
+        starts from a fresh network teacher-forced over the ``washout`` true steps before it,
+        so forecasts need at least that much history.
     validation : float or int, default=0.25
         Held-out part on which fitness is measured. Per-step targets: the final
         fraction of each sequence's post-washout steps (or that many steps); 0 scores
