@@ -18,6 +18,8 @@ import threading
 
 import numpy as np
 
+from ._validate import EvolinoError
+
 __all__ = ["BACKENDS", "check_backend", "resolve_backend"]
 
 BACKENDS = ("auto", "numpy", "numba")
@@ -32,9 +34,9 @@ def single_threaded() -> None:
 
 
 def check_backend(backend) -> str:
-    """``backend`` if it is one of :data:`BACKENDS`, else one clear ValueError."""
+    """``backend`` if it is one of :data:`BACKENDS`, else one clear EvolinoError (a ValueError)."""
     if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+        raise EvolinoError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
     return backend
 
 

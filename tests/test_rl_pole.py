@@ -149,8 +149,9 @@ def test_start_states():
 
 
 # --- episodes -------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["numpy", "auto"])  # auto: the compiled episodes when numba is installed
 @pytest.mark.parametrize("n_poles,velocities", [(2, False), (1, True)])
-def test_episodes_match_scalar_reference(n_poles, velocities):
+def test_episodes_match_scalar_reference(n_poles, velocities, backend):
     env = PoleBalancing(n_poles, velocities=velocities)
     spec = PolicySpec(env.n_obs, 2, direct=True)
     rng = np.random.default_rng(2)
@@ -161,7 +162,7 @@ def test_episodes_match_scalar_reference(n_poles, velocities):
         lstm, w_out, _, _ = spec.split(genomes)
         gains = np.array([[0.5, 1, 5, 1, 0], [1, 2, 10, 2, 0], [2, 2, 10, 3, 0.1]])
         genomes[[1, 6, 7]] = spec.join(0.1 * lstm[[1, 6, 7]], 0.1 * w_out[[1, 6, 7]], gains)
-    res = run_episodes(env, PolicyBatch(spec, genomes), max_steps=150, damping=True)
+    res = run_episodes(env, PolicyBatch(spec, genomes), max_steps=150, damping=True, backend=backend)
     start = env.initial_state(1)[0]
     want = [ref_episode(spec, g, start, n_poles, velocities, 150) for g in genomes]
     if velocities:
@@ -241,11 +242,12 @@ def test_scalar_continuation_gives_the_same_episodes():
     gains = np.array([[0.5, 1, 5, 1, 0], [1, 2, 10, 2, 0], [2, 2, 10, 3, 0.1], [0.2, 0.5, 4, 1, 0]])
     genomes[:4] = spec.join(0.2 * lstm[:4], 0.2 * w_out[:4], gains)
     batch = PolicyBatch(spec, genomes)
-    arrays = run_episodes(env, batch, max_steps=3000, scalar_after=None).steps
-    mixed = run_episodes(env, batch, max_steps=3000, scalar_after=40).steps
+    # the switch to plain floats is the NumPy loop's
+    arrays = run_episodes(env, batch, max_steps=3000, scalar_after=None, backend="numpy").steps
+    mixed = run_episodes(env, batch, max_steps=3000, scalar_after=40, backend="numpy").steps
     np.testing.assert_array_equal(mixed, arrays)
     assert np.sum(arrays == 3000) >= 3
     # the switch depends only on a policy's own episode: alone or in the crowd, same result
-    alone = [run_episodes(env, batch.take(np.array([i])), max_steps=3000, scalar_after=40).steps[0, 0]
+    alone = [run_episodes(env, batch.take(np.array([i])), max_steps=3000, scalar_after=40, backend="numpy").steps[0, 0]
              for i in range(6)]
     np.testing.assert_array_equal(alone, mixed[:, 0])

@@ -9,6 +9,11 @@ last generation; ``--resume`` continues from it bit for bit).
 
 ``evolino gym`` also scores the champion on ``--eval-episodes`` held-out episodes
 (gymnasium's "solved": their mean reaches the environment's ``reward_threshold``).
+
+``evolino pole --search rpg`` trains the same policy by recurrent policy gradients
+(:func:`evolino.rl.rpg.train_rpg`) instead of evolving it: ``--popsize`` is then the episodes per
+gradient step, ``--evaluations`` / ``--generations`` count training episodes / gradient steps, and
+the files (checkpoint and ``--resume`` included) are the same.
 """
 
 from __future__ import annotations
@@ -47,8 +52,9 @@ def _mask(text):
         raise argparse.ArgumentTypeError(f"--mask must be comma-separated integers, got {text!r}") from None
 
 
-def _common(p, search="esp", lean=False):
-    p.add_argument("--search", choices=STRATEGIES, default=search, help=f"search strategy (default {search})")
+def _common(p, search="esp", lean=False, gradient=False):
+    choices, extra = (STRATEGIES + ("rpg",), ", or rpg: recurrent policy gradients") if gradient else (STRATEGIES, "")
+    p.add_argument("--search", choices=choices, default=search, help=f"search strategy{extra} (default {search})")
     p.add_argument("--cells", type=_positive, default=POLE.n_cells, help=f"LSTM memory cells (default {POLE.n_cells})")
     if lean:  # cells without peepholes and forget gate by default; flags to add them
         p.add_argument("--peepholes", dest="no_peepholes", action="store_false", help="cells with peepholes")
@@ -58,7 +64,8 @@ def _common(p, search="esp", lean=False):
         p.add_argument("--no-peepholes", action="store_true", help="LSTM cells without peephole connections")
         p.add_argument("--no-forget-gate", action="store_true", help="LSTM cells without forget gate")
     p.add_argument("--direct", action="store_true", help="also connect the inputs straight to the outputs")
-    p.add_argument("--popsize", type=_positive, default=None, help="networks per generation")
+    p.add_argument("--popsize", type=_positive, default=None,
+                   help="networks per generation" + (" (rpg: episodes per gradient step)" if gradient else ""))
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", default=None, help="output directory (default: no files)")
     p.add_argument("--generations", type=_positive, default=None, help="generation budget")
@@ -93,7 +100,9 @@ def add_subcommands(subparsers) -> None:
                    help="damping fitness: steps the generation's best must balance (default 100000)")
     p.add_argument("--require-generalization", action="store_true",
                    help="damping fitness: a solution must also balance >= 200 of the 625 test starts")
-    _common(p, search=POLE.search, lean=True)
+    p.add_argument("--backend", choices=("auto", "numpy", "numba"), default="auto",
+                   help="episode backend (default: auto, compiled episodes when numba is installed)")
+    _common(p, search=POLE.search, lean=True, gradient=True)
     p.set_defaults(func=run_pole)
 
     g = subparsers.add_parser("gym", help="evolve an LSTM policy on a gymnasium environment",
@@ -174,11 +183,29 @@ def _evaluator(args):
     return make_evaluator(args.evaluator, n_jobs=args.workers)
 
 
-def _run(task, args, plot_episode, after=None):
+def _train(task, args, spec, callbacks, evaluator, resume):
+    """The search (or, for ``--search rpg``, the gradient training) behind a subcommand."""
+    evals, gens = _budget(args)
+    if args.search == "rpg":
+        from ..presets import RPG
+        from .rpg import train_rpg
+
+        return train_rpg(task, spec=spec, episodes=args.popsize or RPG.episodes, seed=args.seed,
+                         max_evaluations=evals, max_generations=gens, callbacks=callbacks, resume=resume)
     from .search import evolve_policy
 
+    options = {"restarts": args.restarts} if args.restarts else {}
+    return evolve_policy(task, spec=spec, search=args.search, popsize=args.popsize, seed=args.seed,
+                         max_evaluations=evals, max_generations=gens, callbacks=callbacks, evaluator=evaluator,
+                         search_options=options, normalize_obs=not getattr(args, "no_normalize", True),
+                         resume=resume)
+
+
+def _run(task, args, plot_episode, after=None):
     if args.restarts is not None and args.search != "cmaes":
         raise ValueError(f"--restarts applies to --search cmaes only, got --search {args.search}")
+    if args.search == "rpg" and args.evaluator != "serial":
+        raise ValueError("--evaluator applies to the evolutionary searches; --search rpg trains in this process")
     if args.resume and not args.out:
         raise ValueError(f"--resume needs --out (the folder holding {CHECKPOINT})")
     spec = task.default_spec(args.cells, peepholes=not args.no_peepholes, forget_gate=not args.no_forget_gate,
@@ -199,8 +226,6 @@ def _run(task, args, plot_episode, after=None):
     cb, bar = _progress(args)
     if cb:
         callbacks.append(cb)
-    evals, gens = _budget(args)
-    options = {"restarts": args.restarts} if args.restarts else {}
     evaluator = _evaluator(args)
     t0 = time.perf_counter()
     try:
@@ -211,10 +236,7 @@ def _run(task, args, plot_episode, after=None):
         def record(status):  # the loop appends to its own history; the checkpoint keeps a copy of it
             history_ref[0].append(status)
 
-        res = evolve_policy(task, spec=spec, search=args.search, popsize=args.popsize, seed=args.seed,
-                            max_evaluations=evals, max_generations=gens, callbacks=(record, *callbacks),
-                            evaluator=evaluator, search_options=options,
-                            normalize_obs=not getattr(args, "no_normalize", True), resume=resume)
+        res = _train(task, args, spec, (record, *callbacks), evaluator, resume)
     finally:
         if bar is not None:
             bar.close()
@@ -260,10 +282,11 @@ def run_pole(args) -> int:
     from .search import PoleTask
 
     task = PoleTask(args.poles, velocities=not args.no_velocities, fitness=args.fitness, max_steps=args.max_steps,
-                    test_steps=args.test_steps, require_generalization=args.require_generalization)
+                    test_steps=args.test_steps, require_generalization=args.require_generalization,
+                    backend=args.backend)
 
     def episode(policy):
-        out = rollout(task.env, policy, max_steps=1000)
+        out = rollout(task.env, policy, max_steps=1000, backend=args.backend)
         traces = {f"pole {i + 1} angle (deg)": np.degrees(out["states"][:, 2 + 2 * i])
                   for i in range(task.env.n_poles)}
         traces["cart position (m)"] = out["states"][:, 0]

@@ -19,6 +19,9 @@ state scaled as in NEAT: ``x/4.8, x'/2, th/0.52, th'/2``, without the
 velocities in the non-Markov task.
 
 All carts advance together: states are arrays, never a Python loop over carts.
+With ``backend="numba"`` (the default when numba is installed) whole episodes run
+compiled instead, physics and policy fused (:mod:`evolino.rl._pole_numba`); the
+NumPy loop stays the reference and the fallback.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validate import check_array, check_positive_int
+from .._backend import resolve_backend
+from .._validate import EvolinoTypeError, check_array, check_positive_int
+from .policy import PolicyBatch
 
 __all__ = [
     "PoleParams", "PoleBalancing", "EpisodeResult", "run_episodes", "generalization_score", "rollout",
@@ -316,7 +321,7 @@ def _unit_action(head, out):
 
 
 def run_episodes(env: PoleBalancing, policy, starts=None, *, max_steps: int = 100_000, damping: bool = False,
-                 record: bool = False, scalar_after: int | None = 1000) -> EpisodeResult:
+                 record: bool = False, scalar_after: int | None = 1000, backend: str = "auto") -> EpisodeResult:
     """Run ``P`` policies on ``B`` episodes each, all in lockstep.
 
     Parameters
@@ -337,7 +342,14 @@ def run_episodes(env: PoleBalancing, policy, starts=None, *, max_steps: int = 10
         (:class:`~evolino.rl.policy.ScalarPolicy`), several times faster than NumPy
         calls on a handful of carts. The switch depends only on the policy's own
         episode, so its result does not depend on the rest of the population;
-        the two paths agree to rounding. None: never switch.
+        the two paths agree to rounding. None: never switch. NumPy backend only.
+    backend : {"auto", "numpy", "numba"}, default="auto"
+        "numba": every episode in one compiled loop (a :class:`~evolino.rl.policy.PolicyBatch`
+        only), the same equations rounded alike except in the policy's non-linearities; "auto":
+        numba when installed and ``policy`` is a PolicyBatch, else NumPy (LSTM step included).
+        Steps survived agree except for policies that balance long in a rounding-sensitive
+        regime (chattering where the friction sign and the minimum force switch): there any
+        change of rounding, NumPy's own ``scalar_after`` included, moves the step of failure.
 
     Returns
     -------
@@ -352,6 +364,10 @@ def run_episodes(env: PoleBalancing, policy, starts=None, *, max_steps: int = 10
         raise ValueError("an argmax policy for pole balancing needs n_outputs=2 (push left / push right)")
     if policy.spec.head != "argmax" and policy.spec.n_outputs != 1:
         raise ValueError(f"a {policy.spec.head} policy for pole balancing needs n_outputs=1")
+    compiled = resolve_backend(backend) == "numba" and (backend == "numba" or isinstance(policy, PolicyBatch))
+    if compiled and not isinstance(policy, PolicyBatch):
+        raise EvolinoTypeError(f"backend='numba' runs PolicyBatch policies only, got {type(policy).__name__}; "
+                               "use backend='numpy'")
     P, k = policy.size, env.n_state
     starts = env.initial_state(1) if starts is None else env._check_state(starts, "starts")
     if starts.ndim == 2:
@@ -361,6 +377,10 @@ def run_episodes(env: PoleBalancing, policy, starts=None, *, max_steps: int = 10
     B = starts.shape[1]
     if np.any(env._failed_cols(starts.reshape(-1, k).T)):
         raise ValueError("starts contain states that have already failed")
+    if compiled:
+        return _compiled_episodes(env, policy, starts, max_steps, damping, record)
+    # the reference: NumPy throughout, the policy's LSTM step too
+    step_options = {"backend": "numpy"} if isinstance(policy, PolicyBatch) else {}
 
     steps = np.zeros((P, B), np.int64)
     window = np.zeros((DAMPING_WINDOW, P, B)) if damping else None
@@ -376,7 +396,7 @@ def run_episodes(env: PoleBalancing, policy, starts=None, *, max_steps: int = 10
         scalar_after = check_positive_int(scalar_after, "scalar_after")
     for t in range(max_steps):
         p = len(idx)
-        h, out = policy.act(h, env._observe_cols(s, (p, B)))
+        h, out = policy.act(h, env._observe_cols(s, (p, B)), **step_options)
         u = _unit_action(head, out)  # (p, B)
         s_new = env._advance(s, u.reshape(-1))
         live = alive.reshape(-1)
@@ -404,26 +424,44 @@ def run_episodes(env: PoleBalancing, policy, starts=None, *, max_steps: int = 10
             idx, alive, h = idx[going], alive[going], type(h)(h.h[going], h.c[going])
             s = np.ascontiguousarray(s.reshape(k, p, B)[:, going].reshape(k, -1))
             policy = policy.take(going)
-    fit = None
-    if damping:
-        f1 = steps / max_steps
-        total = window.sum(0)
-        f2 = np.where(steps >= DAMPING_WINDOW, 0.75 / np.where(total > 0, total, np.inf), 0.0)
-        fit = 0.1 * f1 + 0.9 * f2
+    fit = _damping_fitness(steps, window.sum(0), max_steps) if damping else None
     if record:
         return EpisodeResult(steps, fit, np.stack(traj), np.stack(acts))
     return EpisodeResult(steps, fit)
 
 
-def generalization_score(env: PoleBalancing, policy, *, max_steps: int = 1000) -> np.ndarray:
+def _damping_fitness(steps, total, max_steps):
+    """Gruau's ``0.1 f1 + 0.9 f2`` from steps ``(P, B)`` and the window sums ``(P, B)`` (both backends)."""
+    f1 = steps / max_steps
+    f2 = np.where(steps >= DAMPING_WINDOW, 0.75 / np.where(total > 0, total, np.inf), 0.0)
+    return 0.1 * f1 + 0.9 * f2
+
+
+def _compiled_episodes(env, policy, starts, max_steps, damping, record):
+    """:func:`run_episodes` on the compiled backend (starts ``(P, B, n_state)``, checked)."""
+    from ._pole_numba import run_compiled
+
+    steps, total, _, _ = run_compiled(env, policy, starts, max_steps, damping)
+    fit = _damping_fitness(steps, total, max_steps) if damping else None
+    if not record:
+        return EpisodeResult(steps, fit)
+    # as long as the NumPy loop runs when recording: until every episode has failed, or max_steps
+    T = int(min(steps.max(initial=0) + 1, max_steps))
+    _, _, states, actions = run_compiled(env, policy, starts, max_steps, damping, n_record=T)
+    return EpisodeResult(steps, fit, np.ascontiguousarray(np.moveaxis(states, 2, 0)),
+                         np.ascontiguousarray(np.moveaxis(actions, 2, 0)))
+
+
+def generalization_score(env: PoleBalancing, policy, *, max_steps: int = 1000, backend: str = "auto") -> np.ndarray:
     """Number of the 625 generalization starts each of ``P`` policies balances for
-    ``max_steps`` steps, ``(P,)`` ints (a solution needs at least 200)."""
-    res = run_episodes(env, policy, env.generalization_starts(), max_steps=max_steps)
+    ``max_steps`` steps, ``(P,)`` ints (a solution needs at least 200); ``backend`` as in :func:`run_episodes`."""
+    res = run_episodes(env, policy, env.generalization_starts(), max_steps=max_steps, backend=backend)
     return (res.steps >= max_steps).sum(axis=1)
 
 
-def rollout(env: PoleBalancing, policy, *, start=None, max_steps: int = 1000) -> dict:
-    """One recorded episode of one policy (a :class:`~evolino.rl.policy.Policy`).
+def rollout(env: PoleBalancing, policy, *, start=None, max_steps: int = 1000, backend: str = "auto") -> dict:
+    """One recorded episode of one policy (a :class:`~evolino.rl.policy.Policy`); ``backend`` as in
+    :func:`run_episodes`.
 
     Returns
     -------
@@ -433,7 +471,7 @@ def rollout(env: PoleBalancing, policy, *, start=None, max_steps: int = 1000) ->
     """
     batch = policy.batch() if hasattr(policy, "batch") else policy
     start = env.initial_state(1) if start is None else np.reshape(env._check_state(start, "start"), (1, -1))
-    res = run_episodes(env, batch, start, max_steps=max_steps, record=True)
+    res = run_episodes(env, batch, start, max_steps=max_steps, record=True, backend=backend)
     n = int(res.steps[0, 0])
     T = min(n + 1, max_steps)
     dt = env.params.dt * env.params.substeps

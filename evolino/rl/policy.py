@@ -212,14 +212,15 @@ class PolicyBatch:
         """Zero LSTM state ``(P, B, H)``."""
         return initial_state(self.spec.lstm, self.size, n_episodes)
 
-    def act(self, state: LSTMState, obs):
+    def act(self, state: LSTMState, obs, *, backend: str = "auto"):
         """One step: observations ``(P, B, I)`` -> ``(new_state, output)``.
 
-        ``output`` is ``(P, B, O)`` after the head, or ``(P, B)`` action indices for ``argmax``.
+        ``output`` is ``(P, B, O)`` after the head, or ``(P, B)`` action indices for ``argmax``;
+        ``backend`` is the LSTM step's (see :func:`evolino.lstm.step`).
         """
         if self.obs_norm is not None:
             obs = (obs - self.obs_norm[0]) / self.obs_norm[1]
-        state = step(self.spec.lstm, self.weights, state, obs)
+        state = step(self.spec.lstm, self.weights, state, obs, backend=backend)
         y = np.matmul(state.h, self.w_out)  # (P, B, O)
         if self.d is not None:
             y += np.matmul(obs, self.d)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._backend import check_backend
 from .._validate import check_choice, check_positive_int
 from ..evaluate import Serial
 from ..loop import History, Result, run_search
@@ -50,10 +51,13 @@ class PoleFitness:
         Keyword arguments of :class:`PoleBalancing` (plain data, cheap to pickle).
     fitness : {"standard", "damping"}
     max_steps : int
+    backend : {"auto", "numpy", "numba"}, default="auto"
+        Episode backend (see :func:`evolino.rl.pole.run_episodes`).
     """
 
-    def __init__(self, spec: PolicySpec, env: dict, fitness: str, max_steps: int):
+    def __init__(self, spec: PolicySpec, env: dict, fitness: str, max_steps: int, backend: str = "auto"):
         self.spec, self.env_kwargs, self.fitness, self.max_steps = spec, dict(env), fitness, max_steps
+        self.backend = check_backend(backend)
         self.obs_norm = None  # (mean, std) the policies' inputs are normalized with, or None
         self._env = None
 
@@ -73,7 +77,7 @@ class PoleFitness:
     def __call__(self, genomes) -> np.ndarray:
         """Fitness ``(m,)`` of genomes ``(m, n_params)``."""
         res = run_episodes(self.env, PolicyBatch(self.spec, genomes, self.obs_norm), max_steps=self.max_steps,
-                           damping=self.fitness == "damping")
+                           damping=self.fitness == "damping", backend=self.backend)
         score = res.damping[:, 0] if self.fitness == "damping" else res.steps[:, 0].astype(np.float64)
         return -score
 
@@ -92,16 +96,21 @@ class PoleTask:
         Steps the generation's best must balance (damping fitness) to solve.
     require_generalization : bool, default=False
         Also require >= 200 of the 625 generalization starts (damping fitness).
+    backend : {"auto", "numpy", "numba"}, default="auto"
+        Episode backend of the fitness, the tests and the generalization score (see
+        :func:`evolino.rl.pole.run_episodes`); not part of :meth:`describe`.
     """
 
     def __init__(self, n_poles: int = 2, *, velocities: bool = False, fitness: str = "standard",
-                 max_steps: int | None = None, test_steps: int = 100_000, require_generalization: bool = False):
+                 max_steps: int | None = None, test_steps: int = 100_000, require_generalization: bool = False,
+                 backend: str = "auto"):
         self.env = PoleBalancing(n_poles, velocities=velocities)
         self.fitness = check_choice(fitness, "fitness", FITNESS)
         default = 100_000 if fitness == "standard" else 1000
         self.max_steps = check_positive_int(default if max_steps is None else max_steps, "max_steps")
         self.test_steps = check_positive_int(test_steps, "test_steps")
         self.require_generalization = bool(require_generalization)
+        self.backend = check_backend(backend)
 
     def __repr__(self):
         return (f"PoleTask(n_poles={self.env.n_poles}, velocities={self.env.velocities}, "
@@ -115,20 +124,21 @@ class PoleTask:
 
     def fitness_fn(self, spec: PolicySpec) -> PoleFitness:
         kw = {"n_poles": self.env.n_poles, "velocities": self.env.velocities}
-        return PoleFitness(spec, kw, self.fitness, self.max_steps)
+        return PoleFitness(spec, kw, self.fitness, self.max_steps, self.backend)
 
     def passes_test(self, spec: PolicySpec, genome, obs_norm=None) -> bool:
         """Does ``genome`` balance ``test_steps`` from the standard start (and generalize, if required)?"""
         batch = PolicyBatch(spec, np.reshape(genome, (1, -1)), obs_norm)
-        if run_episodes(self.env, batch, max_steps=self.test_steps).steps[0, 0] < self.test_steps:
+        if run_episodes(self.env, batch, max_steps=self.test_steps, backend=self.backend).steps[0, 0] < self.test_steps:
             return False
-        return not self.require_generalization or generalization_score(self.env, batch)[0] >= GENERALIZATION_PASS
+        return (not self.require_generalization
+                or generalization_score(self.env, batch, backend=self.backend)[0] >= GENERALIZATION_PASS)
 
     def policy_inputs(self, policy, seed=None) -> np.ndarray:
         """Raw inputs ``(T, I)`` a policy sees in one episode from the standard start (for normalization)."""
         from .pole import rollout
 
-        states = rollout(self.env, policy, max_steps=min(1000, self.max_steps))["states"]
+        states = rollout(self.env, policy, max_steps=min(1000, self.max_steps), backend=self.backend)["states"]
         return self.env.observe(states)
 
     def check(self, spec: PolicySpec, status: dict, genomes, obs_norm=None) -> tuple[bool, np.ndarray | None, int | None]:
@@ -148,7 +158,8 @@ class PoleTask:
 
     def generalization(self, spec: PolicySpec, genome, obs_norm=None) -> int:
         """Starts of the 625-start test the policy balances for 1,000 steps."""
-        return int(generalization_score(self.env, PolicyBatch(spec, np.reshape(genome, (1, -1)), obs_norm))[0])
+        batch = PolicyBatch(spec, np.reshape(genome, (1, -1)), obs_norm)
+        return int(generalization_score(self.env, batch, backend=self.backend)[0])
 
 
 @dataclass
