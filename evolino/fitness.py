@@ -66,11 +66,12 @@ class EvolinoFitness:
         steps across the validation part from teacher-forced states (all batched), instead of
         one free run over the whole validation part (None). ``"auto"``: both scales at once,
         the geometric mean of the NRMSE of seven half-overlapping runs of a quarter of the
-        validation part and of the one run over all of it (``loss="nrmse"``; other losses
-        score the short runs only). The short runs see what a forecast of a few steps
-        needs; the long one sees a slow instability whose error is still small after a
-        quarter of the part (chaotic series: every good model's long-run NRMSE is about the
-        same, so the short runs decide).
+        validation part, of the one run over all of it and of seven runs each of a sixteenth
+        and a sixty-fourth of it (those at least two steps long; ``loss="nrmse"``; other
+        losses score the quarter runs only). The long run sees a slow instability whose
+        error is still small after a quarter of the part; the shortest runs see what a
+        chaotic series allows, which is predictable for a few steps only (there every good
+        model's long-run NRMSE is about the same, so the short runs decide).
     stride : int, optional
         Steps between the starts of those runs (default ``max(1, horizon // 2)``).
     warm : int, optional
@@ -121,10 +122,9 @@ class EvolinoFitness:
             if auto:  # seven half-overlapping runs over the validation part
                 horizon = max(1, n_val // 4)
             self.horizon = n_val if horizon is None else int(horizon)
-            # plus one over all of it, unless the runs are one step (one-step use) or a readout's own
-            # validation loss (SVC) replaces the NRMSE
-            self.long_run = (auto and self.horizon > 1 and loss == "nrmse"
-                             and getattr(readout, "validation_loss", None) is None)
+            # plus the other scales (all of it; a sixteenth and a sixty-fourth), unless the runs are one
+            # step (one-step use) or a readout's own validation loss (SVC) replaces the NRMSE
+            multi = auto and self.horizon > 1 and loss == "nrmse" and getattr(readout, "validation_loss", None) is None
             if not 1 <= self.horizon <= n_val:
                 raise ValueError(f"horizon={horizon} must be between 1 and the validation part ({n_val} steps); "
                                  f"lower horizon or raise validation")
@@ -138,9 +138,9 @@ class EvolinoFitness:
             self._val1 = (np.arange(B)[:, None] * T + self.starts[None, :]).ravel()  # horizon 1, into (B, T)
             std = self.Y_val.std(axis=0)
             self._val_std = np.where(std > 0, std, 1.0)
-            self.Y_long = Y_seq[:, split:].reshape(-1, Y_seq.shape[-1]) if self.long_run else None  # (B*n_val, O)
+            self.other_runs = self._other_scales(n_val) if multi else []  # [(starts, h, Y (B*K*h, O))]
         else:
-            self.long_run, self.warm = False, 0
+            self.other_runs, self.warm = [], 0
             self._fit_run = self.fit_idx
             self.val_idx, self.Y_val = (self.fit_idx, Y_fit) if val_idx is None else (np.asarray(val_idx), Y_val)
         if final_idx is None:
@@ -213,10 +213,25 @@ class EvolinoFitness:
                 S = forward(self.spec, w, self.inputs, backend=self.backend).reshape(P, -1, H)
                 out = self._fit_predict(S[:, self._fit_run], S[:, self.val_idx])
             loss = self._score(out)
-            if self.long_run:  # one run over the whole validation part, from its start
-                long = self._free_runs(w, coef, state, self.starts[:1], self.inputs.shape[1] - self.split)
-                loss = np.sqrt(loss * regression_loss(long, self.Y_long))
+            if self.other_runs:  # the geometric mean over the scales of the default horizon
+                logs = [np.log(loss)] + [np.log(regression_loss(self._free_runs(w, coef, state, starts, h), Y))
+                                         for starts, h, Y in self.other_runs]
+                loss = np.exp(np.mean(logs, axis=0))
         return np.where(np.isfinite(loss), loss, WORST)
+
+    def _other_scales(self, n_val) -> list:
+        """The runs of ``horizon="auto"`` besides the quarter scale: ``[(starts (K,), h, Y (B*K*h, O))]``.
+
+        One run over the whole validation part and, while at least two steps long, seven evenly
+        spaced runs of a sixteenth and of a sixty-fourth of it: a chaotic series is predictable
+        for a few steps only, a sum of sines for all of them.
+        """
+        runs = [(self.starts[:1], n_val)]
+        for h in (n_val // 16, n_val // 64):
+            if h >= 2:
+                runs.append((np.unique(np.linspace(self.split, self.split + n_val - h, 7).astype(int)), h))
+        O = self.Y_seq.shape[-1]
+        return [(st, h, self.Y_seq[:, st[:, None] + np.arange(h)].reshape(-1, O)) for st, h in runs]
 
     def _free_runs(self, w, coef, state, starts=None, horizon=None) -> np.ndarray:
         """Outputs ``(P, B*K*h, O)`` of the ``K`` free runs (default: :attr:`starts`, :attr:`horizon`),

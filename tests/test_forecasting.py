@@ -13,7 +13,7 @@ SERIES = MackeyGlassTask(train=400).train_series  # (500, 1)
 WASHOUT, N_VAL = 50, 150
 
 
-def _free_runs_by_hand(spec, g, Y, horizon, stride, input_scale=1.0, warm=WASHOUT):
+def _free_runs_by_hand(spec, g, Y, horizon, stride, input_scale=1.0, warm=WASHOUT, starts=None):
     """Teacher forcing then closed loop, one segment at a time, from the equations: each run from a fresh
     network teacher-forced over the ``warm`` steps before it (0: over the whole series before it)."""
     T, split = len(Y), len(Y) - N_VAL
@@ -25,7 +25,7 @@ def _free_runs_by_hand(spec, g, Y, horizon, stride, input_scale=1.0, warm=WASHOU
     lo, hi = Yf.min(), Yf.max()
     lo, hi = lo - (hi - lo), hi + (hi - lo)  # fed-back outputs are clipped to the training range, widened
     outs, targets = [], []
-    for s in range(split, T - horizon + 1, stride):
+    for s in range(split, T - horizon + 1, stride) if starts is None else starts:
         _, hh, cc = lstm_reference(spec, g, prev[s - warm if warm else 0 : s] * input_scale)
         y = Y[s - 1]
         for t in range(horizon):
@@ -70,29 +70,33 @@ def test_free_runs_start_after_warm_steps_from_a_fresh_network(warm):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_auto_horizon_is_the_geometric_mean_of_short_runs_and_one_long_run(backend):
+def test_auto_horizon_is_the_geometric_mean_over_four_scales(backend):
     rng = np.random.default_rng(2)
     spec = LSTMSpec(1, 4)
     genomes = spec.init(rng, 3)
     got = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
                                    readout=Linear(), horizon="auto", input_scale=0.5, backend=backend)(genomes)
+    split = len(SERIES) - N_VAL
     h = N_VAL // 4
     for p, g in enumerate(genomes):
-        out, target = _free_runs_by_hand(spec, g, SERIES, h, h // 2, 0.5)
-        short = np.sqrt(np.mean((out - target) ** 2)) / np.std(target)
-        out, target = _free_runs_by_hand(spec, g, SERIES, N_VAL, 1, 0.5)
-        long = np.sqrt(np.mean((out - target) ** 2)) / np.std(target)
-        assert got[p] == pytest.approx(np.sqrt(short * long), rel=1e-6)
+        runs = [_free_runs_by_hand(spec, g, SERIES, h, h // 2, 0.5),  # seven half-overlapping quarters
+                _free_runs_by_hand(spec, g, SERIES, N_VAL, 1, 0.5)]  # all of the validation part
+        for k in (16, 64):  # seven evenly spaced runs of a sixteenth and a sixty-fourth (150 // 64 = 2 steps)
+            hk = N_VAL // k
+            starts = sorted({int(v) for v in np.linspace(split, len(SERIES) - hk, 7)})
+            runs.append(_free_runs_by_hand(spec, g, SERIES, hk, None, 0.5, starts=starts))
+        nrmse = [np.sqrt(np.mean((out - target) ** 2)) / np.std(target) for out, target in runs]
+        assert got[p] == pytest.approx(np.prod(nrmse) ** 0.25, rel=1e-6)
 
 
 def test_auto_horizon_on_a_short_validation_part_is_one_step_prediction():
-    # under 8 validation steps the quarter is one step: one-step scoring, with no long run
+    # under 8 validation steps the quarter is one step: one-step scoring, with no other scales
     rng = np.random.default_rng(3)
     spec = LSTMSpec(1, 4)
     genomes = spec.init(rng, 2)
     kw = dict(washout=WASHOUT, validation=6, feedback=True, readout=Linear())
     auto = EvolinoFitness.from_data(spec, SERIES, horizon="auto", **kw)
-    assert not auto.long_run
+    assert not auto.other_runs
     np.testing.assert_array_equal(auto(genomes), EvolinoFitness.from_data(spec, SERIES, horizon=1, **kw)(genomes))
 
 
