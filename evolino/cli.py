@@ -93,8 +93,8 @@ def _common(p, preset):
     p.add_argument("--gates", choices=["auto", "lstm", "reservoir"], default=preset.gates,
                    help=f"initial gate regime (default: {preset.gates})")
     p.add_argument("--horizon", type=_auto_or(_positive), default=preset.horizon,
-                   help=f"steps of the validation free runs (default: {preset.horizon}; auto: runs of a quarter of "
-                        "the validation part and one over all of it)")
+                   help=f"steps of the validation free runs (default: {preset.horizon}; auto: runs of a quarter, "
+                        "all, a sixteenth and a sixty-fourth of the validation part)")
     p.add_argument("--trials", type=_positive, default=preset.trials,
                    help=f"ESP: networks per chromosome (default: {preset.trials})")
     p.add_argument("--mutation-scale", type=float, default=preset.mutation_scale,

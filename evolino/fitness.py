@@ -65,10 +65,10 @@ class EvolinoFitness:
         ``feedback`` only: score many free runs of ``horizon`` steps, started every ``stride``
         steps across the validation part from teacher-forced states (all batched), instead of
         one free run over the whole validation part (None). ``"auto"``: both scales at once,
-        the geometric mean of the NRMSE of seven half-overlapping runs of a quarter of the
-        validation part, of the one run over all of it and of seven runs each of a sixteenth
-        and a sixty-fourth of it (those at least two steps long; ``loss="nrmse"``; other
-        losses score the quarter runs only). The long run sees a slow instability whose
+        a weighted geometric mean of the NRMSE of the one run over all of the validation part
+        (weight 1/2) and of seven half-overlapping runs of a quarter of it and seven runs each
+        of a sixteenth and a sixty-fourth (those at least two steps long), which share the other
+        half (``loss="nrmse"``; other losses score the quarter runs only). The long run sees a slow instability whose
         error is still small after a quarter of the part; the shortest runs see what a
         chaotic series allows, which is predictable for a few steps only (there every good
         model's long-run NRMSE is about the same, so the short runs decide).
@@ -213,10 +213,10 @@ class EvolinoFitness:
                 S = forward(self.spec, w, self.inputs, backend=self.backend).reshape(P, -1, H)
                 out = self._fit_predict(S[:, self._fit_run], S[:, self.val_idx])
             loss = self._score(out)
-            if self.other_runs:  # the geometric mean over the scales of the default horizon
+            if self.other_runs:  # the weighted geometric mean over the scales of the default horizon
                 logs = [np.log(loss)] + [np.log(regression_loss(self._free_runs(w, coef, state, starts, h), Y))
                                          for starts, h, Y in self.other_runs]
-                loss = np.exp(np.mean(logs, axis=0))
+                loss = np.exp(np.tensordot(self._scale_weights(len(logs)), logs, axes=1))
         return np.where(np.isfinite(loss), loss, WORST)
 
     def _other_scales(self, n_val) -> list:
@@ -232,6 +232,14 @@ class EvolinoFitness:
                 runs.append((np.unique(np.linspace(self.split, self.split + n_val - h, 7).astype(int)), h))
         O = self.Y_seq.shape[-1]
         return [(st, h, self.Y_seq[:, st[:, None] + np.arange(h)].reshape(-1, O)) for st, h in runs]
+
+    @staticmethod
+    def _scale_weights(n) -> np.ndarray:
+        """Weights ``(n,)`` of the log-NRMSE of the scales ``[quarter, all, shorter...]``: the run over
+        all of the validation part has half the weight, the others share the rest."""
+        if n == 2:
+            return np.array([0.5, 0.5])
+        return np.r_[0.5 / (n - 1), 0.5, np.full(n - 2, 0.5 / (n - 1))]
 
     def _free_runs(self, w, coef, state, starts=None, horizon=None) -> np.ndarray:
         """Outputs ``(P, B*K*h, O)`` of the ``K`` free runs (default: :attr:`starts`, :attr:`horizon`),

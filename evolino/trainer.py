@@ -13,6 +13,8 @@ continues a run bit-identically.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from . import _data
@@ -34,6 +36,15 @@ from .search import STRATEGIES, make_strategy
 __all__ = ["Evolino", "CHECKPOINT_VERSION"]
 
 READOUTS = ("linear", "svr", "svc")
+
+
+def _cast(v, dtype):
+    """Floating arrays (also inside tuples) of the fitness arrays in ``dtype``; indices and ints unchanged."""
+    if isinstance(v, tuple):
+        return tuple(_cast(x, dtype) for x in v)
+    if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating):
+        return v.astype(dtype)
+    return v
 
 
 class Evolino:
@@ -75,13 +86,15 @@ class Evolino:
         takes precedence over ``"nrmse"``. ``"vpt"`` (feedback): minus the valid prediction
         time of the free runs (error per output / std < 0.4), as a fraction of ``horizon``.
     horizon : int, "auto" or None, default="auto"
-        Feedback tasks: score many free runs of ``horizon`` steps started from teacher-forced
-        states every ``stride`` steps across the validation part (e.g. 84 for Mackey-Glass's
-        NRMSE84; 1 for one-step prediction) instead of one free run over the whole validation
-        part (None). ``"auto"``: both, the geometric mean of the NRMSE of seven half-overlapping
-        runs of a quarter of the validation part and of the one long run (which sees slow
-        instabilities; :class:`~evolino.fitness.EvolinoFitness`). Diverging runs are clipped to the training range (plus
-        its width on either side), so they get a bounded worst score.
+        Feedback tasks: score many free runs of ``horizon`` steps started every ``stride``
+        steps across the validation part, each after a warm-up of ``washout`` true steps (e.g.
+        84 for Mackey-Glass's NRMSE84; 1 for one-step prediction) instead of one free run over
+        the whole validation part (None). ``"auto"``: four scales at once, a weighted geometric
+        mean of the NRMSE of one run over all of the validation part (weight 1/2: it sees slow
+        instabilities) and of seven runs each of a quarter (half-overlapping), a sixteenth and a
+        sixty-fourth of it (what a chaotic series allows; :class:`~evolino.fitness.EvolinoFitness`).
+        Diverging runs are clipped to the training range (plus its width on either side), so
+        they get a bounded worst score.
     stride : int, optional
         Steps between free-run starts (default ``horizon // 2``).
     noise : float, default=0.0
@@ -141,6 +154,11 @@ class Evolino:
         (:class:`~evolino._data.Scaler`, saved with it) and undone on output, so the network
         takes and returns raw data. ``input_scale`` then acts on unit-variance inputs.
     dtype : float64 or float32
+        Of the network, its final readout and every forward pass (see ``evolution_dtype``).
+    evolution_dtype : float32, float64 or None, default=None
+        Of the forward passes and closed loops while the scales are chosen and during evolution
+        (None: ``dtype``). ``np.float32`` halves the memory the kernels stream (faster with the
+        compiled backend); the final readout is fitted and the network saved in ``dtype``.
     backend : {"auto", "numpy", "numba"}, default="auto"
         Kernel backend of every forward pass and closed loop (``"auto"``: the compiled numba
         kernels when installed, ``pip install evolino[fast]``); results agree to float rounding.
@@ -172,7 +190,7 @@ class Evolino:
                  init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, gates=SUPERVISED.gates,
                  encoding=SUPERVISED.encoding, encoding_options=None, search_options=None,
                  evaluator=None, n_jobs=None, refit=True, checkpoint=None, checkpoint_every=10, callbacks=(),
-                 verbose=0, standardize=True, dtype=np.float64, backend="auto", seed=None):
+                 verbose=0, standardize=True, dtype=np.float64, evolution_dtype=None, backend="auto", seed=None):
         self.n_cells = n_cells
         self.search = search
         self.readout = readout
@@ -205,6 +223,7 @@ class Evolino:
         self.verbose = verbose
         self.standardize = standardize
         self.dtype = dtype
+        self.evolution_dtype = evolution_dtype
         self.backend = backend
         self.seed = seed
 
@@ -216,6 +235,17 @@ class Evolino:
             return self.n_cells
         return LSTMSpec(n_inputs, check_positive_int(self.n_cells, "n_cells"), peepholes=self.peepholes,
                         forget_gate=self.forget_gate, dtype=self.dtype)
+
+    def _evolution_dtype(self, spec):
+        if self.evolution_dtype is None:
+            return spec.dtype
+        try:
+            dt = np.dtype(self.evolution_dtype).type
+        except TypeError:
+            dt = None
+        if dt not in (np.float32, np.float64):
+            raise EvolinoError(f"evolution_dtype must be np.float32, np.float64 or None, got {self.evolution_dtype!r}")
+        return dt
 
     def _readout(self):
         if isinstance(self.readout, str):
@@ -272,6 +302,7 @@ class Evolino:
         """What must match for a checkpoint to be resumed (JSON-able)."""
         return {
             "spec": [spec.n_inputs, spec.n_cells, spec.peepholes, spec.forget_gate, np.dtype(spec.dtype).name],
+            "evolution_dtype": None if self.evolution_dtype is None else np.dtype(self.evolution_dtype).name,
             "search": self.search if isinstance(self.search, str) else type(self.search).__name__,
             "readout": self.readout if isinstance(self.readout, str) else type(self.readout).__name__,
             "ridge": self.ridge if isinstance(self.ridge, str) else float(self.ridge), "washout": int(self.washout),
@@ -352,8 +383,14 @@ class Evolino:
         if getattr(readout, "ridge", None) == "auto" and n_fit < MIN_STEPS_AUTO:
             raise ValueError(f"ridge='auto' needs at least {MIN_STEPS_AUTO} fit steps to cross-validate, got "
                              f"{n_fit} sample{'s' if n_fit != 1 else ''}: pass more data or ridge=0")
-        fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=1.0, backend=self.backend,
-                                 **self._fitness_options(loss), **arrays)
+        fitness = final_fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=1.0,
+                                                 backend=self.backend, **self._fitness_options(loss), **arrays)
+        evo_dtype = self._evolution_dtype(spec)
+        if evo_dtype != spec.dtype:  # evolution in its own precision; the final readout in the network's
+            evo_arrays = {k: _cast(v, evo_dtype) for k, v in arrays.items()}
+            fitness = EvolinoFitness(dataclasses.replace(spec, dtype=evo_dtype), readout=readout, loss=loss,
+                                     input_scale=1.0, backend=self.backend, **self._fitness_options(loss),
+                                     **evo_arrays)
         check_run_memory(fitness, self.popsize if isinstance(self.popsize, int) else 16, spec.n_params)
         n_jobs = self.n_jobs  # never more workers than candidates (a pool also caps itself per call)
         if isinstance(n_jobs, int) and isinstance(self.popsize, int) and n_jobs > self.popsize > 0:
@@ -382,7 +419,8 @@ class Evolino:
             if created:
                 evaluator.close()
         genome = np.asarray(self.encoding_.decode(result.best_genome), dtype=spec.dtype)
-        final = fitness.final_readout(genome, refit=bool(self.refit))
+        final_fitness.input_scale = input_scale
+        final = final_fitness.final_readout(genome, refit=bool(self.refit))
         self.strategy_, self.result_, self.history_ = strategy, result, result.history
         self.best_fitness_ = result.best_fitness
         self.readout_ = final

@@ -81,6 +81,22 @@ def test_learns_two_sines_far_better_than_constant():
     assert score < 1e-3 * zero, score
 
 
+def test_float32_evolution_keeps_a_float64_network_fitted_in_float64():
+    tr = _small(n_cells=10, max_generations=3, ridge=0.0, input_scale=0.3, evolution_dtype=np.float32)
+    net = tr.fit(TASK.train_series)
+    assert net.spec.dtype == np.float64 and net.genome.dtype == np.float64 and net.coef.dtype == np.float64
+    # the final readout is least squares on float64 states of the chosen genome (all post-washout steps)
+    Y = (TASK.train_series[None] - tr.scaler_.y_mean) / tr.scaler_.y_std
+    h = forward(net.spec, prepare(net.spec, net.genome, net.input_scale), teacher_inputs(Y)[0])[0]
+    A = np.c_[h[100:], np.ones(len(h) - 100)]
+    ref = A @ np.linalg.lstsq(A, Y[0, 100:], rcond=None)[0]
+    np.testing.assert_allclose(A @ net._coef_std, ref, atol=1e-9)
+    score, _ = TASK.score(net)  # float64 throughout: 0.019 (float32 costs accuracy here: 0.073)
+    assert score < 0.2 * nrmse(np.zeros_like(TASK.test_target), TASK.test_target), score
+    with pytest.raises(ValueError, match="evolution_dtype"):
+        _small(evolution_dtype="int8").fit(TASK.train_series)
+
+
 def test_same_seed_same_run_and_different_seed_differs():
     a, b, c = _small(), _small(), _small(seed=2)
     na, nb, nc = (t.fit(TASK.train_series) for t in (a, b, c))
@@ -172,7 +188,8 @@ def test_fitness_is_evaluated_in_chunks_under_a_memory_budget():
     data = prepare_data(TASK.train_series, feedback=True, washout=100, validation=100)
     kw = dict(readout=Linear(), input_scale=1e-3, **data.fitness_arrays(0))
     whole = EvolinoFitness(spec, **kw)
-    small = EvolinoFitness(spec, max_bytes=3 * 400 * 4 * 8 * 7, **kw)  # 3 candidates per chunk
+    # 3 candidates per chunk: 400 steps plus the 100-step warm-up of the one free run
+    small = EvolinoFitness(spec, max_bytes=3 * 500 * 4 * 8 * 7, **kw)
     assert small.chunk_size() == 3 and whole.chunk_size() >= 10
     g = spec.init(0, 10, 1.0)
     np.testing.assert_array_equal(small(g), whole(g))
