@@ -251,6 +251,7 @@ def _evolino(b, seed, cfg, generations=None):
     fit_cpu = time.process_time() - c0
     model = net
     chosen = {k: v for k, v in getattr(tr, "chosen_", {}).items() if isinstance(v, (int, float, str))}
+    chosen["refitted"] = int(tr.refitted_)  # 0: the final refit's closed loop scored worse, the evolved readout kept
     h = tr.history_
     params = {k: v for k, v in cfg.items() if isinstance(v, (int, float, str)) or v is None}
     return dict(score=b.test(b.scaled(model)), fit_cpu=fit_cpu,

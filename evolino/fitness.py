@@ -206,13 +206,18 @@ class EvolinoFitness:
                 out = self._fit_predict(S[:, self.fit_idx], S[:, self._val1])
             elif self.feedback:
                 h, state = forward(self.spec, w, self.inputs[:, : self.split], return_state=True, backend=self.backend)
-                S = h.reshape(P, -1, H)
-                coef = self.readout.fit(S[:, self._fit_run], self.Y_fit).coef_
-                out = self._free_runs(w, coef, state)
+                coef = self.readout.fit(h.reshape(P, -1, H)[:, self._fit_run], self.Y_fit).coef_
+                return self._closed_loop_loss(w, coef, state)
             else:
                 S = forward(self.spec, w, self.inputs, backend=self.backend).reshape(P, -1, H)
                 out = self._fit_predict(S[:, self._fit_run], S[:, self.val_idx])
             loss = self._score(out)
+        return np.where(np.isfinite(loss), loss, WORST)
+
+    def _closed_loop_loss(self, w, coef, state) -> np.ndarray:
+        """Loss ``(P,)`` of the validation free runs with output weights ``coef`` ``(P, H + 1, O)``."""
+        with np.errstate(all="ignore"):
+            loss = self._score(self._free_runs(w, coef, state))
             if self.other_runs:  # the weighted geometric mean over the scales of the default horizon
                 logs = [np.log(loss)] + [np.log(regression_loss(self._free_runs(w, coef, state, starts, h), Y))
                                          for starts, h, Y in self.other_runs]
@@ -295,7 +300,12 @@ class EvolinoFitness:
         """The readout of one genome ``(n_params,)``, fitted teacher-forced on the fit and
         validation steps (``refit``) or, as during evolution, on the fit steps only.
 
-        Returns the fitted readout object (``coef_`` ``(1, H + 1, O)`` when linear).
+        Closed-loop validation (``feedback``, ``horizon > 1``, a linear readout): the refitted
+        readout is kept only if its validation free runs score at least as well as those of the
+        readout fitted on the fit steps, which is the one evolution scored.
+
+        Returns the fitted readout object (``coef_`` ``(1, H + 1, O)`` when linear), with
+        ``refitted_`` saying which of the two it is.
         """
         h = forward(self.spec, prepare(self.spec, genome[None], self.input_scale), self.inputs, backend=self.backend)
         S = h.reshape(1, -1, self.spec.n_cells)
@@ -307,7 +317,18 @@ class EvolinoFitness:
         else:  # an SVM subsampled during evolution fits all states now
             readout = self.readout.for_final() if hasattr(self.readout, "for_final") else copy.deepcopy(self.readout)
         idx, Y = (self.final_idx, self.Y_final) if refit else (self.fit_idx, self.Y_fit)
-        return readout.fit(S[:, idx], Y)
+        final = copy.deepcopy(readout).fit(S[:, idx], Y)
+        final.refitted_ = bool(refit)
+        if refit and self.feedback and self.horizon > 1 and hasattr(final, "coef_"):
+            # the refitted readout is not the one whose free runs were scored: keep it only if it scores at
+            # least as well on them (it has seen those steps, so only an unstable closed loop loses)
+            evolved = readout.fit(S[:, self.fit_idx], self.Y_fit)
+            w = prepare(self.spec, genome[None], self.input_scale)
+            _, state = forward(self.spec, w, self.inputs[:, : self.split], return_state=True, backend=self.backend)
+            if self._closed_loop_loss(w, final.coef_, state)[0] > self._closed_loop_loss(w, evolved.coef_, state)[0]:
+                evolved.refitted_ = False
+                return evolved
+        return final
 
 
 def first_generation_check(fitness):

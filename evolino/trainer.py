@@ -421,6 +421,7 @@ class Evolino:
         genome = np.asarray(self.encoding_.decode(result.best_genome), dtype=spec.dtype)
         final_fitness.input_scale = input_scale
         final = final_fitness.final_readout(genome, refit=bool(self.refit))
+        self.refitted_ = bool(getattr(final, "refitted_", self.refit))  # False: the refit was unstable, not kept
         self.strategy_, self.result_, self.history_ = strategy, result, result.history
         self.best_fitness_ = result.best_fitness
         self.readout_ = final

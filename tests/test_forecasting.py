@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from evolino import Evolino, LSTMSpec
+from evolino import Evolino, LSTMSpec, forward, prepare
 from evolino.fitness import WORST, EvolinoFitness
 from evolino.readout import Linear
 from evolino.tasks import MackeyGlassTask
@@ -147,6 +147,32 @@ def test_a_diverging_network_gets_a_bounded_worst_score(backend):
     ok = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
                                   readout=Linear(), horizon=30, backend=backend)(g[None])
     assert loss[0] > ok[0]
+
+
+def test_a_refit_whose_closed_loop_scores_worse_is_not_kept():
+    spec = LSTMSpec(1, 4)
+    g = spec.init(0, 1)[0]
+    n_fit = len(SERIES) - N_VAL - WASHOUT
+
+    class UnstableRefit(Linear):  # fitted on more than the fit steps, it feeds back 1e6 times its input
+        def fit(self, S, Y):
+            super().fit(S, Y)
+            if S.shape[1] > n_fit:
+                self.coef_[:, -1] = 1e6
+            return self
+
+    kw = dict(washout=WASHOUT, validation=N_VAL, feedback=True, horizon=30)
+    fit = EvolinoFitness.from_data(spec, SERIES, readout=UnstableRefit(), **kw)
+    final = fit.final_readout(g)
+    assert final.refitted_ is False
+    np.testing.assert_array_equal(final.coef_, fit.final_readout(g, refit=False).coef_)
+    plain = EvolinoFitness.from_data(spec, SERIES, readout=Linear(), **kw)
+    assert plain.final_readout(g, refit=False).refitted_ is False
+    # the loss it compares is the fitness itself for the evolved readout
+    w = prepare(spec, g[None])
+    _, state = forward(spec, w, plain.inputs[:, : plain.split], return_state=True)
+    evolved = plain.final_readout(g, refit=False).coef_
+    assert plain._closed_loop_loss(w, evolved, state)[0] == pytest.approx(plain(g[None])[0], rel=1e-12)
 
 
 def test_noise_changes_the_fit_not_the_validation_start():
