@@ -141,7 +141,9 @@ class Evolino:
     n_jobs : int, optional
         Workers of a pool / Ray evaluator (-1: all CPUs).
     refit : bool, default=True
-        Fit the final network's readout on all post-washout steps (fit + validation part).
+        Fit the final network's readout on all post-washout steps (fit + validation part). With
+        closed-loop validation the refit is kept only if its validation free runs score at least
+        as well as the evolved readout's (``refitted_`` says which was kept).
     checkpoint : path, optional
         Write a checkpoint there every ``checkpoint_every`` generations and at the end.
     checkpoint_every : int, default=10
