@@ -20,7 +20,7 @@ velocities in the non-Markov task.
 
 All carts advance together: states are arrays, never a Python loop over carts.
 With ``backend="numba"`` (the default when numba is installed) whole episodes run
-compiled instead, physics and policy fused (:mod:`evolino.rl._pole_numba`); the
+compiled instead, physics and policy fused (``evolino/rl/_pole_numba.py``); the
 NumPy loop stays the reference and the fallback.
 """
 

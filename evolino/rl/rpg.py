@@ -109,7 +109,7 @@ def _resolve_head(head: str, spec: PolicySpec) -> str:
 
 # --- the learner ------------------------------------------------------------------------
 class RecurrentPolicyGradient:
-    """RPG on one task: parameters, optimizer and random stream; :meth:`update` takes one step.
+    """RPG on one task: parameters, optimizer and random stream; ``update()`` takes one step.
 
     Defaults from :data:`evolino.presets.RPG` (measured on the T-maze).
 
