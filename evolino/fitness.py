@@ -64,12 +64,12 @@ class EvolinoFitness:
     horizon : int, "auto" or None
         ``feedback`` only: score many free runs of ``horizon`` steps, started every ``stride``
         steps across the validation part from teacher-forced states (all batched), instead of
-        one free run over the whole validation part (None). ``"auto"``: both scales at once,
+        one free run over the whole validation part (None). ``"auto"``: four scales at once,
         a weighted geometric mean of the NRMSE of the one run over all of the validation part
         (weight 1/2) and of seven half-overlapping runs of a quarter of it and seven runs each
         of a sixteenth and a sixty-fourth (those at least two steps long), which share the other
-        half (``loss="nrmse"``; other losses score the quarter runs only). The long run sees a slow instability whose
-        error is still small after a quarter of the part; the shortest runs see what a
+        half (``loss="nrmse"``; other losses score the quarter runs only). The long run sees a
+        slow instability whose error is still small after a quarter of the part; the shortest runs see what a
         chaotic series allows, which is predictable for a few steps only (there every good
         model's long-run NRMSE is about the same, so the short runs decide).
     stride : int, optional
