@@ -22,7 +22,7 @@ import numpy as np
 from ._backend import check_backend
 from ._validate import EvolinoError
 from .lstm import LSTMSpec, forward, prepare
-from .metrics import classification_loss, regression_loss
+from .metrics import classification_loss, free_run_loss, regression_loss
 from .sequences import closed_loop
 
 __all__ = ["EvolinoFitness", "LOSSES", "first_generation_check"]
@@ -84,6 +84,11 @@ class EvolinoFitness:
     out_range : (lo, hi) arrays of shape (O,), optional
         ``feedback`` only: closed-loop outputs are clipped to this range before they are fed
         back, so a diverging candidate gets a large but finite (bounded) loss, never inf/NaN.
+    run_cap : float or None, default=1.0
+        ``feedback``, ``loss="nrmse"``, runs longer than one step: the loss of a set of free runs
+        is the mean of each run's NRMSE capped at ``run_cap`` (:func:`~evolino.metrics.free_run_loss`;
+        1 is the error of forecasting the mean), so a few runs that diverge count as runs that
+        gave up, not as the whole score. None: one NRMSE pooled over the runs.
     vpt_threshold : float, default=0.4
         ``loss="vpt"``: a free run is valid while its error, normalised per output by the
         validation targets' std (RMS over outputs), stays below this.
@@ -99,12 +104,13 @@ class EvolinoFitness:
 
     def __init__(self, spec: LSTMSpec, inputs, fit_idx, Y_fit, *, val_idx=None, Y_val=None, readout,
                  loss="nrmse", input_scale: float = 1.0, split=None, Y_seq=None, X_ext=None, horizon=None,
-                 stride=None, warm=None, out_range=None, vpt_threshold=0.4, inputs_clean=None, final_idx=None, Y_final=None,
+                 stride=None, warm=None, out_range=None, run_cap=1.0, vpt_threshold=0.4, inputs_clean=None, final_idx=None, Y_final=None,
                  max_bytes: int = 2**30, backend: str = "auto"):
         self.backend = check_backend(backend)
         self.spec, self.inputs, self.readout, self.loss = spec, inputs, readout, loss
         self.inputs_clean = inputs if inputs_clean is None else inputs_clean
         self.out_range, self.vpt_threshold = out_range, float(vpt_threshold)
+        self.run_cap = None if run_cap is None else float(run_cap)
         self.input_scale, self.max_bytes = input_scale, max_bytes
         self.fit_idx, self.Y_fit = np.asarray(fit_idx), Y_fit
         self.val_idx_given = val_idx is not None or split is not None
@@ -217,12 +223,21 @@ class EvolinoFitness:
     def _closed_loop_loss(self, w, coef, state) -> np.ndarray:
         """Loss ``(P,)`` of the validation free runs with output weights ``coef`` ``(P, H + 1, O)``."""
         with np.errstate(all="ignore"):
-            loss = self._score(self._free_runs(w, coef, state))
+            out = self._free_runs(w, coef, state)
+            capped = self.run_cap is not None and self.loss == "nrmse" \
+                and getattr(self.readout, "validation_loss", None) is None
+            loss = self._runs_loss(out, self.Y_val, self.horizon) if capped else self._score(out)
             if self.other_runs:  # the weighted geometric mean over the scales of the default horizon
-                logs = [np.log(loss)] + [np.log(regression_loss(self._free_runs(w, coef, state, starts, h), Y))
+                logs = [np.log(loss)] + [np.log(self._runs_loss(self._free_runs(w, coef, state, starts, h), Y, h))
                                          for starts, h, Y in self.other_runs]
                 loss = np.exp(np.tensordot(self._scale_weights(len(logs)), logs, axes=1))
         return np.where(np.isfinite(loss), loss, WORST)
+
+    def _runs_loss(self, out, Y, horizon) -> np.ndarray:
+        """NRMSE ``(P,)`` of free runs of ``horizon`` steps: capped per run, or pooled (``run_cap=None``)."""
+        if self.run_cap is None:
+            return regression_loss(out, Y)
+        return free_run_loss(out, Y, horizon, self.run_cap)
 
     def _other_scales(self, n_val) -> list:
         """The runs of ``horizon="auto"`` besides the quarter scale: ``[(starts (K,), h, Y (B*K*h, O))]``.

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._validate import EvolinoError
 
-__all__ = ["nrmse", "regression_loss", "classification_loss"]
+__all__ = ["nrmse", "regression_loss", "free_run_loss", "classification_loss"]
 
 
 def nrmse(y_pred, y_true, axis=None):
@@ -53,6 +53,39 @@ def regression_loss(out, Y) -> np.ndarray:
     with np.errstate(all="ignore"):
         loss = np.sqrt(np.mean(err**2, axis=1)) / scale
     return np.where(np.isfinite(loss), loss, np.inf)
+
+
+def free_run_loss(out, Y, horizon: int, cap: float = 1.0) -> np.ndarray:
+    """Mean over free runs of each run's NRMSE, capped at ``cap``, per candidate.
+
+    A run's NRMSE is its RMS error over its ``horizon`` steps and the outputs divided by
+    ``std(Y)`` over all runs (std 0 counts as 1). The cap (1: the error of forecasting the
+    mean) makes a run that left the series count as much as one that gave up, not more: on a
+    chaotic series a network whose forecasts are good but diverge from a few starts is then
+    preferred to one whose forecasts all decay to the mean, which a pooled NRMSE, dominated by
+    the diverging runs, gets the other way round.
+
+    Parameters
+    ----------
+    out : array of shape (P, R * horizon, O)
+        Outputs of ``R`` runs, one after the other.
+    Y : array of shape (R * horizon, O)
+    horizon : int
+    cap : float, default=1.0
+
+    Returns
+    -------
+    loss : ndarray of shape (P,)
+        In ``[0, cap]``; inf where a candidate's outputs are not finite.
+    """
+    out = np.asarray(out)
+    P = out.shape[0]
+    scale = float(np.std(Y)) or 1.0
+    with np.errstate(all="ignore"):
+        err = np.sqrt(np.mean(((out - Y) ** 2).reshape(P, -1, horizon * out.shape[-1]), axis=-1)) / scale
+        loss = np.minimum(err, cap).mean(axis=1)
+    finite = np.isfinite(err).all(axis=1)
+    return np.where(finite, loss, np.inf)
 
 
 def classification_loss(out, Y, *, multilabel: bool = True) -> np.ndarray:

@@ -5,6 +5,7 @@ import pytest
 
 from evolino import Evolino, LSTMSpec, forward, prepare
 from evolino.fitness import WORST, EvolinoFitness
+from evolino.metrics import regression_loss
 from evolino.readout import Linear
 from evolino.tasks import MackeyGlassTask
 from reference import BACKENDS, lstm_reference
@@ -36,6 +37,13 @@ def _free_runs_by_hand(spec, g, Y, horizon, stride, input_scale=1.0, warm=WASHOU
     return np.array(outs), np.array(targets)
 
 
+def _capped(out, target, horizon, cap=1.0):
+    """Mean over runs of each run's RMS error / std of all targets, capped at ``cap``."""
+    scale = np.std(target)
+    return np.mean([min(np.sqrt(np.mean((out[i : i + horizon] - target[i : i + horizon]) ** 2)) / scale, cap)
+                    for i in range(0, len(out), horizon)])
+
+
 @pytest.mark.parametrize("horizon,stride", [(20, 10), (30, 45), (N_VAL, None)])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_multi_segment_fitness_equals_a_plain_loop(horizon, stride, backend):
@@ -43,13 +51,30 @@ def test_multi_segment_fitness_equals_a_plain_loop(horizon, stride, backend):
     spec = LSTMSpec(1, 4)
     genomes = spec.init(rng, 3)
     kw = {} if stride is None else dict(stride=stride)
-    fit = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
-                                   readout=Linear(), horizon=horizon, input_scale=0.5, backend=backend, **kw)
-    got = fit(genomes)
+    fits = [EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True, readout=Linear(),
+                                     horizon=horizon, input_scale=0.5, backend=backend, run_cap=cap, **kw)
+            for cap in (1.0, 0.05, None)]
+    got = [f(genomes) for f in fits]
     for p, g in enumerate(genomes):
         out, target = _free_runs_by_hand(spec, g, SERIES, horizon, stride or max(1, horizon // 2), 0.5)
-        expected = np.sqrt(np.mean((out - target) ** 2)) / np.std(target)
-        assert got[p] == pytest.approx(expected, rel=1e-6)
+        assert got[0][p] == pytest.approx(_capped(out, target, horizon), rel=1e-6)
+        assert got[1][p] == pytest.approx(_capped(out, target, horizon, 0.05), rel=1e-6)
+        # run_cap=None: one NRMSE pooled over the runs
+        assert got[2][p] == pytest.approx(np.sqrt(np.mean((out - target) ** 2)) / np.std(target), rel=1e-6)
+
+
+def test_a_few_diverging_runs_count_as_runs_that_gave_up():
+    # one run of four far off (clipped at 100 std) and three good ones beat four runs that all decay to the mean
+    from evolino.metrics import free_run_loss
+
+    t = (-1.0) ** np.arange(40)[:, None]  # std 1, and every run of forecasts of the mean has NRMSE 1
+    diverged = np.r_[t[:30], np.full((10, 1), 100.0)]
+    decayed = np.zeros_like(t)
+    capped = free_run_loss(np.stack([diverged, decayed]), t, 10)
+    assert capped[0] == pytest.approx(0.25) and capped[1] == pytest.approx(1.0)
+    pooled = regression_loss(np.stack([diverged, decayed]), t)
+    assert pooled[0] > pooled[1]  # what the pooled NRMSE prefers instead
+    assert free_run_loss(np.full((1, 40, 1), np.nan), t, 10)[0] == np.inf
 
 
 @pytest.mark.parametrize("warm", [0, 7])
@@ -63,7 +88,7 @@ def test_free_runs_start_after_warm_steps_from_a_fresh_network(warm):
     got = fit(genomes)
     for p, g in enumerate(genomes):
         out, target = _free_runs_by_hand(spec, g, SERIES, 25, 12, warm=warm)
-        assert got[p] == pytest.approx(np.sqrt(np.mean((out - target) ** 2)) / np.std(target), rel=1e-6)
+        assert got[p] == pytest.approx(_capped(out, target, 25), rel=1e-6)
     with pytest.raises(ValueError, match="warm"):
         EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True, readout=Linear(),
                                  horizon=25, warm=len(SERIES))
@@ -85,7 +110,8 @@ def test_auto_horizon_is_a_weighted_geometric_mean_over_four_scales(backend):
             hk = N_VAL // k
             starts = sorted({int(v) for v in np.linspace(split, len(SERIES) - hk, 7)})
             runs.append(_free_runs_by_hand(spec, g, SERIES, hk, None, 0.5, starts=starts))
-        nrmse = [np.sqrt(np.mean((out - target) ** 2)) / np.std(target) for out, target in runs]
+        lengths = [h, N_VAL, N_VAL // 16, N_VAL // 64]
+        nrmse = [_capped(out, target, hk) for (out, target), hk in zip(runs, lengths)]
         # the run over all of the validation part has half the weight, the other three share the rest
         assert got[p] == pytest.approx(nrmse[0] ** (1 / 6) * nrmse[1] ** 0.5 * (nrmse[2] * nrmse[3]) ** (1 / 6),
                                        rel=1e-6)
