@@ -2,7 +2,8 @@
 
 One home for NRMSE: :func:`nrmse` for arrays a user holds, :func:`regression_loss`
 for a population's outputs during evolution (same definition, one value per
-candidate), :func:`classification_loss` for 0/1 targets.
+candidate), :func:`free_run_loss` for a population's free runs (capped per run),
+:func:`classification_loss` for 0/1 targets.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 
 from ._validate import EvolinoError
 
-__all__ = ["nrmse", "regression_loss", "free_run_loss", "classification_loss"]
+__all__ = ["nrmse", "regression_loss", "free_run_loss", "classification_loss", "BEYOND_CAP"]
 
 
 def nrmse(y_pred, y_true, axis=None):
@@ -55,15 +56,22 @@ def regression_loss(out, Y) -> np.ndarray:
     return np.where(np.isfinite(loss), loss, np.inf)
 
 
+#: Weight of the logarithm of a run's NRMSE beyond the cap (:func:`free_run_loss`): small enough that a
+#: diverged run counts about as a run that gave up, large enough to rank candidates whose runs all diverged.
+BEYOND_CAP = 0.01
+
+
 def free_run_loss(out, Y, horizon: int, cap: float = 1.0) -> np.ndarray:
     """Mean over free runs of each run's NRMSE, capped at ``cap``, per candidate.
 
-    A run's NRMSE is its RMS error over its ``horizon`` steps and the outputs divided by
-    ``std(Y)`` over all runs (std 0 counts as 1). The cap (1: the error of forecasting the
-    mean) makes a run that left the series count as much as one that gave up, not more: on a
-    chaotic series a network whose forecasts are good but diverge from a few starts is then
-    preferred to one whose forecasts all decay to the mean, which a pooled NRMSE, dominated by
-    the diverging runs, gets the other way round.
+    A run's NRMSE ``e`` is its RMS error over its ``horizon`` steps and the outputs divided by
+    ``std(Y)`` over all runs (std 0 counts as 1); it counts ``min(e, cap)`` plus, beyond the cap,
+    :data:`BEYOND_CAP` ``* log(e / cap)``. The cap (1: the error of forecasting the mean) makes a run
+    that left the series count about as much as one that gave up, not more: on a chaotic series a
+    network whose forecasts are good but diverge from a few starts is then preferred to one whose
+    forecasts all decay to the mean, which a pooled NRMSE, dominated by the diverging runs, gets the
+    other way round. The logarithmic remainder keeps candidates whose runs all diverge ranked (a
+    strategy needs an order to move), e.g. a run 100x off counts 1.05.
 
     Parameters
     ----------
@@ -76,14 +84,15 @@ def free_run_loss(out, Y, horizon: int, cap: float = 1.0) -> np.ndarray:
     Returns
     -------
     loss : ndarray of shape (P,)
-        In ``[0, cap]``; inf where a candidate's outputs are not finite.
+        Equal to the mean per-run NRMSE where no run exceeds ``cap``; inf where a candidate's
+        outputs are not finite.
     """
     out = np.asarray(out)
     P = out.shape[0]
     scale = float(np.std(Y)) or 1.0
     with np.errstate(all="ignore"):
         err = np.sqrt(np.mean(((out - Y) ** 2).reshape(P, -1, horizon * out.shape[-1]), axis=-1)) / scale
-        loss = np.minimum(err, cap).mean(axis=1)
+        loss = (np.minimum(err, cap) + BEYOND_CAP * np.log(np.maximum(err, cap) / cap)).mean(axis=1)
     finite = np.isfinite(err).all(axis=1)
     return np.where(finite, loss, np.inf)
 

@@ -38,10 +38,12 @@ def _free_runs_by_hand(spec, g, Y, horizon, stride, input_scale=1.0, warm=WASHOU
 
 
 def _capped(out, target, horizon, cap=1.0):
-    """Mean over runs of each run's RMS error / std of all targets, capped at ``cap``."""
-    scale = np.std(target)
-    return np.mean([min(np.sqrt(np.mean((out[i : i + horizon] - target[i : i + horizon]) ** 2)) / scale, cap)
-                    for i in range(0, len(out), horizon)])
+    """Mean over runs of each run's RMS error / std of all targets, capped at ``cap`` (+ 0.01 log beyond)."""
+    scale, total = np.std(target), []
+    for i in range(0, len(out), horizon):
+        e = np.sqrt(np.mean((out[i : i + horizon] - target[i : i + horizon]) ** 2)) / scale
+        total.append(min(e, cap) + 0.01 * np.log(max(e, cap) / cap))
+    return np.mean(total)
 
 
 @pytest.mark.parametrize("horizon,stride", [(20, 10), (30, 45), (N_VAL, None)])
@@ -71,7 +73,9 @@ def test_a_few_diverging_runs_count_as_runs_that_gave_up():
     diverged = np.r_[t[:30], np.full((10, 1), 100.0)]
     decayed = np.zeros_like(t)
     capped = free_run_loss(np.stack([diverged, decayed]), t, 10)
-    assert capped[0] == pytest.approx(0.25) and capped[1] == pytest.approx(1.0)
+    assert capped[0] == pytest.approx((1 + 0.01 * np.log(np.sqrt(10001))) / 4)  # (99^2 + 101^2) / 2 = 10001 and capped[1] == pytest.approx(1.0)
+    # beyond the cap, runs further off still rank worse
+    assert free_run_loss(np.full((1, 40, 1), 1e3), t, 10)[0] > free_run_loss(np.full((1, 40, 1), 10.0), t, 10)[0] > 1
     pooled = regression_loss(np.stack([diverged, decayed]), t)
     assert pooled[0] > pooled[1]  # what the pooled NRMSE prefers instead
     assert free_run_loss(np.full((1, 40, 1), np.nan), t, 10)[0] == np.inf
