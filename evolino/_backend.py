@@ -106,13 +106,16 @@ def numba_step(spec, w, h, c, x):
     return h_out, c_out
 
 
-def numba_closed_loop(spec, w, coef, h0, c0, y0, X, out_range, out) -> None:
-    """Fill ``out`` ``(P, B, n, O)`` (see :func:`evolino.sequences.closed_loop`); ``X`` ``(B, n, I_ext)``."""
+def numba_closed_loop(spec, w, coef, h0, c0, y0, X, out_range, out, hist=None) -> None:
+    """Fill ``out`` ``(P, B, n, O)`` (see :func:`evolino.sequences.closed_loop`); ``X`` ``(B, n, I_ext)``;
+    ``hist`` ``(B, lags, I)``: the lag inputs before the first step, newest first (None: no lags)."""
     k = _kernels()
     run = k.closed_loop_parallel if _parallel(w.W.shape[0]) else k.closed_loop_serial
     dt, O = spec.dtype, coef.shape[-1]
     clip = out_range is not None
     lo, hi = (np.broadcast_to(np.asarray(v, dt), (O,)).copy() for v in (out_range if clip else (0, 0)))
     c = np.ascontiguousarray
-    run(*_flat_weights(w), c(coef, dt), c(h0, dt), c(c0, dt), c(y0, dt), c(X, dt), lo, hi, clip, out,
+    if hist is None:
+        hist = np.zeros((X.shape[0], 0, spec.n_inputs), dt)
+    run(*_flat_weights(w), c(coef, dt), c(h0, dt), c(c0, dt), c(y0, dt), c(X, dt), c(hist, dt), lo, hi, clip, out,
         spec.peepholes, spec.forget_gate)

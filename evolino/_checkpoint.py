@@ -15,7 +15,7 @@ from ._io import load_npz, meta_value, save_npz
 from ._validate import EvolinoError
 from .loop import History
 
-__all__ = ["CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint", "run_config"]
 
 CHECKPOINT_VERSION = 5  # 5: the encoding and its base network; 4: the chosen scales and gate regime
 
@@ -75,3 +75,24 @@ def load_checkpoint(path, config, seed_given=None):
     meta_value(chosen, "gates", str, path)
     base = arrays.get("encoding.base")
     return seed, state, history, meta_value(meta, "elapsed", float, path, minimum=0.0), chosen, base
+
+
+def run_config(tr, spec, data, scales) -> dict:
+    """What must match for a checkpoint of trainer ``tr`` to be resumed (JSON-able)."""
+    return {
+        "spec": [spec.n_inputs, spec.n_cells, spec.peepholes, spec.forget_gate, np.dtype(spec.dtype).name],
+        "evolution_dtype": None if tr.evolution_dtype is None else np.dtype(tr.evolution_dtype).name,
+        "search": tr.search if isinstance(tr.search, str) else type(tr.search).__name__,
+        "readout": tr.readout if isinstance(tr.readout, str) else type(tr.readout).__name__,
+        "ridge": tr.ridge if isinstance(tr.ridge, str) else float(tr.ridge), "washout": int(tr.washout),
+        "validation": tr.validation,
+        "feedback": bool(tr.feedback), "popsize": tr.popsize, **scales,
+        "loss": tr.loss if isinstance(tr.loss, str) else "callable",
+        "standardize": bool(tr.standardize), "horizon": tr.horizon, "stride": tr.stride,
+        "noise": float(tr.noise), "encoding": tr._encoding_name(),
+        "encoding_options": {k: v for k, v in (tr.encoding_options or {}).items()
+                             if isinstance(v, (int, float, str, bool))},
+        "search_options": {k: v for k, v in (tr.search_options or {}).items()
+                           if isinstance(v, (int, float, str, bool))},
+        **({"lags": tr.lags} if tr.lags else {}), "data": data.digest(),  # without lags: as before lags existed
+    }

@@ -181,33 +181,45 @@ def forward_parallel(W, R, b, p_in, p_out, X, h0, c0, out, c_last, peep, forget)
 
 
 @njit(**_JIT)
-def _closed_net(W, R, b, p_in, p_out, coef, h0, c0, y0, X, lo, hi, clip, out, peep, forget):
-    """One network in closed loop: input ``[X[s, t], y_{t-1}]``, output ``y_t = h_t coef[:H] + coef[H]``.
+def _closed_net(W, R, b, p_in, p_out, coef, h0, c0, y0, X, hist, lo, hi, clip, out, peep, forget):
+    """One network in closed loop: input ``x_t = [X[s, t], y_{t-1}]``, output
+    ``y_t = h_t coef[:H] + [x_t, ..., x_{t-L+1}] coef[H:-1] + coef[-1]``.
 
-    ``coef`` ``(H + 1, O)``; ``h0``, ``c0`` ``(B, H)``; ``y0`` ``(B, O)`` the first fed-back value;
-    ``X`` ``(B, n, I_ext)`` (``I_ext`` may be 0); ``clip``: outputs are NaN -> 0 then clipped to
-    ``[lo, hi]`` ``(O,)`` before being fed back and stored. Writes ``out`` ``(B, n, O)``.
+    ``coef`` ``(H + L * I + 1, O)``; ``h0``, ``c0`` ``(B, H)``; ``y0`` ``(B, O)`` the first fed-back value;
+    ``X`` ``(B, n, I_ext)`` (``I_ext`` may be 0); ``hist`` ``(B, L, I)``: the inputs before the first
+    step, newest first (its last row unused; ``L = 0``: no lags); ``clip``: outputs are NaN -> 0 then
+    clipped to ``[lo, hi]`` ``(O,)`` before being fed back and stored. Writes ``out`` ``(B, n, O)``.
     """
     B, n, E = X.shape
     H, O = R.shape[0], coef.shape[1]
+    L, I = hist.shape[1], hist.shape[2]
     a = np.empty(R.shape[1], R.dtype)
     e = np.empty(R.shape[1] + H, np.float64)
     h = np.empty(H, R.dtype)
     h_new = np.empty(H, R.dtype)
     c = np.empty(H, R.dtype)
     x = np.empty(E + O, R.dtype)
+    buf = np.empty((L, I), R.dtype)
     for s in range(B):
         h[:] = h0[s]
         c[:] = c0[s]
         x[E:] = y0[s]
+        buf[:] = hist[s]
         for t in range(n):
             x[:E] = X[s, t]
             _net_step(W, R, b, p_in, p_out, x, h, c, a, e, h_new, peep, forget)
             h[:] = h_new
+            for k in range(L - 1, 0, -1):
+                buf[k] = buf[k - 1]
+            if L:
+                buf[0] = x
             for o in range(O):
-                y = coef[H, o]
+                y = coef[H + L * I, o]
                 for j in range(H):
                     y += h[j] * coef[j, o]
+                for k in range(L):
+                    for i in range(I):
+                        y += buf[k, i] * coef[H + k * I + i, o]
                 if clip:
                     if y != y:
                         y = 0.0
@@ -217,20 +229,20 @@ def _closed_net(W, R, b, p_in, p_out, coef, h0, c0, y0, X, lo, hi, clip, out, pe
 
 
 @njit(**_JIT)
-def closed_loop_serial(W, R, b, p_in, p_out, coef, h0, c0, y0, X, lo, hi, clip, out, peep, forget):
-    """All ``P`` networks in closed loop: ``coef`` ``(P, H + 1, O)``, ``h0``, ``c0`` ``(P, B, H)``,
-    ``y0`` ``(P, B, O)``, ``X`` ``(B, n, I_ext)`` shared, ``out`` ``(P, B, n, O)``."""
+def closed_loop_serial(W, R, b, p_in, p_out, coef, h0, c0, y0, X, hist, lo, hi, clip, out, peep, forget):
+    """All ``P`` networks in closed loop: ``coef`` ``(P, H + L * I + 1, O)``, ``h0``, ``c0`` ``(P, B, H)``,
+    ``y0`` ``(P, B, O)``, ``X`` ``(B, n, I_ext)`` and ``hist`` ``(B, L, I)`` shared, ``out`` ``(P, B, n, O)``."""
     for p in range(W.shape[0]):
-        _closed_net(W[p], R[p], b[p], p_in[p], p_out[p], coef[p], h0[p], c0[p], y0[p], X, lo, hi, clip, out[p],
-                    peep, forget)
+        _closed_net(W[p], R[p], b[p], p_in[p], p_out[p], coef[p], h0[p], c0[p], y0[p], X, hist, lo, hi, clip,
+                    out[p], peep, forget)
 
 
 @njit(**_JIT, parallel=True)
-def closed_loop_parallel(W, R, b, p_in, p_out, coef, h0, c0, y0, X, lo, hi, clip, out, peep, forget):
+def closed_loop_parallel(W, R, b, p_in, p_out, coef, h0, c0, y0, X, hist, lo, hi, clip, out, peep, forget):
     """:func:`closed_loop_serial` with the networks spread over threads."""
     for p in prange(W.shape[0]):
-        _closed_net(W[p], R[p], b[p], p_in[p], p_out[p], coef[p], h0[p], c0[p], y0[p], X, lo, hi, clip, out[p],
-                    peep, forget)
+        _closed_net(W[p], R[p], b[p], p_in[p], p_out[p], coef[p], h0[p], c0[p], y0[p], X, hist, lo, hi, clip,
+                    out[p], peep, forget)
 
 
 @njit(**_JIT)

@@ -23,7 +23,7 @@ from ._backend import check_backend
 from ._validate import EvolinoError
 from .lstm import LSTMSpec, forward, prepare
 from .metrics import classification_loss, free_run_loss, regression_loss
-from .sequences import closed_loop
+from .sequences import closed_loop, lag_features, with_lags
 
 __all__ = ["EvolinoFitness", "LOSSES", "first_generation_check"]
 
@@ -89,6 +89,10 @@ class EvolinoFitness:
         is the mean of each run's NRMSE capped at ``run_cap`` (:func:`~evolino.metrics.free_run_loss`;
         1 is the error of forecasting the mean), so a few runs that diverge count as runs that
         gave up, not as the whole score. None: one NRMSE pooled over the runs.
+    lags : int, default=0
+        The readout also reads the network inputs of the last ``lags`` steps
+        (:func:`~evolino.sequences.lag_features`: with feedback, a linear autoregression of order
+        ``lags`` beside the cells); its weights ``(P, H + lags * I + 1, O)``.
     vpt_threshold : float, default=0.4
         ``loss="vpt"``: a free run is valid while its error, normalised per output by the
         validation targets' std (RMS over outputs), stays below this.
@@ -104,7 +108,7 @@ class EvolinoFitness:
 
     def __init__(self, spec: LSTMSpec, inputs, fit_idx, Y_fit, *, val_idx=None, Y_val=None, readout,
                  loss="nrmse", input_scale: float = 1.0, split=None, Y_seq=None, X_ext=None, horizon=None,
-                 stride=None, warm=None, out_range=None, run_cap=1.0, vpt_threshold=0.4, inputs_clean=None, final_idx=None, Y_final=None,
+                 stride=None, warm=None, out_range=None, run_cap=1.0, lags=0, vpt_threshold=0.4, inputs_clean=None, final_idx=None, Y_final=None,
                  max_bytes: int = 2**30, backend: str = "auto"):
         self.backend = check_backend(backend)
         self.spec, self.inputs, self.readout, self.loss = spec, inputs, readout, loss
@@ -117,6 +121,9 @@ class EvolinoFitness:
         self.feedback = split is not None
         self.split, self.Y_seq, self.X_ext = split, Y_seq, X_ext
         B, T = inputs.shape[:2]
+        self.lags = int(lags)
+        # lag features of every step (flat b * T + t), from the inputs the states see
+        self._F = lag_features(inputs, self.lags).reshape(B * T, -1) if self.lags else None
         if self.feedback:
             # the teacher-forced part runs over steps [0, split) only: re-address the fit steps
             b, t = np.divmod(self.fit_idx, T)
@@ -209,14 +216,15 @@ class EvolinoFitness:
         with np.errstate(all="ignore"):
             if self.feedback and self.horizon == 1:  # one-step use: teacher-forced outputs are the free runs
                 S = forward(self.spec, w, self.inputs, backend=self.backend).reshape(P, -1, H)
-                out = self._fit_predict(S[:, self.fit_idx], S[:, self._val1])
+                out = self._fit_predict(self._features(S, self.fit_idx), self._features(S, self._val1))
             elif self.feedback:
                 h, state = forward(self.spec, w, self.inputs[:, : self.split], return_state=True, backend=self.backend)
-                coef = self.readout.fit(h.reshape(P, -1, H)[:, self._fit_run], self.Y_fit).coef_
+                S_fit = with_lags(h.reshape(P, -1, H)[:, self._fit_run], self._lags_at(self.fit_idx))
+                coef = self.readout.fit(S_fit, self.Y_fit).coef_
                 return self._closed_loop_loss(w, coef, state)
             else:
                 S = forward(self.spec, w, self.inputs, backend=self.backend).reshape(P, -1, H)
-                out = self._fit_predict(S[:, self._fit_run], S[:, self.val_idx])
+                out = self._fit_predict(self._features(S, self.fit_idx), self._features(S, self.val_idx))
             loss = self._score(out)
         return np.where(np.isfinite(loss), loss, WORST)
 
@@ -232,6 +240,14 @@ class EvolinoFitness:
                                          for starts, h, Y in self.other_runs]
                 loss = np.exp(np.tensordot(self._scale_weights(len(logs)), logs, axes=1))
         return np.where(np.isfinite(loss), loss, WORST)
+
+    def _lags_at(self, idx):
+        """Lag features ``(N, lags * I)`` of the flat steps ``idx``, or None without lags."""
+        return None if self._F is None else self._F[idx]
+
+    def _features(self, S, idx):
+        """Readout features ``(P, N, H + lags * I)`` of the flat steps ``idx`` of states ``S`` ``(P, B*T, H)``."""
+        return with_lags(S[:, idx], self._lags_at(idx))
 
     def _runs_loss(self, out, Y, horizon) -> np.ndarray:
         """NRMSE ``(P,)`` of free runs of ``horizon`` steps: capped per run, or pooled (``run_cap=None``)."""
@@ -286,8 +302,13 @@ class EvolinoFitness:
         X = None
         if self.X_ext is not None:
             X = self.X_ext[:, starts[:, None] + np.arange(horizon)].reshape(B * K, horizon, -1)
+        history = None
+        if self.lags > 1:  # the true inputs of the lags - 1 steps before each start (0 before the sequence)
+            idx = starts[:, None] - self.lags + 1 + np.arange(self.lags - 1)  # (K, lags - 1)
+            history = np.where((idx >= 0)[None, :, :, None], self.inputs_clean[:, np.maximum(idx, 0)], 0.0)
+            history = history.reshape(B * K, self.lags - 1, -1)
         out = closed_loop(self.spec, w, coef, type(state)(h0, c0), y0, horizon, X, out_range=self.out_range,
-                          backend=self.backend)
+                          lags=self.lags, history=history, backend=self.backend)
         return out.reshape(P, -1, out.shape[-1])
 
     @property
@@ -326,18 +347,19 @@ class EvolinoFitness:
         S = h.reshape(1, -1, self.spec.n_cells)
         if self._holdout:  # the ridge chosen on the validation steps, as during evolution
             val = self._val1 if self.feedback else self.val_idx
-            chosen = copy.deepcopy(self.readout).fit_holdout(S[:, self.fit_idx], self.Y_fit, S[:, val], self.Y_val)
+            chosen = copy.deepcopy(self.readout).fit_holdout(self._features(S, self.fit_idx), self.Y_fit,
+                                                             self._features(S, val), self.Y_val)
             readout = copy.deepcopy(self.readout)
             readout.ridge = float(chosen.ridge_[0])
         else:  # an SVM subsampled during evolution fits all states now
             readout = self.readout.for_final() if hasattr(self.readout, "for_final") else copy.deepcopy(self.readout)
         idx, Y = (self.final_idx, self.Y_final) if refit else (self.fit_idx, self.Y_fit)
-        final = copy.deepcopy(readout).fit(S[:, idx], Y)
+        final = copy.deepcopy(readout).fit(self._features(S, idx), Y)
         final.refitted_ = bool(refit)
         if refit and self.feedback and self.horizon > 1 and hasattr(final, "coef_"):
             # the refitted readout is not the one whose free runs were scored: keep it only if it scores at
             # least as well on them (it has seen those steps, so only an unstable closed loop loses)
-            evolved = readout.fit(S[:, self.fit_idx], self.Y_fit)
+            evolved = readout.fit(self._features(S, self.fit_idx), self.Y_fit)
             w = prepare(self.spec, genome[None], self.input_scale)
             _, state = forward(self.spec, w, self.inputs[:, : self.split], return_state=True, backend=self.backend)
             if self._closed_loop_loss(w, final.coef_, state)[0] > self._closed_loop_loss(w, evolved.coef_, state)[0]:

@@ -20,11 +20,11 @@ from ._io import load_npz, meta_value, save_npz
 from ._validate import EvolinoError, EvolinoTypeError, EvolinoWarning, check_array, check_number, check_positive_int
 from ._backend import check_backend
 from .lstm import LSTMSpec, forward, prepare
-from .sequences import closed_loop, teacher_inputs
+from .sequences import closed_loop, lag_features, teacher_inputs, with_lags
 
 __all__ = ["EvolinoNetwork", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 2  # 2: standardization (Scaler) stored with the model; 1 is still read
+FORMAT_VERSION = 3  # 3: lags; 2: standardization (Scaler) stored with the model; 1 and 2 are still read
 
 
 class EvolinoNetwork:
@@ -36,8 +36,9 @@ class EvolinoNetwork:
         ``spec.n_inputs`` = external inputs + (outputs if ``feedback``).
     genome : array of shape (spec.n_params,)
         Hidden LSTM weights.
-    coef : array of shape (spec.n_cells + 1, O), or a fitted readout object
-        Output weights, last row the bias; or a readout with ``predict(S (1, N, H))``
+    coef : array of shape (spec.n_cells + lags * spec.n_inputs + 1, O), or a fitted readout object
+        Output weights (cell outputs, lag features, last row the bias); or a readout with
+        ``predict(S (1, N, H + lags * I))``
         (e.g. an SVM with a non-linear kernel: such a network cannot be saved or
         run in closed loop).
     feedback : bool, default=False
@@ -54,6 +55,9 @@ class EvolinoNetwork:
         inputs (and fed-back outputs) and its readout ``coef`` is in standardized target
         units; both are folded into the weights here, so every method takes and returns
         raw data. ``coef`` (the attribute) holds the output weights in raw units.
+    lags : int, default=0
+        The readout also reads the network inputs of the last ``lags`` steps, standardized
+        (:func:`evolino.sequences.lag_features`; with feedback a linear autoregression beside the cells).
     encoding : dict, optional
         How the weights were evolved (``Encoding.to_dict()`` of :mod:`evolino.genome`; default
         ``{"name": "direct"}``), saved with the network. ``genome`` holds the decoded weights.
@@ -64,7 +68,7 @@ class EvolinoNetwork:
 
     def __init__(self, spec: LSTMSpec, genome, coef, *, feedback: bool = False, washout: int = 0,
                  input_scale: float = 1.0, scaler: Scaler | None = None, encoding: dict | None = None,
-                 backend: str = "auto"):
+                 lags: int = 0, backend: str = "auto"):
         if not isinstance(spec, LSTMSpec):
             raise EvolinoTypeError(f"spec must be an LSTMSpec, got {type(spec).__name__}")
         self.spec = spec
@@ -72,13 +76,16 @@ class EvolinoNetwork:
         self.genome = spec._check_genomes(genome, "genome")
         if self.genome.ndim != 1:
             raise EvolinoError(f"genome must have shape ({spec.n_params},), got {self.genome.shape}")
+        self.lags = check_positive_int(lags, "lags", minimum=0)
+        n_features = spec.n_cells + self.lags * spec.n_inputs
         if hasattr(coef, "predict") and not isinstance(coef, np.ndarray):
             self.coef, self.readout = None, coef
-            n_out = np.shape(coef.predict(np.zeros((1, 1, spec.n_cells), spec.dtype)))[-1]
+            n_out = np.shape(coef.predict(np.zeros((1, 1, n_features), spec.dtype)))[-1]
         else:
             self.coef = check_array(coef, "coef", ndims=(2,), dtype=spec.dtype, finite=True)
-            if self.coef.shape[0] != spec.n_cells + 1:
-                raise EvolinoError(f"coef must have shape ({spec.n_cells + 1}, O), got {self.coef.shape}")
+            if self.coef.shape[0] != n_features + 1:
+                raise EvolinoError(f"coef must have shape ({n_features + 1}, O) for {spec.n_cells} cells and "
+                                   f"{self.lags} lags of {spec.n_inputs} inputs, got {self.coef.shape}")
             self.readout, n_out = None, self.coef.shape[1]
         self._n_outputs = int(n_out)
         self.feedback = bool(feedback)
@@ -98,6 +105,14 @@ class EvolinoNetwork:
             self.coef = self.coef.astype(spec.dtype)
         scale, shift = self._input_map()
         self._weights = prepare(spec, self.genome, scale, shift)
+        # lag features read standardized inputs (x - mean) / std, per input: the mean and 1 / std
+        self._lag_map = (np.zeros(spec.n_inputs) if shift is None else shift, scale / self.input_scale)
+        if self.lags and self.coef is not None:  # fold the standardization into the lag rows
+            H, (m, z) = spec.n_cells, self._lag_map
+            ms, zs = np.tile(m, self.lags), np.tile(z, self.lags)
+            lag = self.coef[H:-1]
+            self.coef = np.concatenate([self.coef[:H], lag * zs[:, None],
+                                        self.coef[-1:] - (ms * zs) @ lag]).astype(spec.dtype)
 
     def _input_map(self):
         """Per-input scale and shift of ``[X, Y_prev]``: standardization times ``input_scale``."""
@@ -134,17 +149,30 @@ class EvolinoNetwork:
             raise EvolinoError(f"{name} must hold at least one time step, got shape {A.shape}")
         return A if A.ndim == 3 else A[None]
 
-    def _readout(self, h):
-        """Outputs ``(B, T, O)`` of cell outputs ``h`` ``(B, T, H)``."""
+    def _readout(self, h, inputs):
+        """Outputs ``(B, T, O)`` of cell outputs ``h`` ``(B, T, H)`` and network inputs ``(B, T, I)``."""
+        m, z = self._lag_map  # steps before the start count as the mean (0 standardized), as in training
+        F = lag_features(inputs.astype(h.dtype, copy=False), self.lags, m) if self.lags else None
         if self.coef is None:
             B, T, H = h.shape
-            out = self.readout.predict(h.reshape(1, -1, H))[0].reshape(B, T, -1)
+            if F is not None:  # the readout was fitted on standardized lag features
+                F = lag_features((inputs - m) * z, self.lags).astype(h.dtype)
+            S = with_lags(h.reshape(1, -1, H), None if F is None else F.reshape(-1, F.shape[-1]))
+            out = self.readout.predict(S)[0].reshape(B, T, -1)
             sc = self.scaler
             return out if sc.y_std is None else out * sc.y_std + sc.y_mean
-        return h @ self.coef[:-1] + self.coef[-1]
+        H = self.spec.n_cells
+        out = h @ self.coef[:H] + self.coef[-1]
+        return out if F is None else out + F @ self.coef[H:-1]
 
     def states(self, X=None, *, Y=None, return_state=False):
         """Cell outputs ``(B, T, H)`` (input-driven, or teacher-forced by ``Y`` when ``feedback``)."""
+        inputs = self._inputs(X, Y)
+        h, state = forward(self.spec, self._weights, inputs, return_state=True, backend=self.backend)
+        return (h[0], state) if return_state else h[0]
+
+    def _inputs(self, X, Y):
+        """Network inputs ``(B, T, I)`` of ``X`` (and ``Y`` teacher-forced when ``feedback``), checked."""
         Xb = self._batch(X, "X", self.n_external, allow_none=self.feedback and self.n_external == 0)
         if self.feedback:
             Yb = self._batch(Y, "Y", self.n_outputs)
@@ -155,8 +183,7 @@ class EvolinoNetwork:
             if Y is not None:
                 raise EvolinoError("Y is only used by networks with feedback=True")
             inputs = Xb
-        h, state = forward(self.spec, self._weights, inputs, return_state=True, backend=self.backend)
-        return (h[0], state) if return_state else h[0]
+        return inputs
 
     def predict(self, X=None, *, Y=None) -> np.ndarray:
         """One-step outputs.
@@ -174,7 +201,8 @@ class EvolinoNetwork:
         """
         ref = Y if self.feedback else X
         single = ref is not None and np.ndim(ref) <= 2
-        out = self._readout(self.states(X, Y=Y))
+        inputs = self._inputs(X, Y)
+        out = self._readout(forward(self.spec, self._weights, inputs, backend=self.backend)[0], inputs)
         return out[0] if single else out
 
     def generate(self, n_steps: int, *, Y_prefix, X=None) -> np.ndarray:
@@ -200,10 +228,15 @@ class EvolinoNetwork:
         B, L = Yb.shape[:2]
         if Xb is not None and Xb.shape[:2] != (B, L + n_steps):
             raise EvolinoError(f"X must have shape ({B}, {L + n_steps}, {self.n_external}), got {Xb.shape}")
-        _, state = self.states(None if Xb is None else Xb[:, :L], Y=Yb, return_state=True)
+        inputs = self._inputs(None if Xb is None else Xb[:, :L], Yb)
+        _, state = forward(self.spec, self._weights, inputs, return_state=True, backend=self.backend)
+        history = None
+        if self.lags > 1:  # the inputs of the lags - 1 steps before the first generated one (the mean before the prefix)
+            history = lag_features(inputs, self.lags - 1, self._lag_map[0])[:, -1].reshape(B, self.lags - 1, -1)[:, ::-1]
         with np.errstate(all="ignore"):
             out = closed_loop(self.spec, self._weights, self.coef[None], state, Yb[:, -1], n_steps,
-                              None if Xb is None else Xb[:, L:], backend=self.backend)[0]
+                              None if Xb is None else Xb[:, L:], lags=self.lags, history=history,
+                              backend=self.backend)[0]
         self._check_range(out)
         return out[0] if np.ndim(Y_prefix) <= 2 else out
 
@@ -251,7 +284,7 @@ class EvolinoNetwork:
             "spec": {"n_inputs": s.n_inputs, "n_cells": s.n_cells, "peepholes": s.peepholes,
                      "forget_gate": s.forget_gate, "dtype": np.dtype(s.dtype).name},
             "feedback": self.feedback, "washout": self.washout, "n_outputs": self.n_outputs,
-            "input_scale": self.input_scale, "encoding": self.encoding,
+            "input_scale": self.input_scale, "encoding": self.encoding, "lags": self.lags,
         }
 
     def save(self, path) -> None:
@@ -276,10 +309,11 @@ class EvolinoNetwork:
         feedback = meta_value(meta, "feedback", bool, path)
         washout = meta_value(meta, "washout", int, path, minimum=0)
         input_scale = meta_value(meta, "input_scale", float, path)
+        lags = meta_value(meta, "lags", int, path, minimum=0) if "lags" in meta else 0  # version < 3: none
         try:
             spec = LSTMSpec(**{**spec, "dtype": np.dtype(meta_value(spec, "dtype", str, path)).type})
             return cls(spec, arrays["genome"], arrays["coef"], feedback=feedback, washout=washout,
                        input_scale=input_scale, scaler=Scaler.from_arrays(arrays),
-                       encoding=meta.get("encoding") if isinstance(meta.get("encoding"), dict) else None)
+                       encoding=meta.get("encoding") if isinstance(meta.get("encoding"), dict) else None, lags=lags)
         except (KeyError, TypeError, ValueError) as exc:
             raise EvolinoError(f"{path}: not a valid evolino model file ({type(exc).__name__}: {exc})") from exc

@@ -20,7 +20,7 @@ from .lstm import _CHUNK_BYTES, LSTMState, _as_weights, step
 # 41 and 67 us per network-step with 1, 4-5 and all 40 networks per chunk).
 _LOOP_CHUNK_BYTES = 4 * _CHUNK_BYTES
 
-__all__ = ["teacher_inputs", "closed_loop", "SequenceBatch"]
+__all__ = ["teacher_inputs", "lag_features", "with_lags", "closed_loop", "SequenceBatch"]
 
 
 def teacher_inputs(Y: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
@@ -33,15 +33,38 @@ def teacher_inputs(Y: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
     return prev if X is None else np.concatenate([X.astype(Y.dtype, copy=False), prev], axis=-1)
 
 
+def lag_features(inputs: np.ndarray, lags: int, fill=0.0) -> np.ndarray:
+    """The readout's view of the inputs: at step ``t``, the network inputs of steps ``t, t-1, ..., t-lags+1``.
+
+    ``inputs`` ``(B, T, I)`` -> ``(B, T, lags * I)``, the current step's input first; steps before
+    the start are ``fill`` (scalar or ``(I,)``; 0 in standardized units). With feedback the input at
+    ``t`` holds ``Y[t-1]``, so a readout on these alone is a linear autoregression of order ``lags``.
+    """
+    B, T, I = inputs.shape
+    F = np.empty((B, T, lags * I), inputs.dtype)
+    F[:] = np.tile(np.broadcast_to(np.asarray(fill, inputs.dtype), (I,)), lags)
+    for k in range(lags):
+        F[:, k:, k * I : (k + 1) * I] = inputs[:, : T - k]
+    return F
+
+
+def with_lags(S: np.ndarray, F: np.ndarray | None) -> np.ndarray:
+    """Readout features: cell outputs ``S`` ``(P, N, H)`` followed by lag features ``F`` ``(N, L)``
+    shared by the population (None: ``S`` itself) -> ``(P, N, H + L)``."""
+    if F is None or F.shape[-1] == 0:
+        return S
+    return np.concatenate([S, np.broadcast_to(F.astype(S.dtype, copy=False), (S.shape[0],) + F.shape)], axis=-1)
+
+
 def closed_loop(spec, weights, coef, state, y_prev, n_steps, X=None, out_map=None, *, out_range=None,
-                backend="auto"):
+                lags=0, history=None, backend="auto"):
     """Generate ``n_steps`` outputs of ``P`` networks feeding back their own output.
 
     Parameters
     ----------
     spec : LSTMSpec
     weights : LSTMWeights of P networks (input scaling folded in by :func:`~evolino.lstm.prepare`)
-    coef : (P, H + 1, O) readout weights
+    coef : (P, H + lags * I + 1, O) readout weights (cell outputs, lag features, bias)
     state : LSTMState, ``(P, B, H)`` after the teacher-forced prefix
     y_prev : (B, O) or (P, B, O)
         The last true target, the input of the first generated step.
@@ -52,6 +75,11 @@ def closed_loop(spec, weights, coef, state, y_prev, n_steps, X=None, out_map=Non
     out_range : (lo, hi), floats or arrays of shape (O,), optional
         Outputs are NaN -> 0 then clipped to ``[lo, hi]`` before they are fed back and
         stored (a diverging network stays finite); runs on every backend.
+    lags : int, default=0
+        The readout also reads the network inputs of the last ``lags`` steps (:func:`lag_features`).
+    history : (B, lags - 1, I), optional
+        With ``lags > 1``: the network inputs of the ``lags - 1`` steps before the first generated
+        one, oldest first (required then).
     backend : {"auto", "numpy", "numba"}, default="auto"
         See :func:`evolino.lstm.forward`; ``out_map`` forces NumPy.
 
@@ -64,9 +92,16 @@ def closed_loop(spec, weights, coef, state, y_prev, n_steps, X=None, out_map=Non
     O = coef.shape[-1]
     out = np.empty((P, B, n_steps, O), spec.dtype)
     y0 = np.broadcast_to(y_prev, (P, B, O)).astype(spec.dtype)
+    I = spec.n_inputs
+    buf = None
+    if lags:  # the inputs of the last lags steps, newest first; every step shifts them and puts its own first
+        hist = np.zeros((B, lags, I), spec.dtype)
+        if lags > 1:
+            hist[:, : lags - 1] = np.asarray(history)[:, ::-1][:, : lags - 1]
+        buf = np.broadcast_to(hist, (P, B, lags, I)).copy()
     if out_map is None and resolve_backend(backend) == "numba":
         X_ = np.zeros((B, n_steps, 0), spec.dtype) if X is None else X
-        numba_closed_loop(spec, weights, coef, state.h, state.c, y0, X_, out_range, out)
+        numba_closed_loop(spec, weights, coef, state.h, state.c, y0, X_, out_range, out, None if buf is None else hist)
         return out
     if out_range is not None:
         lo, hi = out_range
@@ -78,20 +113,28 @@ def closed_loop(spec, weights, coef, state, y_prev, n_steps, X=None, out_map=Non
         sl = slice(s0, min(P, s0 + chunk))
         w = weights._replace(W=weights.W[sl], R=weights.R[sl], b=weights.b[sl], p_in=weights.p_in[sl],
                              p_out=weights.p_out[sl])
-        _closed_loop_chunk(spec, w, coef[sl], LSTMState(state.h[sl], state.c[sl]), y0[sl], X, out_map, out[sl])
+        _closed_loop_chunk(spec, w, coef[sl], LSTMState(state.h[sl], state.c[sl]), y0[sl], X, out_map, out[sl],
+                           None if buf is None else buf[sl])
     return out
 
 
-def _closed_loop_chunk(spec, weights, coef, state, y, X, out_map, out):
-    """:func:`closed_loop` of one population chunk (NumPy), writing ``out`` ``(n, B, n_steps, O)``."""
+def _closed_loop_chunk(spec, weights, coef, state, y, X, out_map, out, buf=None):
+    """:func:`closed_loop` of one population chunk (NumPy), writing ``out`` ``(n, B, n_steps, O)``;
+    ``buf`` ``(n, B, lags, I)``: the lag features' inputs, newest first."""
     n, B = state.h.shape[:2]
-    Wout, bout = coef[:, None, :-1, :], coef[:, None, -1:, :]  # (n,1,H,O), (n,1,1,O)
+    H = state.h.shape[-1]
+    Wout, bout = coef[:, None, :H, :], coef[:, None, -1:, :]  # (n,1,H,O), (n,1,1,O)
+    Wlag = None if buf is None else coef[:, None, H:-1, :]  # (n,1,lags*I,O)
     for t in range(out.shape[2]):
         x = y
         if X is not None:
             x = np.concatenate([np.broadcast_to(X[:, t], (n, B, X.shape[-1])), y], axis=-1)
         state = step(spec, weights, state, x, backend="numpy")
         y = (state.h[:, :, None, :] @ Wout + bout)[:, :, 0, :]
+        if buf is not None:
+            buf[:, :, 1:] = buf[:, :, :-1].copy()
+            buf[:, :, 0] = x
+            y = y + (buf.reshape(n, B, 1, -1) @ Wlag)[:, :, 0, :]
         if out_map is not None:
             y = out_map(y)
         out[:, :, t] = y

@@ -18,7 +18,7 @@ import dataclasses
 import numpy as np
 
 from . import _data
-from ._checkpoint import CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
+from ._checkpoint import CHECKPOINT_VERSION, load_checkpoint, run_config, save_checkpoint
 from ._io import check_writable
 from ._resources import check_run_memory
 from ._validate import EvolinoError, EvolinoTypeError, as_rng, check_choice, check_number, check_positive_int
@@ -164,6 +164,10 @@ class Evolino:
     backend : {"auto", "numpy", "numba"}, default="auto"
         Kernel backend of every forward pass and closed loop (``"auto"``: the compiled numba
         kernels when installed, ``pip install evolino[fast]``); results agree to float rounding.
+    lags : int, default=0
+        The readout also reads the (standardized) network inputs of the last ``lags`` steps beside
+        the cells (:func:`evolino.sequences.lag_features`): with feedback, a linear autoregression
+        of order ``lags`` that the evolved cells correct (the linear part of an NG-RC).
     seed : int, optional
         Seeds everything; None draws one (recorded in ``seed_``).
 
@@ -192,7 +196,7 @@ class Evolino:
                  init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, gates=SUPERVISED.gates,
                  encoding=SUPERVISED.encoding, encoding_options=None, search_options=None,
                  evaluator=None, n_jobs=None, refit=True, checkpoint=None, checkpoint_every=10, callbacks=(),
-                 verbose=0, standardize=True, dtype=np.float64, evolution_dtype=None, backend="auto", seed=None):
+                 verbose=0, standardize=True, dtype=np.float64, evolution_dtype=None, backend="auto", lags=0, seed=None):
         self.n_cells = n_cells
         self.search = search
         self.readout = readout
@@ -227,6 +231,7 @@ class Evolino:
         self.dtype = dtype
         self.evolution_dtype = evolution_dtype
         self.backend = backend
+        self.lags = lags
         self.seed = seed
 
     # --- set-up ----------------------------------------------------------------
@@ -300,26 +305,6 @@ class Evolino:
                 opts[name] = v if (name == "horizon" and v == "auto") else check_positive_int(v, name)
         return opts
 
-    def _config(self, spec, data, scales):
-        """What must match for a checkpoint to be resumed (JSON-able)."""
-        return {
-            "spec": [spec.n_inputs, spec.n_cells, spec.peepholes, spec.forget_gate, np.dtype(spec.dtype).name],
-            "evolution_dtype": None if self.evolution_dtype is None else np.dtype(self.evolution_dtype).name,
-            "search": self.search if isinstance(self.search, str) else type(self.search).__name__,
-            "readout": self.readout if isinstance(self.readout, str) else type(self.readout).__name__,
-            "ridge": self.ridge if isinstance(self.ridge, str) else float(self.ridge), "washout": int(self.washout),
-            "validation": self.validation,
-            "feedback": bool(self.feedback), "popsize": self.popsize, **scales,
-            "loss": self.loss if isinstance(self.loss, str) else "callable",
-            "standardize": bool(self.standardize), "horizon": self.horizon, "stride": self.stride,
-            "noise": float(self.noise), "encoding": self._encoding_name(),
-            "encoding_options": {k: v for k, v in (self.encoding_options or {}).items()
-                                 if isinstance(v, (int, float, str, bool))},
-            "search_options": {k: v for k, v in (self.search_options or {}).items()
-                               if isinstance(v, (int, float, str, bool))},
-            "data": data.digest(),
-        }
-
     # --- training ----------------------------------------------------------------
     def fit(self, Y, *args, X=None, per_sequence=False, resume=False) -> EvolinoNetwork:
         """Evolve a network for targets ``Y`` given inputs ``X``.
@@ -357,7 +342,8 @@ class Evolino:
         readout = self._readout()
         scales = {k: self._scale(k) for k in ("input_scale", "init_scale", "gates")}
         name, enc_opts = self._encoding_name(), self._encoding_options()
-        config = self._config(spec, data, scales)
+        lags = check_positive_int(self.lags, "lags", minimum=0)
+        config = run_config(self, spec, data, scales)
         if resume:
             if self.checkpoint is None:
                 raise ValueError("resume=True needs checkpoint=<path>")
@@ -385,13 +371,13 @@ class Evolino:
         if getattr(readout, "ridge", None) == "auto" and n_fit < MIN_STEPS_AUTO:
             raise ValueError(f"ridge='auto' needs at least {MIN_STEPS_AUTO} fit steps to cross-validate, got "
                              f"{n_fit} sample{'s' if n_fit != 1 else ''}: pass more data or ridge=0")
-        fitness = final_fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=1.0,
+        fitness = final_fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=1.0, lags=lags,
                                                  backend=self.backend, **self._fitness_options(loss), **arrays)
         evo_dtype = self._evolution_dtype(spec)
         if evo_dtype != spec.dtype:  # evolution in its own precision; the final readout in the network's
             evo_arrays = {k: _cast(v, evo_dtype) for k, v in arrays.items()}
             fitness = EvolinoFitness(dataclasses.replace(spec, dtype=evo_dtype), readout=readout, loss=loss,
-                                     input_scale=1.0, backend=self.backend, **self._fitness_options(loss),
+                                     input_scale=1.0, lags=lags, backend=self.backend, **self._fitness_options(loss),
                                      **evo_arrays)
         check_run_memory(fitness, self.popsize if isinstance(self.popsize, int) else 16, spec.n_params)
         n_jobs = self.n_jobs  # never more workers than candidates (a pool also caps itself per call)
@@ -430,7 +416,7 @@ class Evolino:
         coef = final.coef_[0] if hasattr(final, "coef_") else final
         self.network_ = EvolinoNetwork(spec, genome, coef, feedback=bool(self.feedback), washout=data.washout,
                                        input_scale=input_scale, scaler=scaler, encoding=self.encoding_.to_dict(),
-                                       backend=self.backend)
+                                       lags=lags, backend=self.backend)
         return self.network_
 
     def _scale(self, name):

@@ -100,6 +100,11 @@ def test_closed_loop_shared_first_value_and_out_map():
     a = closed_loop(spec, prepare(spec, g), coef, st, y, 9, backend="numba")
     b = closed_loop(spec, prepare(spec, g), coef, st, y, 9, backend="numpy")
     np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
+    # with lag features (3 lags of the one input): the compiled ring buffer equals NumPy's
+    coef3, hist = rng.normal(0, 0.3, (3, 8, 1)), rng.normal(size=(2, 2, 1))
+    a = closed_loop(spec, prepare(spec, g), coef3, st, y, 9, lags=3, history=hist, backend="numba")
+    b = closed_loop(spec, prepare(spec, g), coef3, st, y, 9, lags=3, history=hist, backend="numpy")
+    np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
     # a Python out_map cannot run compiled: it falls back to NumPy and is applied
     c = closed_loop(spec, g, coef, st, y, 9, out_map=lambda v: 0 * v, backend="numba")
     np.testing.assert_array_equal(c, 0.0)
@@ -124,9 +129,10 @@ def test_parallel_build_equals_serial_bit_for_bit(kind):
             outs.append((out, c))
         else:
             out = np.empty((P, B, T, 1))
-            coef = np.linspace(-0.5, 0.5, P * 8).reshape(P, 8, 1)
-            run(*w, coef, h0, c0, np.ones((P, B, 1)), np.full((B, T, 1), 0.3), np.zeros(1), np.zeros(1), False,
-                out, True, True)
+            coef = np.linspace(-0.5, 0.5, P * 12).reshape(P, 12, 1)  # 7 cells, 2 lags of 2 inputs, bias
+            hist = np.linspace(-1, 1, B * 4).reshape(B, 2, 2)
+            run(*w, coef, h0, c0, np.ones((P, B, 1)), np.full((B, T, 1), 0.3), hist, np.zeros(1), np.zeros(1),
+                False, out, True, True)
             outs.append((out,))
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
