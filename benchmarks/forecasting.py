@@ -38,7 +38,7 @@ Rows (``ROWS``; ``row(bench, seed) -> dict(score=..., fit_cpu=..., params=...)``
 ``evolino`` (``Evolino()`` with default arguments: only washout, feedback and, for one-step
 use, ``horizon=1`` follow from the task), ``evolino-use`` (the same plus the forecast length
 the task scores, ``USE_HORIZON``: 84 steps on mg, 50 on laser-cl), ``evolino-f32`` (the
-defaults with ``evolution_dtype="float32"``), ``evolino-tuned`` (``EVOLINO_TUNED``, 400
+defaults with ``evolution_dtype="float32"``), ``evolino-lags`` (the defaults with ``lags="auto"``), ``evolino-tuned`` (``EVOLINO_TUNED``, 400
 evaluations), and ``-gen1`` of each (the same trainer stopped after its first generation:
 random networks + readout, a reservoir). Evolino rows get the same standardised data as the
 others (its own standardization is then the identity). ``fit_cpu`` = process CPU seconds
@@ -272,6 +272,10 @@ def row_evolino_use(b, seed):
     return _evolino(b, seed, {"horizon": USE_HORIZON[b.name]} if b.name in USE_HORIZON else {})
 
 
+def row_evolino_lags(b, seed):  # default arguments plus lags="auto": an autoregression beside the cells if it helps
+    return _evolino(b, seed, {"lags": "auto"})
+
+
 def row_evolino_f32(b, seed):  # generation 0 and evolution in float32, the final readout in float64
     return _evolino(b, seed, {"evolution_dtype": "float32"})
 
@@ -295,7 +299,7 @@ def _encoding_row(name):
 
 
 ROWS = {"esn": row_esn, "nvar": row_nvar, "ar": row_ar, "persistence": row_persistence, "evolino": row_evolino,
-        "evolino-use": row_evolino_use, "evolino-f32": row_evolino_f32,
+        "evolino-use": row_evolino_use, "evolino-f32": row_evolino_f32, "evolino-lags": row_evolino_lags,
         "evolino-gen1": row_evolino_gen1, "evolino-tuned": row_evolino_tuned,
         "evolino-tuned-gen1": row_evolino_tuned_gen1}
 ROWS.update({name: _encoding_row(name) for name in ENCODING_ROWS})

@@ -19,7 +19,7 @@ import itertools
 
 import numpy as np
 
-__all__ = ["INPUT_SCALES", "INIT_SCALES", "GATES", "N_NETWORKS", "choose_scales"]
+__all__ = ["INPUT_SCALES", "INIT_SCALES", "GATES", "N_NETWORKS", "LAG_GRID", "choose_scales", "choose_lags"]
 
 # half-decades over the regimes seen on the benchmarks. 1e-5 and 1e-4 (an almost linear filter bank) fixed 8
 # superimposed sines (median test NRMSE 5e7 -> 6e-3); they need the default horizon's long run, which sees the
@@ -28,6 +28,9 @@ INPUT_SCALES = (1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
 INIT_SCALES = (0.5, 1.0, 2.0)  # weakly to strongly coupled cells
 GATES = ("lstm", "reservoir")  # remembering cells, or an echo state network (LSTMSpec.init)
 N_NETWORKS = 4  # random networks per grid point; the best two are averaged
+# orders of the linear autoregression beside the cells (lags="auto"), probed alone first: a network of
+# zero weights has zero cell outputs, so its readout is the autoregression (one evaluation per order)
+LAG_GRID = (1, 2, 4, 8, 16, 32, 64)
 
 
 def choose_scales(fitness, spec, evaluator, *, input_scale="auto", init_scale="auto", gates="auto", seed=0,
@@ -80,3 +83,54 @@ def choose_scales(fitness, spec, evaluator, *, input_scale="auto", init_scale="a
     if return_best:
         return chosen, table, champions[k]
     return chosen, table
+
+
+def choose_lags(fitness, spec, evaluator, chosen, *, seed=0, n_networks=N_NETWORKS, grid=LAG_GRID):
+    """``lags="auto"``: whether the readout also reads the last inputs, and how many.
+
+    First the order: a network of zero weights (zero cell outputs, so its readout is a linear
+    autoregression on the lags) is scored with each order of ``grid`` that leaves at least four
+    fit steps per autoregression weight, and the best is kept. Then ``n_networks`` random networks at the
+    ``chosen`` scales are scored without lags and with that order; the lags are kept if the
+    mean of their best half is lower with them. A series a linear recurrence continues (sums of
+    sines) gets the order it needs; one the cells already forecast better gets none.
+
+    Parameters
+    ----------
+    fitness : EvolinoFitness
+        The run's fitness without lags, at the chosen input scale.
+    spec : LSTMSpec
+    evaluator : object with ``evaluate(fitness_fn, genomes)``
+    chosen : dict
+        ``input_scale``, ``init_scale``, ``gates`` of the random networks.
+    seed : int
+    n_networks : int
+    grid : sequence of int
+
+    Returns
+    -------
+    lags : int
+        0 or an order of ``grid``.
+    table : list of dict
+        ``lags``, ``score`` per probe (``network``: "zero" or "random"), in order.
+    evaluations : int
+    """
+    n_fit, I = len(fitness.fit_idx), spec.n_inputs
+    orders = [L for L in grid if 4 * (L * I + 1) <= n_fit] or [min(grid)]  # the autoregression well determined
+    zero = np.zeros((1, spec.n_params))
+    table = []
+    for L in orders:
+        f = float(np.asarray(evaluator.evaluate(fitness.with_lags(L), zero), dtype=np.float64)[0])
+        table.append(dict(network="zero", lags=L, score=f))
+    best = min((r for r in table), key=lambda r: r["score"])["lags"]
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1A65]))
+    genomes = spec.init(rng, n_networks, chosen["init_scale"], gates=chosen["gates"])
+    half = max(1, n_networks // 2)
+    scores = {}
+    for L in (0, best):
+        f = np.sort(np.asarray(evaluator.evaluate(fitness.with_lags(L), genomes), dtype=np.float64))
+        scores[L] = float(np.mean(f[:half]))
+        table.append(dict(network="random", lags=L, score=scores[L]))
+    lags = best if scores[best] < scores[0] else 0
+    return lags, table, len(orders) + 2 * n_networks
+

@@ -216,15 +216,16 @@ class EvolinoFitness:
         with np.errstate(all="ignore"):
             if self.feedback and self.horizon == 1:  # one-step use: teacher-forced outputs are the free runs
                 S = forward(self.spec, w, self.inputs, backend=self.backend).reshape(P, -1, H)
-                out = self._fit_predict(self._features(S, self.fit_idx), self._features(S, self._val1))
+                out = self._fit_predict(S, self.fit_idx, self._val1)
             elif self.feedback:
                 h, state = forward(self.spec, w, self.inputs[:, : self.split], return_state=True, backend=self.backend)
-                S_fit = with_lags(h.reshape(P, -1, H)[:, self._fit_run], self._lags_at(self.fit_idx))
-                coef = self.readout.fit(S_fit, self.Y_fit).coef_
-                return self._closed_loop_loss(w, coef, state)
+                S_fit = h.reshape(P, -1, H)[:, self._fit_run]
+                gain = self._gain(S_fit)
+                readout = self.readout.fit(with_lags(S_fit, self._lags_at(self.fit_idx), gain), self.Y_fit)
+                return self._closed_loop_loss(w, self._unscale(readout, gain).coef_, state)
             else:
                 S = forward(self.spec, w, self.inputs, backend=self.backend).reshape(P, -1, H)
-                out = self._fit_predict(self._features(S, self.fit_idx), self._features(S, self.val_idx))
+                out = self._fit_predict(S, self.fit_idx, self.val_idx)
             loss = self._score(out)
         return np.where(np.isfinite(loss), loss, WORST)
 
@@ -241,13 +242,43 @@ class EvolinoFitness:
                 loss = np.exp(np.tensordot(self._scale_weights(len(logs)), logs, axes=1))
         return np.where(np.isfinite(loss), loss, WORST)
 
+    def with_lags(self, lags: int) -> "EvolinoFitness":
+        """A shallow copy whose readout reads ``lags`` lags (the data arrays are shared)."""
+        fn = copy.copy(self)
+        B, T = self.inputs.shape[:2]
+        fn.lags = int(lags)
+        fn._F = lag_features(self.inputs, fn.lags).reshape(B * T, -1) if fn.lags else None
+        return fn
+
     def _lags_at(self, idx):
         """Lag features ``(N, lags * I)`` of the flat steps ``idx``, or None without lags."""
         return None if self._F is None else self._F[idx]
 
-    def _features(self, S, idx):
+    def _gain(self, S_fit):
+        """Factor ``(P,)`` on the lag features: a candidate's mean cell variance over the fit steps
+        ``S_fit`` ``(P, N, H)`` / the lag features' mean variance, in square root (None without lags).
+
+        A relative ridge penalizes every feature alike in units of their mean energy; with cells
+        near their operating point (tiny variance) beside unit-variance lags, any penalty would
+        silence the cells. Scaled to the cells' energy, both parts are penalized in proportion.
+        """
+        if self._F is None:
+            return None
+        with np.errstate(all="ignore"):
+            lag_var = float(np.mean(np.var(self._F[self.fit_idx], axis=0)))
+            gain = np.sqrt(np.mean(np.var(S_fit, axis=1, dtype=np.float64), axis=-1) / lag_var)
+        return np.where(np.isfinite(gain) & (gain > 0), gain, 1.0)
+
+    def _unscale(self, readout, gain):
+        """The readout's lag weights back on unscaled lag features (``coef_`` rows ``H:-1``)."""
+        if gain is not None and hasattr(readout, "coef_"):
+            readout.coef_ = readout.coef_.copy()
+            readout.coef_[:, self.spec.n_cells : -1] *= np.asarray(gain, readout.coef_.dtype)[:, None, None]
+        return readout
+
+    def _features(self, S, idx, gain=None):
         """Readout features ``(P, N, H + lags * I)`` of the flat steps ``idx`` of states ``S`` ``(P, B*T, H)``."""
-        return with_lags(S[:, idx], self._lags_at(idx))
+        return with_lags(S[:, idx], self._lags_at(idx), gain)
 
     def _runs_loss(self, out, Y, horizon) -> np.ndarray:
         """NRMSE ``(P,)`` of free runs of ``horizon`` steps: capped per run, or pooled (``run_cap=None``)."""
@@ -318,8 +349,11 @@ class EvolinoFitness:
         return one_step and getattr(self.readout, "ridge", None) == "auto" and hasattr(self.readout, "fit_holdout") \
             and self.val_idx_given
 
-    def _fit_predict(self, S_fit, S_val):
-        """Readout fitted on ``S_fit``, outputs on ``S_val`` ``(P, N_val, O)``."""
+    def _fit_predict(self, S, fit, val):
+        """Readout fitted on the flat steps ``fit`` of states ``S`` ``(P, B*T, H)``, outputs on ``val``
+        ``(P, N_val, O)``."""
+        gain = self._gain(S[:, fit])
+        S_fit, S_val = self._features(S, fit, gain), self._features(S, val, gain)
         if self._holdout:
             return self.readout.fit_holdout(S_fit, self.Y_fit, S_val, self.Y_val).predict(S_val)
         return self.readout.fit(S_fit, self.Y_fit).predict(S_val)
@@ -345,21 +379,22 @@ class EvolinoFitness:
         """
         h = forward(self.spec, prepare(self.spec, genome[None], self.input_scale), self.inputs, backend=self.backend)
         S = h.reshape(1, -1, self.spec.n_cells)
+        gain = self._gain(S[:, self.fit_idx])  # the lag features scaled as during evolution
         if self._holdout:  # the ridge chosen on the validation steps, as during evolution
             val = self._val1 if self.feedback else self.val_idx
-            chosen = copy.deepcopy(self.readout).fit_holdout(self._features(S, self.fit_idx), self.Y_fit,
-                                                             self._features(S, val), self.Y_val)
+            chosen = copy.deepcopy(self.readout).fit_holdout(self._features(S, self.fit_idx, gain), self.Y_fit,
+                                                             self._features(S, val, gain), self.Y_val)
             readout = copy.deepcopy(self.readout)
             readout.ridge = float(chosen.ridge_[0])
         else:  # an SVM subsampled during evolution fits all states now
             readout = self.readout.for_final() if hasattr(self.readout, "for_final") else copy.deepcopy(self.readout)
         idx, Y = (self.final_idx, self.Y_final) if refit else (self.fit_idx, self.Y_fit)
-        final = copy.deepcopy(readout).fit(self._features(S, idx), Y)
+        final = self._unscale(copy.deepcopy(readout).fit(self._features(S, idx, gain), Y), gain)
         final.refitted_ = bool(refit)
         if refit and self.feedback and self.horizon > 1 and hasattr(final, "coef_"):
             # the refitted readout is not the one whose free runs were scored: keep it only if it scores at
             # least as well on them (it has seen those steps, so only an unstable closed loop loses)
-            evolved = readout.fit(self._features(S, self.fit_idx), self.Y_fit)
+            evolved = self._unscale(readout.fit(self._features(S, self.fit_idx, gain), self.Y_fit), gain)
             w = prepare(self.spec, genome[None], self.input_scale)
             _, state = forward(self.spec, w, self.inputs[:, : self.split], return_state=True, backend=self.backend)
             if self._closed_loop_loss(w, final.coef_, state)[0] > self._closed_loop_loss(w, evolved.coef_, state)[0]:

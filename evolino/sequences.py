@@ -48,12 +48,15 @@ def lag_features(inputs: np.ndarray, lags: int, fill=0.0) -> np.ndarray:
     return F
 
 
-def with_lags(S: np.ndarray, F: np.ndarray | None) -> np.ndarray:
+def with_lags(S: np.ndarray, F: np.ndarray | None, gain=None) -> np.ndarray:
     """Readout features: cell outputs ``S`` ``(P, N, H)`` followed by lag features ``F`` ``(N, L)``
-    shared by the population (None: ``S`` itself) -> ``(P, N, H + L)``."""
+    shared by the population, times ``gain`` ``(P,)`` if given (None: ``S`` itself) -> ``(P, N, H + L)``."""
     if F is None or F.shape[-1] == 0:
         return S
-    return np.concatenate([S, np.broadcast_to(F.astype(S.dtype, copy=False), (S.shape[0],) + F.shape)], axis=-1)
+    F = np.broadcast_to(F.astype(S.dtype, copy=False), (S.shape[0],) + F.shape)
+    if gain is not None:
+        F = F * np.asarray(gain, S.dtype)[:, None, None]
+    return np.concatenate([S, F], axis=-1)
 
 
 def closed_loop(spec, weights, coef, state, y_prev, n_steps, X=None, out_map=None, *, out_range=None,

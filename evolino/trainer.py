@@ -23,7 +23,7 @@ from ._io import check_writable
 from ._resources import check_run_memory
 from ._validate import EvolinoError, EvolinoTypeError, as_rng, check_choice, check_number, check_positive_int
 from .evaluate import make_evaluator
-from .autoscale import choose_scales
+from .autoscale import choose_lags, choose_scales
 from .fitness import LOSSES, EvolinoFitness, first_generation_check
 from .genome import ENCODINGS, Direct, EncodedFitness, make_encoding
 from .loop import History, progress_bar, run_search
@@ -164,10 +164,12 @@ class Evolino:
     backend : {"auto", "numpy", "numba"}, default="auto"
         Kernel backend of every forward pass and closed loop (``"auto"``: the compiled numba
         kernels when installed, ``pip install evolino[fast]``); results agree to float rounding.
-    lags : int, default=0
+    lags : int or "auto", default=0
         The readout also reads the (standardized) network inputs of the last ``lags`` steps beside
         the cells (:func:`evolino.sequences.lag_features`): with feedback, a linear autoregression
-        of order ``lags`` that the evolved cells correct (the linear part of an NG-RC).
+        of order ``lags`` that the evolved cells correct (the linear part of an NG-RC). ``"auto"``:
+        chosen in generation 0, 0 or an order of :data:`evolino.autoscale.LAG_GRID`
+        (:func:`~evolino.autoscale.choose_lags`; recorded in ``chosen_`` and ``lag_table_``).
     seed : int, optional
         Seeds everything; None draws one (recorded in ``seed_``).
 
@@ -342,7 +344,9 @@ class Evolino:
         readout = self._readout()
         scales = {k: self._scale(k) for k in ("input_scale", "init_scale", "gates")}
         name, enc_opts = self._encoding_name(), self._encoding_options()
-        lags = check_positive_int(self.lags, "lags", minimum=0)
+        lags = "auto" if self.lags == "auto" else check_positive_int(self.lags, "lags", minimum=0)
+        if lags and not isinstance(readout, Linear):
+            raise EvolinoError("lags need the linear readout (readout='linear'); use lags=0 with an SVM readout")
         config = run_config(self, spec, data, scales)
         if resume:
             if self.checkpoint is None:
@@ -371,13 +375,14 @@ class Evolino:
         if getattr(readout, "ridge", None) == "auto" and n_fit < MIN_STEPS_AUTO:
             raise ValueError(f"ridge='auto' needs at least {MIN_STEPS_AUTO} fit steps to cross-validate, got "
                              f"{n_fit} sample{'s' if n_fit != 1 else ''}: pass more data or ridge=0")
-        fitness = final_fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=1.0, lags=lags,
+        fixed = 0 if lags == "auto" else lags
+        fitness = final_fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=1.0, lags=fixed,
                                                  backend=self.backend, **self._fitness_options(loss), **arrays)
         evo_dtype = self._evolution_dtype(spec)
         if evo_dtype != spec.dtype:  # evolution in its own precision; the final readout in the network's
             evo_arrays = {k: _cast(v, evo_dtype) for k, v in arrays.items()}
             fitness = EvolinoFitness(dataclasses.replace(spec, dtype=evo_dtype), readout=readout, loss=loss,
-                                     input_scale=1.0, lags=lags, backend=self.backend, **self._fitness_options(loss),
+                                     input_scale=1.0, lags=fixed, backend=self.backend, **self._fitness_options(loss),
                                      **evo_arrays)
         check_run_memory(fitness, self.popsize if isinstance(self.popsize, int) else 16, spec.n_params)
         n_jobs = self.n_jobs  # never more workers than candidates (a pool also caps itself per call)
@@ -388,8 +393,17 @@ class Evolino:
         try:
             if chosen is None:
                 chosen, self.scale_table_ = self._choose_scales(fitness, spec, evaluator, scales, seed)
+                chosen["lags"], self.lag_table_ = lags, []
+                if lags == "auto":  # generation 0 also decides the autoregression beside the cells
+                    probe = fitness.with_lags(0)
+                    probe.input_scale = chosen["input_scale"]
+                    chosen["lags"], self.lag_table_, n = choose_lags(probe, spec, evaluator, chosen, seed=seed)
+                    chosen["scale_evaluations"] += n
                 if name != "direct":
-                    chosen, base = self._base_network(fitness, spec, evaluator, chosen, seed)
+                    chosen, base = self._base_network(fitness.with_lags(chosen["lags"]), spec, evaluator, chosen,
+                                                      seed)
+            lags = int(chosen.get("lags", fixed))
+            fitness, final_fitness = fitness.with_lags(lags), final_fitness.with_lags(lags)
             fitness.input_scale = input_scale = chosen["input_scale"]
             self.chosen_ = chosen
             self.input_scale_, self.init_scale_ = chosen["input_scale"], chosen["init_scale"]
