@@ -286,3 +286,12 @@ def prepare_data(Y, X=None, *, feedback, per_sequence=False, washout=0, validati
     """Check and lay out training data (see the module docstring); returns :class:`TrainingData`."""
     return TrainingData(Y, X, feedback=feedback, per_sequence=per_sequence, washout=washout,
                         validation=validation, dtype=np.dtype(dtype).type)
+
+
+def cast(v, dtype):
+    """Floating arrays (also inside tuples) of the fitness arrays in ``dtype``; indices and ints unchanged."""
+    if isinstance(v, tuple):
+        return tuple(cast(x, dtype) for x in v)
+    if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating):
+        return v.astype(dtype)
+    return v

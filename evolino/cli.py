@@ -92,6 +92,9 @@ def _common(p, preset):
                    help=f"scale of the random initial weights (default: {preset.init_scale})")
     p.add_argument("--gates", choices=["auto", "lstm", "reservoir"], default=preset.gates,
                    help=f"initial gate regime (default: {preset.gates})")
+    p.add_argument("--lags", type=_auto_or(int), default=preset.lags,
+                   help=f"the readout also reads the inputs of the last LAGS steps (default: {preset.lags}; auto: "
+                        "chosen from the data)")
     p.add_argument("--horizon", type=_auto_or(_positive), default=preset.horizon,
                    help=f"steps of the validation free runs (default: {preset.horizon}; auto: runs of a quarter, "
                         "all, a sixteenth and a sixty-fourth of the validation part)")
@@ -190,6 +193,7 @@ def _train(args, task):
     enc_options = None if args.coefficients is None else {"coefficients": args.coefficients}
     trainer = Evolino(args.cells, search=args.search, ridge=args.ridge, washout=task.washout,
                       input_scale=args.input_scale, init_scale=args.init_scale, gates=args.gates, horizon=args.horizon,
+                      lags=args.lags,
                       search_options=options, encoding=args.encoding, encoding_options=enc_options,
                       popsize=args.popsize, max_generations=args.generations, evaluator=evaluator,
                       n_jobs=None if owned else args.workers,

@@ -38,15 +38,6 @@ __all__ = ["Evolino", "CHECKPOINT_VERSION"]
 READOUTS = ("linear", "svr", "svc")
 
 
-def _cast(v, dtype):
-    """Floating arrays (also inside tuples) of the fitness arrays in ``dtype``; indices and ints unchanged."""
-    if isinstance(v, tuple):
-        return tuple(_cast(x, dtype) for x in v)
-    if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating):
-        return v.astype(dtype)
-    return v
-
-
 class Evolino:
     """Train an LSTM by Evolino (Schmidhuber, Wierstra, Gagliolo & Gomez, Neural Computation 2007).
 
@@ -198,7 +189,8 @@ class Evolino:
                  init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, gates=SUPERVISED.gates,
                  encoding=SUPERVISED.encoding, encoding_options=None, search_options=None,
                  evaluator=None, n_jobs=None, refit=True, checkpoint=None, checkpoint_every=10, callbacks=(),
-                 verbose=0, standardize=True, dtype=np.float64, evolution_dtype=None, backend="auto", lags=0, seed=None):
+                 verbose=0, standardize=True, dtype=np.float64, evolution_dtype=None, backend="auto",
+                 lags=SUPERVISED.lags, seed=None):
         self.n_cells = n_cells
         self.search = search
         self.readout = readout
@@ -344,9 +336,13 @@ class Evolino:
         readout = self._readout()
         scales = {k: self._scale(k) for k in ("input_scale", "init_scale", "gates")}
         name, enc_opts = self._encoding_name(), self._encoding_options()
+        if isinstance(self.lags, str) and self.lags != "auto":
+            raise EvolinoTypeError(f"lags must be an int >= 0 or 'auto', got {self.lags!r}")
         lags = "auto" if self.lags == "auto" else check_positive_int(self.lags, "lags", minimum=0)
-        if lags and not isinstance(readout, Linear):
-            raise EvolinoError("lags need the linear readout (readout='linear'); use lags=0 with an SVM readout")
+        if lags and not isinstance(readout, Linear):  # "auto": none
+            if lags != "auto":
+                raise EvolinoError("lags need the linear readout (readout='linear'); use lags=0 with an SVM readout")
+            lags = 0
         config = run_config(self, spec, data, scales)
         if resume:
             if self.checkpoint is None:
@@ -380,7 +376,7 @@ class Evolino:
                                                  backend=self.backend, **self._fitness_options(loss), **arrays)
         evo_dtype = self._evolution_dtype(spec)
         if evo_dtype != spec.dtype:  # evolution in its own precision; the final readout in the network's
-            evo_arrays = {k: _cast(v, evo_dtype) for k, v in arrays.items()}
+            evo_arrays = {k: _data.cast(v, evo_dtype) for k, v in arrays.items()}
             fitness = EvolinoFitness(dataclasses.replace(spec, dtype=evo_dtype), readout=readout, loss=loss,
                                      input_scale=1.0, lags=fixed, backend=self.backend, **self._fitness_options(loss),
                                      **evo_arrays)

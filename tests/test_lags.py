@@ -132,3 +132,25 @@ def test_trainer_with_lags_learns_superimposed_sines_a_linear_recurrence_solves(
     pred = net.forecast(y[:300], 100)
     assert np.sqrt(np.mean((pred[:, 0] - y[300:]) ** 2)) / np.std(y) < 1e-4
     assert net.lags == 8 and net.coef.shape == (4 + 8 + 1, 1)
+
+
+def test_automatic_lags_pick_the_order_a_linear_recurrence_needs():
+    from evolino.autoscale import LAG_GRID, choose_lags
+    from evolino.evaluate import make_evaluator
+
+    t = np.arange(500)
+    y = (np.sin(0.2 * t) + np.sin(0.311 * t) + np.sin(0.42 * t))[:, None]  # a recurrence of order 6
+    spec = LSTMSpec(1, 5)
+    fit = EvolinoFitness.from_data(spec, y, washout=50, validation=100, feedback=True, readout=Linear(ridge="auto"),
+                                   horizon=25, input_scale=1e-3)
+    lags, table, n = choose_lags(fit, spec, make_evaluator("serial"), dict(init_scale=1.0, gates="lstm"), seed=0)
+    zero = [r for r in table if r["network"] == "zero"]
+    assert [r["lags"] for r in zero] == list(LAG_GRID[: len(zero)]) and n == len(zero) + 8
+    # the zero network's score is the fitness of an autoregression alone, built independently
+    for r in zero[:3]:
+        alone = EvolinoFitness.from_data(spec, y, washout=50, validation=100, feedback=True, lags=r["lags"],
+                                         readout=Linear(ridge="auto"), horizon=25)(np.zeros((1, spec.n_params)))
+        assert r["score"] == pytest.approx(alone[0], rel=1e-9)
+    best = min(zero, key=lambda r: r["score"])
+    assert best["lags"] >= 8 and best["score"] < 1e-6  # order 6 is exact: 8 is the first order of the grid past it
+    assert lags == best["lags"]  # and the cells at these scales do not forecast the sines better alone

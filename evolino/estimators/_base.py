@@ -75,7 +75,7 @@ class _EvolinoBase(BaseEstimator):
                        washout=self.washout, validation=self.validation, feedback=feedback, loss=loss,
                        popsize=self.popsize, max_generations=self.max_generations, peepholes=self.peepholes,
                        forget_gate=self.forget_gate, init_scale=self.init_scale, input_scale=self.input_scale,
-                       gates=self.gates,
+                       gates=self.gates, lags=self.lags,
                        search_options=self.search_options, n_jobs=self.n_jobs, callbacks=list(self.callbacks or ()),
                        verbose=self.verbose, standardize=self.standardize, seed=seed)
 
@@ -191,6 +191,9 @@ _PARAMS_DOC = """
         Scale of the random initial weights.
     gates : {"auto", "lstm", "reservoir"}, default="auto"
         Initial gate regime (:class:`evolino.Evolino`).
+    lags : int or "auto", default=SUPERVISED.lags
+        The linear readout also reads the inputs of the last ``lags`` steps (:class:`evolino.Evolino`);
+        "auto" decides from the data (0 with an SVM readout).
     peepholes, forget_gate : bool, default=True
     n_jobs : int, optional
         Worker processes for fitness evaluation (None or 1: this process, -1: all CPUs).

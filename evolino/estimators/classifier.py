@@ -57,7 +57,8 @@ class EvolinoClassifier(ClassifierMixin, _EvolinoBase):
     def __init__(self, n_cells=SUPERVISED.n_cells, *, readout="linear", ridge="auto", C=1.0, kernel="linear",
                  max_samples=None, search=SUPERVISED.search, popsize=SUPERVISED.popsize, max_generations=10,
                  search_options=None, washout=0, validation=0.25, input_scale=SUPERVISED.input_scale,
-                 init_scale=SUPERVISED.init_scale, gates=SUPERVISED.gates, peepholes=True, forget_gate=True,
+                 init_scale=SUPERVISED.init_scale, gates=SUPERVISED.gates, lags=SUPERVISED.lags, peepholes=True,
+                 forget_gate=True,
                  n_jobs=None, callbacks=None, verbose=0, standardize=True, random_state=None):
         self._store_params(locals())
 
