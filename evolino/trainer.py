@@ -155,7 +155,7 @@ class Evolino:
     backend : {"auto", "numpy", "numba"}, default="auto"
         Kernel backend of every forward pass and closed loop (``"auto"``: the compiled numba
         kernels when installed, ``pip install evolino[fast]``); results agree to float rounding.
-    lags : int or "auto", default=0
+    lags : int or "auto", default="auto"
         The readout also reads the (standardized) network inputs of the last ``lags`` steps beside
         the cells (:func:`evolino.sequences.lag_features`): with feedback, a linear autoregression
         of order ``lags`` that the evolved cells correct (the linear part of an NG-RC). ``"auto"``:
