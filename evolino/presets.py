@@ -56,12 +56,14 @@ class Preset(Supervised):
     generations: int = 100
     washout: int = 100
     horizon: int | str | None = "auto"  # free-run length of the fitness (Evolino's horizon)
+    lags: int | str = 0  # the papers' Evolino: the readout reads the cells only (a sum of sines is else an AR's)
 
     def trainer_kwargs(self, search: str = "esp") -> dict:
         """Keyword arguments of :class:`evolino.Evolino` for this preset."""
         return dict(n_cells=self.n_cells, search=search, popsize=self.popsize, input_scale=self.input_scale,
                     init_scale=self.init_scale, gates=self.gates, washout=self.washout,
-                    max_generations=self.generations, horizon=self.horizon, search_options=self.search_options(search))
+                    max_generations=self.generations, horizon=self.horizon, lags=self.lags,
+                    search_options=self.search_options(search))
 
 
 # 2 sines: 40 cells at input_scale 1e-5 reach test NRMSE ~2e-9 in ~4 s (RESULTS.md "sines");

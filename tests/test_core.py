@@ -59,7 +59,7 @@ def test_trainer_network_uses_its_input_scale_once():
     tr = Evolino(5, washout=100, popsize=8, max_generations=1, input_scale=0.01, seed=0, standardize=False,
                  search="esp", search_options=dict(trials=4))
     net = tr.fit(TASK.train_series)
-    same = EvolinoNetwork(net.spec, _scaled_genome(net.spec, net.genome, 0.01), net.coef, feedback=True)
+    same = EvolinoNetwork(net.spec, _scaled_genome(net.spec, net.genome, 0.01), net.coef, feedback=True, lags=net.lags)
     np.testing.assert_allclose(net.generate(50, Y_prefix=TASK.train_series),
                                same.generate(50, Y_prefix=TASK.train_series), atol=1e-9)
 
@@ -78,7 +78,7 @@ def test_standardization_round_trips_and_is_saved(tmp_path):
     np.testing.assert_allclose(sc.x_mean, X.mean(0)), np.testing.assert_allclose(sc.x_std, X.std(0))
     np.testing.assert_allclose(sc.y_mean, Y.mean(0)), np.testing.assert_allclose(sc.y_std, Y.std(0))
     # the same network on standardized data, mapped back by hand
-    plain = EvolinoNetwork(net.spec, net.genome, net._coef_std, input_scale=net.input_scale)
+    plain = EvolinoNetwork(net.spec, net.genome, net._coef_std, input_scale=net.input_scale, lags=net.lags)
     by_hand = plain.predict((X - sc.x_mean) / sc.x_std) * sc.y_std + sc.y_mean
     np.testing.assert_allclose(net.predict(X), by_hand, rtol=1e-9, atol=1e-9 * np.abs(Y).max())
     path = tmp_path / "m.npz"
@@ -98,7 +98,8 @@ def test_feedback_network_standardizes_its_fed_back_output():
                  input_scale=0.3)  # well conditioned: the test compares two round-off paths
     net = tr.fit(series)
     sc = tr.scaler_
-    plain = EvolinoNetwork(net.spec, net.genome, net._coef_std, feedback=True, input_scale=net.input_scale)
+    plain = EvolinoNetwork(net.spec, net.genome, net._coef_std, feedback=True, input_scale=net.input_scale,
+                           lags=net.lags)
     z = (series - sc.y_mean) / sc.y_std
     np.testing.assert_allclose(net.generate(40, Y_prefix=series),
                                plain.generate(40, Y_prefix=z) * sc.y_std + sc.y_mean, rtol=0, atol=1e-6)

@@ -43,7 +43,7 @@ def test_predictions_equal_reference_lstm_on_variable_length_sequences():
     rng = np.random.default_rng(0)
     data = [_series(rng, T) for T in (30, 45, 12)]
     Xs, ys = [d[0] for d in data], [d[1] for d in data]
-    est = EvolinoRegressor(**FAST, washout=3, standardize=False, ridge=0.0, random_state=0).fit(Xs, ys)
+    est = EvolinoRegressor(**FAST, washout=3, standardize=False, ridge=0.0, lags=0, random_state=0).fit(Xs, ys)
     assert not est.per_sequence_ and est.n_features_in_ == 2
     preds = est.predict(Xs)
     coef = est.readout_.coef_[0]

@@ -12,7 +12,7 @@ TASK = SinesTask(terms=2)
 
 def _small(**kw):
     base = dict(n_cells=5, washout=100, popsize=20, max_generations=3, seed=1,
-                search="esp", search_options=dict(trials=4))
+                search="esp", search_options=dict(trials=4), lags=0)  # the cells alone (lags: test_lags.py)
     base.update(kw)
     return Evolino(**base)
 
