@@ -230,7 +230,7 @@ class EvolinoFitness:
         return np.where(np.isfinite(loss), loss, WORST)
 
     def _closed_loop_loss(self, w, coef, state) -> np.ndarray:
-        """Loss ``(P,)`` of the validation free runs with output weights ``coef`` ``(P, H + 1, O)``."""
+        """Loss ``(P,)`` of the validation free runs with output weights ``coef`` ``(P, H + lags * I + 1, O)``."""
         with np.errstate(all="ignore"):
             out = self._free_runs(w, coef, state)
             capped = self.run_cap is not None and self.loss == "nrmse" \
@@ -334,7 +334,7 @@ class EvolinoFitness:
         if self.X_ext is not None:
             X = self.X_ext[:, starts[:, None] + np.arange(horizon)].reshape(B * K, horizon, -1)
         history = None
-        if self.lags > 1:  # the true inputs of the lags - 1 steps before each start (0 before the sequence)
+        if self.lags > 1:  # the true inputs of the lags - 1 steps before each start (0 = the mean before the sequence)
             idx = starts[:, None] - self.lags + 1 + np.arange(self.lags - 1)  # (K, lags - 1)
             history = np.where((idx >= 0)[None, :, :, None], self.inputs_clean[:, np.maximum(idx, 0)], 0.0)
             history = history.reshape(B * K, self.lags - 1, -1)
@@ -374,7 +374,7 @@ class EvolinoFitness:
         readout is kept only if its validation free runs score at least as well as those of the
         readout fitted on the fit steps, which is the one evolution scored.
 
-        Returns the fitted readout object (``coef_`` ``(1, H + 1, O)`` when linear), with
+        Returns the fitted readout object (``coef_`` ``(1, H + lags * I + 1, O)`` when linear), with
         ``refitted_`` saying which of the two it is.
         """
         h = forward(self.spec, prepare(self.spec, genome[None], self.input_scale), self.inputs, backend=self.backend)

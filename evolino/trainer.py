@@ -179,6 +179,8 @@ class Evolino:
     input_scale_, init_scale_ : float
     scale_table_ : list of dict
         The automatic choice's grid and scores (empty when both scales were given).
+    lag_table_ : list of dict
+        ``lags="auto"``'s probes (:func:`~evolino.autoscale.choose_lags`; empty otherwise).
     """
 
     def __init__(self, n_cells=SUPERVISED.n_cells, *, search=SUPERVISED.search, readout="linear", ridge="auto",
