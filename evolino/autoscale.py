@@ -126,7 +126,7 @@ def choose_lags(fitness, spec, evaluator, chosen, *, seed=0, n_networks=N_NETWOR
     for L in orders:
         f = float(np.asarray(evaluator.evaluate(fitness.with_lags(L), zero), dtype=np.float64)[0])
         table.append(dict(network="zero", lags=L, score=f))
-    best = min((r for r in table), key=lambda r: r["score"])["lags"]
+    best = min(table, key=lambda r: r["score"])["lags"]
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1A65]))
     genomes = spec.init(rng, n_networks, chosen["init_scale"], gates=chosen["gates"])
     half = max(1, n_networks // 2)

@@ -23,7 +23,7 @@ from ._backend import check_backend
 from ._validate import EvolinoError
 from .lstm import LSTMSpec, forward, prepare
 from .metrics import classification_loss, free_run_loss, regression_loss
-from .sequences import closed_loop, lag_features, with_lags
+from .sequences import closed_loop, input_history, lag_features, with_lags
 
 __all__ = ["EvolinoFitness", "LOSSES", "first_generation_check"]
 
@@ -121,9 +121,7 @@ class EvolinoFitness:
         self.feedback = split is not None
         self.split, self.Y_seq, self.X_ext = split, Y_seq, X_ext
         B, T = inputs.shape[:2]
-        self.lags = int(lags)
-        # lag features of every step (flat b * T + t), from the inputs the states see
-        self._F = lag_features(inputs, self.lags).reshape(B * T, -1) if self.lags else None
+        self._set_lags(lags)
         if self.feedback:
             # the teacher-forced part runs over steps [0, split) only: re-address the fit steps
             b, t = np.divmod(self.fit_idx, T)
@@ -245,10 +243,14 @@ class EvolinoFitness:
     def with_lags(self, lags: int) -> "EvolinoFitness":
         """A shallow copy whose readout reads ``lags`` lags (the data arrays are shared)."""
         fn = copy.copy(self)
-        B, T = self.inputs.shape[:2]
-        fn.lags = int(lags)
-        fn._F = lag_features(self.inputs, fn.lags).reshape(B * T, -1) if fn.lags else None
+        fn._set_lags(lags)
         return fn
+
+    def _set_lags(self, lags):
+        """``lags`` and the lag features of every step (flat ``b * T + t``), from the inputs the states see."""
+        B, T = self.inputs.shape[:2]
+        self.lags = int(lags)
+        self._F = lag_features(self.inputs, self.lags).reshape(B * T, -1) if self.lags else None
 
     def _lags_at(self, idx):
         """Lag features ``(N, lags * I)`` of the flat steps ``idx``, or None without lags."""
@@ -335,9 +337,7 @@ class EvolinoFitness:
             X = self.X_ext[:, starts[:, None] + np.arange(horizon)].reshape(B * K, horizon, -1)
         history = None
         if self.lags > 1:  # the true inputs of the lags - 1 steps before each start (0 = the mean before the sequence)
-            idx = starts[:, None] - self.lags + 1 + np.arange(self.lags - 1)  # (K, lags - 1)
-            history = np.where((idx >= 0)[None, :, :, None], self.inputs_clean[:, np.maximum(idx, 0)], 0.0)
-            history = history.reshape(B * K, self.lags - 1, -1)
+            history = input_history(self.inputs_clean, starts, self.lags - 1).reshape(B * K, self.lags - 1, -1)
         out = closed_loop(self.spec, w, coef, type(state)(h0, c0), y0, horizon, X, out_range=self.out_range,
                           lags=self.lags, history=history, backend=self.backend)
         return out.reshape(P, -1, out.shape[-1])
@@ -377,8 +377,8 @@ class EvolinoFitness:
         Returns the fitted readout object (``coef_`` ``(1, H + lags * I + 1, O)`` when linear), with
         ``refitted_`` saying which of the two it is.
         """
-        h = forward(self.spec, prepare(self.spec, genome[None], self.input_scale), self.inputs, backend=self.backend)
-        S = h.reshape(1, -1, self.spec.n_cells)
+        w = prepare(self.spec, genome[None], self.input_scale)
+        S = forward(self.spec, w, self.inputs, backend=self.backend).reshape(1, -1, self.spec.n_cells)
         gain = self._gain(S[:, self.fit_idx])  # the lag features scaled as during evolution
         if self._holdout:  # the ridge chosen on the validation steps, as during evolution
             val = self._val1 if self.feedback else self.val_idx
@@ -395,7 +395,6 @@ class EvolinoFitness:
             # the refitted readout is not the one whose free runs were scored: keep it only if it scores at
             # least as well on them (it has seen those steps, so only an unstable closed loop loses)
             evolved = self._unscale(readout.fit(self._features(S, self.fit_idx, gain), self.Y_fit), gain)
-            w = prepare(self.spec, genome[None], self.input_scale)
             _, state = forward(self.spec, w, self.inputs[:, : self.split], return_state=True, backend=self.backend)
             if self._closed_loop_loss(w, final.coef_, state)[0] > self._closed_loop_loss(w, evolved.coef_, state)[0]:
                 evolved.refitted_ = False

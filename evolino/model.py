@@ -20,7 +20,7 @@ from ._io import load_npz, meta_value, save_npz
 from ._validate import EvolinoError, EvolinoTypeError, EvolinoWarning, check_array, check_number, check_positive_int
 from ._backend import check_backend
 from .lstm import LSTMSpec, forward, prepare
-from .sequences import closed_loop, lag_features, teacher_inputs, with_lags
+from .sequences import closed_loop, input_history, lag_features, teacher_inputs, with_lags
 
 __all__ = ["EvolinoNetwork", "FORMAT_VERSION"]
 
@@ -152,18 +152,20 @@ class EvolinoNetwork:
     def _readout(self, h, inputs):
         """Outputs ``(B, T, O)`` of cell outputs ``h`` ``(B, T, H)`` and network inputs ``(B, T, I)``."""
         m, z = self._lag_map  # steps before the start count as the mean (0 standardized), as in training
-        F = lag_features(inputs.astype(h.dtype, copy=False), self.lags, m) if self.lags else None
         if self.coef is None:
             B, T, H = h.shape
-            if F is not None:  # the readout was fitted on standardized lag features
-                F = lag_features((inputs - m) * z, self.lags).astype(h.dtype)
-            S = with_lags(h.reshape(1, -1, H), None if F is None else F.reshape(-1, F.shape[-1]))
+            F = None
+            if self.lags:  # the readout was fitted on standardized lag features
+                F = lag_features((inputs - m) * z, self.lags).astype(h.dtype).reshape(B * T, -1)
+            S = with_lags(h.reshape(1, -1, H), F)
             out = self.readout.predict(S)[0].reshape(B, T, -1)
             sc = self.scaler
             return out if sc.y_std is None else out * sc.y_std + sc.y_mean
         H = self.spec.n_cells
         out = h @ self.coef[:H] + self.coef[-1]
-        return out if F is None else out + F @ self.coef[H:-1]
+        if not self.lags:
+            return out
+        return out + lag_features(inputs.astype(h.dtype, copy=False), self.lags, m) @ self.coef[H:-1]
 
     def states(self, X=None, *, Y=None, return_state=False):
         """Cell outputs ``(B, T, H)`` (input-driven, or teacher-forced by ``Y`` when ``feedback``)."""
@@ -232,7 +234,7 @@ class EvolinoNetwork:
         _, state = forward(self.spec, self._weights, inputs, return_state=True, backend=self.backend)
         history = None
         if self.lags > 1:  # the inputs of the lags - 1 steps before the first generated one (the mean before the prefix)
-            history = lag_features(inputs, self.lags - 1, self._lag_map[0])[:, -1].reshape(B, self.lags - 1, -1)[:, ::-1]
+            history = input_history(inputs, [L], self.lags - 1, self._lag_map[0])[:, 0]
         with np.errstate(all="ignore"):
             out = closed_loop(self.spec, self._weights, self.coef[None], state, Yb[:, -1], n_steps,
                               None if Xb is None else Xb[:, L:], lags=self.lags, history=history,

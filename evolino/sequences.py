@@ -20,7 +20,7 @@ from .lstm import _CHUNK_BYTES, LSTMState, _as_weights, step
 # 41 and 67 us per network-step with 1, 4-5 and all 40 networks per chunk).
 _LOOP_CHUNK_BYTES = 4 * _CHUNK_BYTES
 
-__all__ = ["teacher_inputs", "lag_features", "with_lags", "closed_loop", "SequenceBatch"]
+__all__ = ["teacher_inputs", "lag_features", "input_history", "with_lags", "closed_loop", "SequenceBatch"]
 
 
 def teacher_inputs(Y: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
@@ -46,6 +46,18 @@ def lag_features(inputs: np.ndarray, lags: int, fill=0.0) -> np.ndarray:
     for k in range(lags):
         F[:, k:, k * I : (k + 1) * I] = inputs[:, : T - k]
     return F
+
+
+def input_history(inputs: np.ndarray, starts, k: int, fill=0.0) -> np.ndarray:
+    """The inputs of the ``k`` steps before each of ``starts``, oldest first: what a closed loop's lag
+    features need before its first step (:func:`closed_loop`'s ``history``).
+
+    ``inputs`` ``(B, T, I)``, ``starts`` ``(K,)`` -> ``(B, K, k, I)``; steps before the start of the
+    sequence are ``fill`` (as in :func:`lag_features`).
+    """
+    idx = np.asarray(starts)[:, None] - k + np.arange(k)  # (K, k)
+    fill = np.broadcast_to(np.asarray(fill, inputs.dtype), (inputs.shape[-1],))
+    return np.where((idx >= 0)[None, :, :, None], inputs[:, np.maximum(idx, 0)], fill)
 
 
 def with_lags(S: np.ndarray, F: np.ndarray | None, gain=None) -> np.ndarray:
@@ -95,17 +107,16 @@ def closed_loop(spec, weights, coef, state, y_prev, n_steps, X=None, out_map=Non
     O = coef.shape[-1]
     out = np.empty((P, B, n_steps, O), spec.dtype)
     y0 = np.broadcast_to(y_prev, (P, B, O)).astype(spec.dtype)
-    I = spec.n_inputs
-    buf = None
+    hist = None
     if lags:  # the inputs of the last lags steps, newest first; every step shifts them and puts its own first
-        hist = np.zeros((B, lags, I), spec.dtype)
+        hist = np.zeros((B, lags, spec.n_inputs), spec.dtype)
         if lags > 1:
             hist[:, : lags - 1] = np.asarray(history)[:, ::-1][:, : lags - 1]
-        buf = np.broadcast_to(hist, (P, B, lags, I)).copy()
     if out_map is None and resolve_backend(backend) == "numba":
         X_ = np.zeros((B, n_steps, 0), spec.dtype) if X is None else X
-        numba_closed_loop(spec, weights, coef, state.h, state.c, y0, X_, out_range, out, None if buf is None else hist)
+        numba_closed_loop(spec, weights, coef, state.h, state.c, y0, X_, out_range, out, hist)
         return out
+    buf = None if hist is None else np.broadcast_to(hist, (P,) + hist.shape).copy()  # one buffer per network
     if out_range is not None:
         lo, hi = out_range
         out_map = lambda y: np.clip(np.nan_to_num(y, nan=0.0), lo, hi)  # noqa: E731

@@ -389,7 +389,8 @@ class Evolino:
         evaluator = make_evaluator(self.evaluator, n_jobs=n_jobs)
         created = isinstance(self.evaluator, str) or self.evaluator is None
         try:
-            if chosen is None:
+            fresh = chosen is None
+            if fresh:
                 chosen, self.scale_table_ = self._choose_scales(fitness, spec, evaluator, scales, seed)
                 chosen["lags"], self.lag_table_ = lags, []
                 if lags == "auto":  # generation 0 also decides the autoregression beside the cells
@@ -397,11 +398,11 @@ class Evolino:
                     probe.input_scale = chosen["input_scale"]
                     chosen["lags"], self.lag_table_, n = choose_lags(probe, spec, evaluator, chosen, seed=seed)
                     chosen["scale_evaluations"] += n
-                if name != "direct":
-                    chosen, base = self._base_network(fitness.with_lags(chosen["lags"]), spec, evaluator, chosen,
-                                                      seed)
             lags = int(chosen.get("lags", fixed))
-            fitness, final_fitness = fitness.with_lags(lags), final_fitness.with_lags(lags)
+            if lags != fixed:  # built without lags for the choice
+                fitness, final_fitness = fitness.with_lags(lags), final_fitness.with_lags(lags)
+            if fresh and name != "direct":
+                chosen, base = self._base_network(fitness, spec, evaluator, chosen, seed)
             fitness.input_scale = input_scale = chosen["input_scale"]
             self.chosen_ = chosen
             self.input_scale_, self.init_scale_ = chosen["input_scale"], chosen["init_scale"]
