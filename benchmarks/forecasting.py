@@ -276,6 +276,13 @@ def row_evolino_lags(b, seed):  # default arguments plus lags="auto": an autoreg
     return _evolino(b, seed, {"lags": "auto"})
 
 
+WIDE_CELLS = 300  # generation 0's grid at 100 cells (autoscale.PROBE_CELLS), its six best points at 300
+
+
+def row_evolino_wide(b, seed):  # generation 1 of a wide network: width where the default spends evolution
+    return _evolino(b, seed, {"n_cells": WIDE_CELLS}, generations=1)
+
+
 def row_evolino_f32(b, seed):  # generation 0 and evolution in float32, the final readout in float64
     return _evolino(b, seed, {"evolution_dtype": "float32"})
 
@@ -299,7 +306,7 @@ def _encoding_row(name):
 
 
 ROWS = {"esn": row_esn, "nvar": row_nvar, "ar": row_ar, "persistence": row_persistence, "evolino": row_evolino,
-        "evolino-use": row_evolino_use, "evolino-f32": row_evolino_f32, "evolino-lags": row_evolino_lags,
+        "evolino-use": row_evolino_use, "evolino-wide": row_evolino_wide, "evolino-f32": row_evolino_f32, "evolino-lags": row_evolino_lags,
         "evolino-gen1": row_evolino_gen1, "evolino-tuned": row_evolino_tuned,
         "evolino-tuned-gen1": row_evolino_tuned_gen1}
 ROWS.update({name: _encoding_row(name) for name in ENCODING_ROWS})

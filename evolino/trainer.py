@@ -23,7 +23,7 @@ from ._io import check_writable
 from ._resources import check_run_memory
 from ._validate import EvolinoError, EvolinoTypeError, as_rng, check_choice, check_number, check_positive_int
 from .evaluate import make_evaluator
-from .autoscale import choose_lags, choose_scales
+from .autoscale import PROBE_CELLS, choose_lags, choose_scales
 from .fitness import LOSSES, EvolinoFitness, first_generation_check
 from .genome import ENCODINGS, Direct, EncodedFitness, make_encoding
 from .loop import History, progress_bar, run_search
@@ -178,7 +178,8 @@ class Evolino:
         evaluations the automatic choice spent (not counted in ``max_evaluations``).
     input_scale_, init_scale_ : float
     scale_table_ : list of dict
-        The automatic choice's grid and scores (empty when both scales were given).
+        The automatic choice's grid and scores (empty when both scales were given); a network
+        wider than :data:`~evolino.autoscale.PROBE_CELLS` has rows at both widths (``n_cells``).
     lag_table_ : list of dict
         ``lags="auto"``'s probes (:func:`~evolino.autoscale.choose_lags`; empty otherwise).
     """
@@ -471,7 +472,7 @@ class Evolino:
             return {**scales, "scale_evaluations": 0}, []
         if not spec.forget_gate and scales["gates"] == "auto":  # no forget gate: cells integrate, no reservoir
             scales = {**scales, "gates": "lstm"}
-        return choose_scales(fitness, spec, evaluator, seed=seed, **scales)
+        return choose_scales(fitness, spec, evaluator, seed=seed, probe_cells=PROBE_CELLS, **scales)
 
     def _run(self, strategy, fitness, evaluator, config, seed, chosen, history, elapsed, every, base=None):
         """:func:`run_search` with checkpoints and the progress bar."""

@@ -256,6 +256,33 @@ def test_automatic_scales_are_the_best_grid_point_scored_plainly():
     assert chosen["input_scale"] == 0.3 and chosen["gates"] == "lstm" and len(table) == len(autoscale.INIT_SCALES)
 
 
+def test_a_wide_network_is_probed_narrow_then_its_best_points_at_full_width():
+    from evolino import autoscale
+    from evolino.evaluate import Serial
+
+    wide, small = LSTMSpec(1, 6), LSTMSpec(1, 3)
+    built = {s.n_cells: EvolinoFitness.from_data(s, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True,
+                                                 readout=Linear(), horizon=30) for s in (wide, small)}
+    kw = dict(init_scale=1.0, gates="lstm", seed=3, n_networks=2)
+    chosen, table, best = autoscale.choose_scales(built[6], wide, Serial(), probe_cells=3, keep=3, return_best=True, **kw)
+    # the grid at 3 cells equals the grid scored by a fitness built at 3 cells
+    _, plain = autoscale.choose_scales(built[3], small, Serial(), **kw)
+    assert [r["score"] for r in table[: len(plain)]] == [r["score"] for r in plain]
+    assert all(r["n_cells"] == 3 for r in table[: len(plain)])
+    # its three best points, scored at 6 cells with the same random streams; the best of those is chosen
+    kept = sorted(plain, key=lambda r: r["score"])[:3]
+    full = {}
+    for r in kept:
+        genomes = wide.init(np.random.default_rng(np.random.SeedSequence([3, 0x5CA1E, 0])), 2, 1.0, gates="lstm")
+        built[6].input_scale = r["input_scale"]
+        full[r["input_scale"]] = np.min(built[6](genomes))  # the best half of two
+    assert [r["n_cells"] for r in table[len(plain):]] == [6, 6, 6]
+    np.testing.assert_allclose([r["score"] for r in table[len(plain):]], [full[r["input_scale"]] for r in kept],
+                               rtol=1e-12)
+    assert chosen["input_scale"] == min(full, key=full.get) and best.shape == (wide.n_params,)
+    assert chosen["scale_evaluations"] == 2 * (len(plain) + 3)
+
+
 def test_default_arguments_learn_a_short_mackey_glass_series():
     task = MackeyGlassTask(train=600)
     tr = Evolino(seed=0, max_generations=3, horizon=50)
