@@ -276,11 +276,11 @@ def row_evolino_lags(b, seed):  # default arguments plus lags="auto": an autoreg
     return _evolino(b, seed, {"lags": "auto"})
 
 
-WIDE_CELLS = 300  # generation 0's grid at 100 cells (autoscale.PROBE_CELLS), its six best points at 300
+WIDE = {"n_cells": 300}  # generation 0's grid at 100 cells (autoscale.PROBE_CELLS), its six best points at 300
 
 
 def row_evolino_wide(b, seed):  # generation 1 of a wide network: width where the default spends evolution
-    return _evolino(b, seed, {"n_cells": WIDE_CELLS}, generations=1)
+    return _evolino(b, seed, dict(WIDE), generations=1)
 
 
 def row_evolino_f32(b, seed):  # generation 0 and evolution in float32, the final readout in float64
@@ -460,7 +460,12 @@ def main(argv=None):
     p.add_argument("--seeds", default="5", help="N (seeds 0..N-1) or a comma-separated list (default 5)")
     p.add_argument("--json", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                   "forecasting.json"), help="per-run results (JSON)")
+    p.add_argument("--wide-cells", type=int, default=WIDE["n_cells"],
+                   help=f"cells of the evolino-wide row (default {WIDE['n_cells']})")
     args = p.parse_args(argv)
+    if args.wide_cells < 1:
+        p.error(f"--wide-cells: a positive number of cells, got {args.wide_cells}")
+    WIDE["n_cells"] = args.wide_cells
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     for t in tasks:
