@@ -185,16 +185,12 @@ def _narrow_first(fitness, spec, evaluator, probe_cells, keep, seed, n_networks,
     chosen, table = choose_scales(fn, small, evaluator, seed=seed, n_networks=n_networks, **scales)
     for r in table:
         r["n_cells"] = small.n_cells
-    best, wide = None, []
-    for r in sorted(table, key=lambda r: r["score"])[:keep]:
-        point = {k: r[k] for k in ("input_scale", "init_scale", "gates")}
-        c, t, g = choose_scales(fitness, spec, evaluator, seed=seed, n_networks=n_networks, return_best=True,
-                                **point)
-        t[0]["n_cells"] = spec.n_cells
-        wide.append(t[0])
-        if best is None or t[0]["score"] < best[1]["score"]:
-            best = (c, t[0], g)
-    c, _, g = best
+    points = [{k: r[k] for k in ("input_scale", "init_scale", "gates")}
+              for r in sorted(table, key=lambda r: r["score"])[:keep]]
+    rescored = [choose_scales(fitness, spec, evaluator, seed=seed, n_networks=n_networks, return_best=True, **p)
+                for p in points]  # each: (chosen, its one-row table, its best genome)
+    wide = [dict(t[0], n_cells=spec.n_cells) for _, t, _ in rescored]
+    c, _, g = min(rescored, key=lambda x: x[1][0]["score"])  # the first of equal scores, as in the grid
     c["scale_evaluations"] = chosen["scale_evaluations"] + len(wide) * n_networks
     out = (c, table + wide)
     return out + (g,) if return_best else out
