@@ -157,6 +157,13 @@ class TrainingData:
         self.n_outputs = ys[0].shape[1]
         self.n_inputs = (0 if xs is None else xs[0].shape[1]) + (self.n_outputs if self.feedback else 0)
 
+    @property
+    def n_rows(self) -> int:
+        """Readout rows before the validation split: post-washout steps, or sequences (per-sequence targets)."""
+        if self.per_sequence:
+            return len(self.Y_rows)
+        return int(sum(max(0, int(T) - self.washout) for T in self.batch_y.lengths))
+
     def standardize(self, inputs: bool = True, targets: bool = True) -> Scaler:
         """Centre and scale inputs and/or targets in place from the training data; return the :class:`Scaler`."""
         kw = {}

@@ -20,12 +20,12 @@ import copy
 import numpy as np
 
 from ._backend import check_backend
-from ._validate import EvolinoError
+from ._validate import EvolinoError, check_positive_int
 from .lstm import LSTMSpec, forward, prepare
 from .metrics import classification_loss, free_run_loss, regression_loss
 from .sequences import closed_loop, input_history, lag_features, with_lags
 
-__all__ = ["EvolinoFitness", "LOSSES", "first_generation_check"]
+__all__ = ["EvolinoFitness", "LOSSES", "first_generation_check", "free_run_options"]
 
 LOSSES = ("nrmse", "vpt", "multilabel", "multiclass")
 WORST = 1e6  # the loss of a candidate whose outputs are not finite (bounded, so strategies can rank)
@@ -400,6 +400,34 @@ class EvolinoFitness:
                 evolved.refitted_ = False
                 return evolved
         return final
+
+
+def free_run_options(trainer, loss) -> dict:
+    """``horizon`` and ``stride`` of an :class:`evolino.Evolino` trainer as :class:`EvolinoFitness` options, checked.
+
+    Parameters
+    ----------
+    trainer : Evolino
+    loss : str or callable
+
+    Returns
+    -------
+    dict
+        The free-run options (feedback tasks; empty for input-driven data).
+    """
+    if not trainer.feedback:
+        for name in ("horizon", "stride"):
+            if getattr(trainer, name) not in (None, "auto"):
+                raise ValueError(f"{name} applies to feedback=True (free runs); leave it None for input-driven data")
+        if loss == "vpt":
+            raise ValueError("loss='vpt' scores free runs: it needs feedback=True")
+        return {}
+    opts = {}
+    for name in ("horizon", "stride"):
+        v = getattr(trainer, name)
+        if v is not None:
+            opts[name] = v if (name == "horizon" and v == "auto") else check_positive_int(v, name)
+    return opts
 
 
 def first_generation_check(fitness):

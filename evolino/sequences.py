@@ -43,7 +43,7 @@ def lag_features(inputs: np.ndarray, lags: int, fill=0.0) -> np.ndarray:
     B, T, I = inputs.shape
     F = np.empty((B, T, lags * I), inputs.dtype)
     F[:] = np.tile(np.broadcast_to(np.asarray(fill, inputs.dtype), (I,)), lags)
-    for k in range(lags):
+    for k in range(min(lags, T)):  # lags longer than the sequence stay ``fill`` throughout
         F[:, k:, k * I : (k + 1) * I] = inputs[:, : T - k]
     return F
 

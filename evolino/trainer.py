@@ -24,12 +24,12 @@ from ._resources import check_run_memory
 from ._validate import EvolinoError, EvolinoTypeError, as_rng, check_choice, check_number, check_positive_int
 from .evaluate import make_evaluator
 from .autoscale import PROBE_CELLS, choose_lags, choose_scales
-from .fitness import LOSSES, EvolinoFitness, first_generation_check
+from .fitness import LOSSES, EvolinoFitness, first_generation_check, free_run_options
 from .genome import ENCODINGS, Direct, EncodedFitness, make_encoding
 from .loop import History, progress_bar, run_search
 from .lstm import GATE_REGIMES, LSTMSpec
 from .model import EvolinoNetwork
-from .presets import SUPERVISED, auto_mutation_scale
+from .presets import SUPERVISED, auto_generations, auto_mutation_scale, auto_n_cells
 from .readout import MIN_STEPS_AUTO, Linear
 from .search import STRATEGIES, make_strategy
 
@@ -38,13 +38,22 @@ __all__ = ["Evolino", "CHECKPOINT_VERSION"]
 READOUTS = ("linear", "svr", "svc")
 
 
+def _size(v, name, auto):
+    """``v`` checked as an int >= 1, or ``auto()`` for ``"auto"``."""
+    if isinstance(v, str) and v != "auto":
+        raise EvolinoTypeError(f"{name} must be an int >= 1 or 'auto', got {v!r}")
+    return auto() if isinstance(v, str) else check_positive_int(v, name)
+
+
 class Evolino:
     """Train an LSTM by Evolino (Schmidhuber, Wierstra, Gagliolo & Gomez, Neural Computation 2007).
 
     Parameters
     ----------
-    n_cells : int or LSTMSpec, default=100
-        Memory cells (or a full spec; its ``n_inputs`` must match the data).
+    n_cells : int, "auto" or LSTMSpec, default="auto"
+        Memory cells (or a full spec; its ``n_inputs`` must match the data). ``"auto"``: from the
+        amount of data, :func:`evolino.presets.auto_n_cells` of the post-washout steps (or
+        sequences), 0.15 per row within [20, 300] (``n_cells_``).
     search : {"esp", "cmaes"} or strategy object, default="cmaes"
         ``"esp"`` with ``encoding="direct"`` is the paper's Evolino. A strategy object must have
         the ask/tell protocol and the encoding's ``n_params`` dimensions.
@@ -93,7 +102,10 @@ class Evolino:
         the teacher-forced training inputs, the usual stabilizer of closed-loop generation.
     popsize : int, default=40
         Networks per generation (ESP: a multiple of ``trials``, ``search_options``).
-    max_generations : int, default=20
+    max_generations : int, "auto" or None, default="auto"
+        ``"auto"``: :func:`evolino.presets.auto_generations`, 20 at up to 100 cells and
+        ``20 * (100 / n_cells) ** 2`` on wider networks (2 at 300), so the cost hardly grows with
+        the width (``max_generations_``). None: only the other budgets stop the run.
     max_evaluations, target_fitness : optional budgets
     peepholes, forget_gate : bool, default=True
     init_scale : "auto" or float, default="auto"
@@ -171,6 +183,8 @@ class Evolino:
     history_ : dict of lists (per generation)
     best_fitness_ : float
     seed_ : int
+    n_cells_, max_generations_ : int
+        The width and generation budget of the run (``"auto"`` resolved).
     strategy_ : the search strategy
     readout_ : the fitted final readout object
     chosen_ : dict
@@ -232,13 +246,13 @@ class Evolino:
         self.seed = seed
 
     # --- set-up ----------------------------------------------------------------
-    def _spec(self, n_inputs):
+    def _spec(self, n_inputs, n_rows):
         if isinstance(self.n_cells, LSTMSpec):
             if self.n_cells.n_inputs != n_inputs:
                 raise ValueError(f"n_cells spec has n_inputs={self.n_cells.n_inputs}, the data need {n_inputs}")
             return self.n_cells
-        return LSTMSpec(n_inputs, check_positive_int(self.n_cells, "n_cells"), peepholes=self.peepholes,
-                        forget_gate=self.forget_gate, dtype=self.dtype)
+        n = _size(self.n_cells, "n_cells", lambda: auto_n_cells(n_rows))
+        return LSTMSpec(n_inputs, n, peepholes=self.peepholes, forget_gate=self.forget_gate, dtype=self.dtype)
 
     def _evolution_dtype(self, spec):
         if self.evolution_dtype is None:
@@ -286,22 +300,6 @@ class Evolino:
         return make_strategy(name, encoding, popsize=popsize, seed=int(seed), init_scale=init_scale,
                              init_options={"gates": gates}, **opts)
 
-    def _fitness_options(self, loss) -> dict:
-        """Free-run options of the fitness (feedback tasks), checked."""
-        if not self.feedback:
-            for name in ("horizon", "stride"):
-                if getattr(self, name) not in (None, "auto"):
-                    raise ValueError(f"{name} applies to feedback=True (free runs); leave it None for input-driven data")
-            if loss == "vpt":
-                raise ValueError("loss='vpt' scores free runs: it needs feedback=True")
-            return {}
-        opts = {}
-        for name in ("horizon", "stride"):
-            v = getattr(self, name)
-            if v is not None:
-                opts[name] = v if (name == "horizon" and v == "auto") else check_positive_int(v, name)
-        return opts
-
     # --- training ----------------------------------------------------------------
     def fit(self, Y, *args, X=None, per_sequence=False, resume=False) -> EvolinoNetwork:
         """Evolve a network for targets ``Y`` given inputs ``X``.
@@ -335,7 +333,10 @@ class Evolino:
             check_writable(self.checkpoint, "checkpoint")
         data = _data.prepare_data(Y, X, feedback=bool(self.feedback), per_sequence=per_sequence,
                                   washout=self.washout, validation=self.validation, dtype=self.dtype)
-        spec = self._spec(data.n_inputs)
+        spec = self._spec(data.n_inputs, data.n_rows)
+        self.n_cells_ = spec.n_cells
+        self.max_generations_ = None if self.max_generations is None else \
+            _size(self.max_generations, "max_generations", lambda: auto_generations(spec.n_cells))
         readout = self._readout()
         scales = {k: self._scale(k) for k in ("input_scale", "init_scale", "gates")}
         name, enc_opts = self._encoding_name(), self._encoding_options()
@@ -376,12 +377,12 @@ class Evolino:
                              f"{n_fit} sample{'s' if n_fit != 1 else ''}: pass more data or ridge=0")
         fixed = 0 if lags == "auto" else lags
         fitness = final_fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=1.0, lags=fixed,
-                                                 backend=self.backend, **self._fitness_options(loss), **arrays)
+                                                 backend=self.backend, **free_run_options(self, loss), **arrays)
         evo_dtype = self._evolution_dtype(spec)
         if evo_dtype != spec.dtype:  # evolution in its own precision; the final readout in the network's
             evo_arrays = {k: _data.cast(v, evo_dtype) for k, v in arrays.items()}
             fitness = EvolinoFitness(dataclasses.replace(spec, dtype=evo_dtype), readout=readout, loss=loss,
-                                     input_scale=1.0, lags=fixed, backend=self.backend, **self._fitness_options(loss),
+                                     input_scale=1.0, lags=fixed, backend=self.backend, **free_run_options(self, loss),
                                      **evo_arrays)
         check_run_memory(fitness, self.popsize if isinstance(self.popsize, int) else 16, spec.n_params)
         n_jobs = self.n_jobs  # never more workers than candidates (a pool also caps itself per call)
@@ -486,10 +487,10 @@ class Evolino:
             callbacks.append(save_cb)
         bar = None
         if self.verbose:
-            bar, cb = progress_bar(self.max_generations)
+            bar, cb = progress_bar(self.max_generations_)
             callbacks.insert(0, cb)
         try:
-            result = run_search(strategy, fitness, evaluator=evaluator, max_generations=self.max_generations,
+            result = run_search(strategy, fitness, evaluator=evaluator, max_generations=self.max_generations_,
                                 max_evaluations=self.max_evaluations, target_fitness=self.target_fitness,
                                 callbacks=callbacks, history=history, time_offset=elapsed)
         finally:

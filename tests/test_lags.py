@@ -22,11 +22,12 @@ def _lags(inputs, t, lags):
 
 def test_lag_features_hold_the_last_inputs_newest_first():
     x = np.random.default_rng(0).normal(size=(2, 7, 3))
-    F = lag_features(x, 4)
-    assert F.shape == (2, 7, 12)
-    for b in range(2):
-        for t in range(7):
-            np.testing.assert_array_equal(F[b, t], _lags(x[b], t, 4))
+    for lags in (4, 7, 9):  # also more lags than steps (short sequences with per-sequence targets)
+        F = lag_features(x, lags)
+        assert F.shape == (2, 7, 3 * lags)
+        for b in range(2):
+            for t in range(7):
+                np.testing.assert_array_equal(F[b, t], _lags(x[b], t, lags))
     assert lag_features(x, 0).shape == (2, 7, 0)
 
 

@@ -158,8 +158,8 @@ class _EvolinoBase(BaseEstimator):
 
 
 _PARAMS_DOC = """
-    n_cells : int, default=100
-        LSTM memory cells.
+    n_cells : int or "auto", default="auto"
+        LSTM memory cells; "auto" from the amount of data (:func:`evolino.presets.auto_n_cells`).
     readout : {"linear", "svr", "svc"}, default="linear"
         Least squares (Evolino; pseudo-inverse when ``ridge=0``), epsilon-SVR or
         maximum-margin SVC on 0/1 targets (Evoke; :mod:`evolino.readout_svm`).
@@ -178,7 +178,8 @@ _PARAMS_DOC = """
         (``encoding="auto"`` of :class:`evolino.Evolino`).
     popsize : int, default=40
         Networks per generation (ESP: 10 subpopulations x 4 trials, :data:`evolino.presets.SUPERVISED`).
-    max_generations : int, default=10
+    max_generations : int or "auto", default="auto"
+        "auto": :func:`evolino.presets.auto_generations` (20 at up to 100 cells, fewer on wider ones).
     search_options : dict, optional
         More options of the strategy (e.g. ``{"trials": 4}``, ``{"sigma0": 0.3}``).
     washout : int, default=0

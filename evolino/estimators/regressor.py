@@ -51,7 +51,7 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
     _multi_output = True
 
     def __init__(self, n_cells=SUPERVISED.n_cells, *, readout="linear", ridge="auto", C=1.0, epsilon=0.1,
-                 kernel="linear", max_samples=None, search=SUPERVISED.search, popsize=SUPERVISED.popsize, max_generations=10,
+                 kernel="linear", max_samples=None, search=SUPERVISED.search, popsize=SUPERVISED.popsize, max_generations=SUPERVISED.max_generations,
                  search_options=None, washout=0, validation=0.25, input_scale=SUPERVISED.input_scale,
                  init_scale=SUPERVISED.init_scale, gates=SUPERVISED.gates, lags=SUPERVISED.lags, peepholes=True,
                  forget_gate=True,
