@@ -254,6 +254,7 @@ def test_make_strategy_builds_every_new_strategy():
     (lambda: SNES(np.zeros(0)), "x0"),
     (lambda: XNES(np.array([0.0, np.nan])), "x0"),
     (lambda: XNES(np.zeros(3), popsize=1), "popsize"),
+    (lambda: SNES(np.zeros(3), patience=0), "patience"),
     (lambda: CoSyNE(4, popsize=3), "popsize"),
     (lambda: CoSyNE(4, popsize=8, n_offspring=8), "n_offspring"),
     (lambda: CoSyNE(4, mutation_rate=1.5), "mutation_rate"),
@@ -276,3 +277,32 @@ def test_load_state_dict_rejects_other_kinds_and_sizes():
         CoSyNE(4, popsize=12).load_state_dict(c.state_dict())
     with pytest.raises(ValueError, match="pgpe"):
         c.load_state_dict(PGPE(np.zeros(4)).state_dict())
+
+
+# --- restarts of the NES ---------------------------------------------------------------------
+@pytest.mark.parametrize("cls", [SNES, XNES])
+def test_nes_restarts_from_x0_after_patience_generations_without_a_better_sample(cls):
+    x0 = np.full(4, 0.5)
+    es = cls(x0, 0.3, patience=3, seed=0)
+    es.ask()
+    es.tell(np.zeros(es.popsize))  # the run's best: 0
+    for _ in range(3):
+        assert es.restarts == 0
+        es.ask()
+        es.tell(np.ones(es.popsize))  # never better
+    assert es.restarts == 1
+    np.testing.assert_array_equal(es.mu, x0)
+    assert np.all(es.sigma == 0.3)
+    if cls is XNES:
+        np.testing.assert_array_equal(es.B, np.eye(4))
+    rng = np.random.default_rng()
+    rng.bit_generator.state = es.rng.bit_generator.state
+    np.testing.assert_allclose(es.ask(), x0 + 0.3 * rng.standard_normal((es.popsize, 4)), rtol=0, atol=1e-15)
+    es.tell(np.ones(es.popsize))  # the new run's first generation is its best so far
+    assert (es.restarts, es._stale) == (1, 0) and es.best[1] == 0.0
+
+
+@pytest.mark.parametrize("cls", [SNES, XNES])
+def test_nes_with_restarts_resumes_bit_identically(cls):
+    full, resumed = check_resume(lambda s: cls(np.full(8, 0.5), 0.3, patience=1, seed=s), pending=True)
+    assert full.restarts >= 1 and resumed.restarts == full.restarts

@@ -55,7 +55,8 @@ def expm_sym(M) -> np.ndarray:
 class _NES(SearchStrategy):
     kind = ""
 
-    def __init__(self, x0, sigma0=1.0, *, popsize=None, eta_mu=1.0, eta_sigma=None, tolx=1e-12, seed=None):
+    def __init__(self, x0, sigma0=1.0, *, popsize=None, eta_mu=1.0, eta_sigma=None, tolx=1e-12, patience=None,
+                 seed=None):
         x0 = check_mean(x0)
         super().__init__(x0.size, seed)
         d = self.n_params
@@ -65,9 +66,25 @@ class _NES(SearchStrategy):
                           else check_number(eta_sigma, "eta_sigma", low=0.0, low_open=True))
         self.tolx = check_number(tolx, "tolx", low=0.0)
         self.sigma0 = check_number(sigma0, "sigma0", low=0.0, low_open=True)
-        self.mu = x0.copy()
+        self.mu, self.x0 = x0.copy(), x0.copy()
+        self.patience = None if patience is None else check_positive_int(patience, "patience")
+        self.restarts, self._run_best, self._stale = 0, float("inf"), 0
         self.utilities = utilities(self._popsize)
         self._noise = None  # (P, n) standard normal samples of the pending population
+
+    def _update(self, genomes, f, improved):
+        self._learn(f)
+        self._noise = None
+        if self.patience is None:
+            return
+        if f.min() < self._run_best:
+            self._run_best, self._stale = float(f.min()), 0
+        else:
+            self._stale += 1
+        if self._stale >= self.patience:  # stalled: start again from x0 with fresh samples (the rng goes on)
+            self.mu = self.x0.copy()
+            self._reset_shape()
+            self.restarts, self._run_best, self._stale = self.restarts + 1, float("inf"), 0
 
     @property
     def popsize(self) -> int:
@@ -89,7 +106,8 @@ class _NES(SearchStrategy):
     def state_dict(self) -> dict:
         """Mean, step sizes (and shape matrix), the pending samples' noise: plain arrays and scalars."""
         d = self._base_state()
-        d.update(kind=self.kind, mu=self.mu.copy(), popsize=int(self._popsize),
+        d.update(kind=self.kind, mu=self.mu.copy(), popsize=int(self._popsize), restarts=int(self.restarts),
+                 run_best=float(self._run_best), stale=int(self._stale),
                  noise=np.zeros((0, self.n_params)) if self._noise is None else self._noise.copy(),
                  **self._own_state())
         return d
@@ -105,6 +123,9 @@ class _NES(SearchStrategy):
             raise ValueError("state_dict was saved by a strategy with a different number of parameters")
         self._load_base_state(d)
         self.mu = mu
+        if "restarts" in d:  # saved before restarts existed: none
+            self.restarts, self._stale = scalar(d, "restarts", int), scalar(d, "stale", int)
+            self._run_best = scalar(d, "run_best", float)
         noise = array(d, "noise").reshape(-1, self.n_params)
         self._noise = noise if len(noise) else None
         self._load_own_state(d)
@@ -126,6 +147,9 @@ class SNES(_NES):
         Default ``(3 + ln n) / (5 sqrt n)`` (the paper's and PyBrain's).
     tolx : float, default=1e-12
         ``stop()`` reports ``tolx`` once every ``sigma`` is below this.
+    patience : int, optional
+        Restart (mean ``x0``, step sizes ``sigma0``; the random stream goes on) after this many
+        generations without a better sample than the current run's best (``restarts`` counts them).
     seed : None, int or numpy.random.Generator
 
     Examples
@@ -143,6 +167,7 @@ class SNES(_NES):
 
     def __init__(self, x0, sigma0=1.0, **kwargs):
         super().__init__(x0, float(np.max(sigma0)) if np.ndim(sigma0) else sigma0, **kwargs)
+        self._sigma_init = sigma0
         self.sigma = check_sigmas(sigma0, self.n_params)
 
     @staticmethod
@@ -157,12 +182,14 @@ class SNES(_NES):
     def _transform(self, s):
         return self.sigma * s
 
-    def _update(self, genomes, f, improved):
+    def _reset_shape(self):
+        self.sigma = check_sigmas(self._sigma_init, self.n_params)
+
+    def _learn(self, f):
         s = self._ranked_noise(f)
         u = self.utilities
         self.mu = self.mu + self.eta_mu * self.sigma * (u @ s)
         self.sigma = self.sigma * np.exp(0.5 * self.eta_sigma * (u @ (s**2 - 1.0)))
-        self._noise = None
 
     def _own_state(self):
         return {"sigma": self.sigma.copy()}
@@ -190,6 +217,9 @@ class XNES(_NES):
         Default ``(9 + 3 ln n) / (5 n sqrt n)`` each (the paper's and PyBrain's).
     tolx : float, default=1e-12
         ``stop()`` reports ``tolx`` once ``sigma * max |B|`` is below this.
+    patience : int, optional
+        Restart (mean ``x0``, ``sigma0``, ``B = I``; the random stream goes on) after this many
+        generations without a better sample than the current run's best.
     seed : None, int or numpy.random.Generator
 
     Notes
@@ -235,7 +265,10 @@ class XNES(_NES):
     def _transform(self, s):
         return self.sigma * (s @ self.B.T)
 
-    def _update(self, genomes, f, improved):
+    def _reset_shape(self):
+        self.sigma, self.B = float(self.sigma0), np.eye(self.n_params)
+
+    def _learn(self, f):
         s = self._ranked_noise(f)
         u = self.utilities
         d = self.n_params
@@ -246,7 +279,6 @@ class XNES(_NES):
         self.mu = self.mu + self.eta_mu * self.sigma * (self.B @ g_delta)
         self.sigma = self.sigma * float(np.exp(0.5 * self.eta_sigma * g_sigma))
         self.B = self.B @ expm_sym(0.5 * self.eta_B * g_B)
-        self._noise = None
 
     def _own_state(self):
         return {"sigma": float(self.sigma), "B": self.B.copy()}
