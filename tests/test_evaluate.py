@@ -562,7 +562,9 @@ def ray_cluster():
 
 @pytest.fixture(scope="module")
 def ray_ev(ray_cluster):
-    with Ray(n_workers=2, timeout=60) as ev:
+    # the timeout only catches a hang: the first call starts the actors (imports, compiled kernels), which took
+    # over 60 s on a loaded 2-core machine
+    with Ray(n_workers=2, timeout=300) as ev:
         yield ev
 
 
