@@ -89,7 +89,7 @@ def test_pole_defaults_are_the_measured_setting():
     parser = argparse.ArgumentParser()
     add_subcommands(parser.add_subparsers(dest="cmd"))
     args = parser.parse_args(["pole"])
-    assert args.search == "xnes" and args.no_peepholes and args.no_forget_gate
+    assert args.search == "snes" and args.no_peepholes and args.no_forget_gate and args.pole_options
     args = parser.parse_args(["pole", "--peepholes", "--forget-gate"])
     assert not args.no_peepholes and not args.no_forget_gate
 
@@ -103,3 +103,24 @@ def test_flag_errors(tmp_path):
         main(["pole", "--resume", "--generations", "1", "--no-progress", "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="--workers"):
         main(["pole", "--workers", "2", "--generations", "1", "--no-progress"])
+
+
+def test_pole_command_runs_snes_with_the_presets_step_and_restarts(tmp_path, monkeypatch):
+    import evolino.rl.search as search
+
+    seen = []
+    real = search.evolve_policy
+
+    def spy(task, **kw):
+        res = real(task, **kw)
+        seen.append((kw["search"], kw["search_options"], res.strategy))
+        return res
+
+    monkeypatch.setattr(search, "evolve_policy", spy)
+    base = ["pole", "--poles", "1", "--max-steps", "300", "--generations", "2", "--no-progress", "--no-plot"]
+    main(base)
+    name, options, strategy = seen[-1]
+    assert name == "snes" and options == {"sigma0": 2.0, "patience": 60}
+    assert strategy.patience == 60 and np.all(strategy.sigma0 == 2.0)
+    main(base + ["--search", "xnes"])  # other strategies keep the presets' search_options
+    assert seen[-1][0] == "xnes" and seen[-1][1] == {}

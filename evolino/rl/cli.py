@@ -87,8 +87,8 @@ def add_subcommands(subparsers) -> None:
     Each subparser sets ``func``: call ``args.func(args)``, which returns an exit code.
     """
     p = subparsers.add_parser("pole", help="evolve an LSTM policy for (double) pole balancing",
-                              description="Evolve an LSTM policy for pole balancing. The defaults (xNES, "
-                                          "cells without peepholes and forget gate) are the best measured setting "
+                              description="Evolve an LSTM policy for pole balancing. The defaults (SNES with "
+                                          "restarts, cells without peepholes and forget gate) are the best measured setting "
                                           "of benchmarks/RESULTS.md.")
     p.add_argument("--poles", type=int, choices=(1, 2), default=2, help="number of poles (default 2)")
     p.add_argument("--no-velocities", action="store_true", help="hide the velocities (non-Markov task)")
@@ -103,7 +103,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--backend", choices=("auto", "numpy", "numba"), default="auto",
                    help="episode backend (default: auto, compiled episodes when numba is installed)")
     _common(p, search=POLE.search, lean=True, gradient=True)
-    p.set_defaults(func=run_pole)
+    p.set_defaults(func=run_pole, pole_options=True)
 
     g = subparsers.add_parser("gym", help="evolve an LSTM policy on a gymnasium environment",
                               description="Evolve an LSTM policy on a gymnasium environment (needs evolino[gym]).")
@@ -195,6 +195,8 @@ def _train(task, args, spec, callbacks, evaluator, resume):
     from .search import evolve_policy
 
     options = {"restarts": args.restarts} if args.restarts else {}
+    if getattr(args, "pole_options", False):
+        options.update(POLE.command_options(args.search))
     return evolve_policy(task, spec=spec, search=args.search, popsize=args.popsize, seed=args.seed,
                          max_evaluations=evals, max_generations=gens, callbacks=callbacks, evaluator=evaluator,
                          search_options=options, normalize_obs=not getattr(args, "no_normalize", True),
