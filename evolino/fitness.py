@@ -402,32 +402,31 @@ class EvolinoFitness:
         return final
 
 
-def free_run_options(trainer, loss) -> dict:
-    """``horizon`` and ``stride`` of an :class:`evolino.Evolino` trainer as :class:`EvolinoFitness` options, checked.
+def free_run_options(feedback, loss, horizon, stride) -> dict:
+    """A trainer's ``horizon`` and ``stride`` as :class:`EvolinoFitness` options, checked.
 
     Parameters
     ----------
-    trainer : Evolino
+    feedback : bool
     loss : str or callable
+    horizon : int, "auto" or None
+    stride : int or None
 
     Returns
     -------
     dict
         The free-run options (feedback tasks; empty for input-driven data).
     """
-    if not trainer.feedback:
-        for name in ("horizon", "stride"):
-            if getattr(trainer, name) not in (None, "auto"):
+    given = {"horizon": horizon, "stride": stride}
+    if not feedback:
+        for name, v in given.items():
+            if v not in (None, "auto"):
                 raise ValueError(f"{name} applies to feedback=True (free runs); leave it None for input-driven data")
         if loss == "vpt":
             raise ValueError("loss='vpt' scores free runs: it needs feedback=True")
         return {}
-    opts = {}
-    for name in ("horizon", "stride"):
-        v = getattr(trainer, name)
-        if v is not None:
-            opts[name] = v if (name == "horizon" and v == "auto") else check_positive_int(v, name)
-    return opts
+    return {name: v if (name == "horizon" and v == "auto") else check_positive_int(v, name)
+            for name, v in given.items() if v is not None}
 
 
 def first_generation_check(fitness):

@@ -39,10 +39,10 @@ READOUTS = ("linear", "svr", "svc")
 
 
 def _size(v, name, auto):
-    """``v`` checked as an int >= 1, or ``auto()`` for ``"auto"``."""
+    """``v`` checked as an int >= 1, or ``auto`` for ``"auto"``."""
     if isinstance(v, str) and v != "auto":
         raise EvolinoTypeError(f"{name} must be an int >= 1 or 'auto', got {v!r}")
-    return auto() if isinstance(v, str) else check_positive_int(v, name)
+    return auto if isinstance(v, str) else check_positive_int(v, name)
 
 
 class Evolino:
@@ -199,8 +199,7 @@ class Evolino:
     """
 
     def __init__(self, n_cells=SUPERVISED.n_cells, *, search=SUPERVISED.search, readout="linear", ridge="auto",
-                 washout=100,
-                 validation=0.25, feedback=True, loss="nrmse", horizon="auto", stride=None, noise=0.0,
+                 washout=100, validation=0.25, feedback=True, loss="nrmse", horizon="auto", stride=None, noise=0.0,
                  popsize=SUPERVISED.popsize, max_generations=SUPERVISED.max_generations,
                  max_evaluations=None, target_fitness=None, peepholes=True, forget_gate=True,
                  init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, gates=SUPERVISED.gates,
@@ -251,7 +250,7 @@ class Evolino:
             if self.n_cells.n_inputs != n_inputs:
                 raise ValueError(f"n_cells spec has n_inputs={self.n_cells.n_inputs}, the data need {n_inputs}")
             return self.n_cells
-        n = _size(self.n_cells, "n_cells", lambda: auto_n_cells(n_rows))
+        n = _size(self.n_cells, "n_cells", auto_n_cells(n_rows))
         return LSTMSpec(n_inputs, n, peepholes=self.peepholes, forget_gate=self.forget_gate, dtype=self.dtype)
 
     def _evolution_dtype(self, spec):
@@ -336,7 +335,7 @@ class Evolino:
         spec = self._spec(data.n_inputs, data.n_rows)
         self.n_cells_ = spec.n_cells
         self.max_generations_ = None if self.max_generations is None else \
-            _size(self.max_generations, "max_generations", lambda: auto_generations(spec.n_cells))
+            _size(self.max_generations, "max_generations", auto_generations(spec.n_cells))
         readout = self._readout()
         scales = {k: self._scale(k) for k in ("input_scale", "init_scale", "gates")}
         name, enc_opts = self._encoding_name(), self._encoding_options()
@@ -376,14 +375,14 @@ class Evolino:
             raise ValueError(f"ridge='auto' needs at least {MIN_STEPS_AUTO} fit steps to cross-validate, got "
                              f"{n_fit} sample{'s' if n_fit != 1 else ''}: pass more data or ridge=0")
         fixed = 0 if lags == "auto" else lags
+        runs = free_run_options(bool(self.feedback), loss, self.horizon, self.stride)
         fitness = final_fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=1.0, lags=fixed,
-                                                 backend=self.backend, **free_run_options(self, loss), **arrays)
+                                                 backend=self.backend, **runs, **arrays)
         evo_dtype = self._evolution_dtype(spec)
         if evo_dtype != spec.dtype:  # evolution in its own precision; the final readout in the network's
             evo_arrays = {k: _data.cast(v, evo_dtype) for k, v in arrays.items()}
             fitness = EvolinoFitness(dataclasses.replace(spec, dtype=evo_dtype), readout=readout, loss=loss,
-                                     input_scale=1.0, lags=fixed, backend=self.backend, **free_run_options(self, loss),
-                                     **evo_arrays)
+                                     input_scale=1.0, lags=fixed, backend=self.backend, **runs, **evo_arrays)
         check_run_memory(fitness, self.popsize if isinstance(self.popsize, int) else 16, spec.n_params)
         n_jobs = self.n_jobs  # never more workers than candidates (a pool also caps itself per call)
         if isinstance(n_jobs, int) and isinstance(self.popsize, int) and n_jobs > self.popsize > 0:
