@@ -207,6 +207,7 @@ CLI_CASES = {
     "out cannot be created": ["sines", "--out", "/proc/evolino-no-such/out", "--generations", "1"],
     "out is a file": ["sines", "--out", "{tmp}/afile", "--generations", "1"],
     "gym env dependency missing": ["gym", "LunarLander-v3", "--evaluations", "10", "--no-progress"],
+    "gym validation negative": ["gym", "CartPole-v1", "--validation", "-1"],
 }
 
 

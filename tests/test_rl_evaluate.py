@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("gymnasium")
 
 from evolino.rl import Policy, PoleTask, evaluate_policy  # noqa: E402
-from evolino.rl.gym import GymTask, heldout_seeds, rollout  # noqa: E402
+from evolino.rl.gym import GymTask, heldout_seeds, rollout, validation_seeds  # noqa: E402
 
 
 def _policy(task, norm=None):
@@ -72,3 +72,40 @@ def test_task_accepts_an_env_factory():
     assert rollout(short_cartpole, pol, seed=seed)["return"] == R[0, 0]
     out = evaluate_policy(pol, task, episodes=4)
     assert out["threshold"] == 30.0 and all(r <= 40 for r in out["returns"])
+
+
+def test_validation_seeds_are_their_own_and_the_mean_is_theirs():
+    task = GymTask("CartPole-v1", mask=(1, 3), episodes=3, seed=2, validation=6)
+    val = validation_seeds(task)
+    train = task.fitness_fn(task.default_spec(1)).episode_seeds(np.zeros((1, 1)))[0]
+    assert len(val) == 6 and np.array_equal(val, validation_seeds(task))
+    assert not set(val.tolist()) & (set(train.tolist()) | set(heldout_seeds(task, 1000).tolist()))
+    pol = _policy(task)
+    ref = np.mean([rollout("CartPole-v1", pol, seed=int(s))["return"] for s in val])
+    assert task.validation_mean(pol.spec, pol.genome) == pytest.approx(ref)
+    assert task.describe()["validation"] == 6
+    with pytest.raises(ValueError, match="validation"):
+        GymTask("CartPole-v1", validation=-1)
+
+
+def test_check_with_validation_takes_the_best_three_and_the_first_that_passes(monkeypatch):
+    task = GymTask("CartPole-v1", episodes=3, validation=5, target_return=100.0)
+    spec = task.default_spec(1)
+    genomes = np.arange(6.0)[:, None] * np.ones((6, spec.n_params))
+    # training means 150, 90, 120, 300, 200, 110: winners 0, 2, 3, 4, 5; best three by training: 3, 4, 0
+    status = {"fitness": -np.array([150.0, 90.0, 120.0, 300.0, 200.0, 110.0]), "evaluations": 16}
+    tried = []
+    valid = {3: 50.0, 4: 100.0, 0: 400.0, 2: 500.0, 5: 500.0}
+
+    def fake(spec_, genome, obs_norm=None):
+        tried.append(int(genome[0]))
+        return valid[int(genome[0])]
+
+    monkeypatch.setattr(task, "validation_mean", fake)
+    solved, champion, evals = task.check(spec, status, genomes)
+    assert tried == [3, 4, 0] and solved and champion[0] == 4.0 and evals == 16 - 6 + 4 + 1
+    valid.update({4: 99.0, 0: 99.0})
+    tried.clear()
+    assert task.check(spec, status, genomes) == (False, None, None) and tried == [3, 4, 0]
+    monkeypatch.setattr(task, "validation", 0)  # no validation: the first winner, as before
+    assert task.check(spec, status, genomes)[0] and task.check(spec, status, genomes)[1][0] == 0.0

@@ -7,8 +7,10 @@ the best return with its natural sign (steps balanced, episode return), and writ
 (return curve, and the champion's episode) and ``checkpoint.npz`` (the search after its
 last generation; ``--resume`` continues from it bit for bit).
 
-``evolino gym`` also scores the champion on ``--eval-episodes`` held-out episodes
-(gymnasium's "solved": their mean reaches the environment's ``reward_threshold``).
+``evolino gym`` counts a candidate that reaches the target on its training episodes only once
+it also reaches it on ``--validation`` episodes of validation seeds (default 20), and scores the
+champion on ``--eval-episodes`` held-out episodes (gymnasium's "solved": their mean reaches the
+environment's ``reward_threshold``).
 
 ``evolino pole --search rpg`` trains the same policy by recurrent policy gradients
 (:func:`evolino.rl.rpg.train_rpg`) instead of evolving it: ``--popsize`` is then the episodes per
@@ -42,6 +44,13 @@ def _positive(text):
     v = int(text)
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _nonnegative(text):
+    v = int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
     return v
 
 
@@ -117,6 +126,8 @@ def add_subcommands(subparsers) -> None:
                    help="cap on steps per episode (besides the environment's own time limit)")
     g.add_argument("--no-normalize", action="store_true",
                    help="feed raw observations (default: running mean/std normalization, saved with the policy)")
+    g.add_argument("--validation", type=_nonnegative, default=20,
+                   help="episodes on validation seeds a candidate must also reach the target on (default 20; 0: off)")
     g.add_argument("--eval-episodes", type=_positive, default=100,
                    help="held-out episodes the champion is scored on (default 100, as gymnasium's threshold)")
     _common(g)
@@ -305,7 +316,7 @@ def run_gym(args) -> int:
 
     task = GymTask(args.env_id, mask=args.mask, episodes=args.episodes, seed=max(args.seed, 0),
                    seeding=args.seeding, target_return=args.target, vectorization=args.vectorization,
-                   max_steps=args.max_episode_steps)
+                   max_steps=args.max_episode_steps, validation=args.validation)
 
     def episode(policy):
         out = rollout(args.env_id, policy, seed=args.seed)

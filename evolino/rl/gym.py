@@ -30,10 +30,12 @@ import numpy as np
 from .._validate import EvolinoError, check_choice, check_number, check_positive_int
 from .policy import PolicyBatch, PolicySpec
 
-__all__ = ["GymTask", "GymFitness", "rollout", "make_env", "evaluate_policy", "heldout_seeds"]
+__all__ = ["GymTask", "GymFitness", "rollout", "make_env", "evaluate_policy", "heldout_seeds", "validation_seeds"]
 
 SEEDING = ("fixed", "genome")
 VECTORIZATION = ("sync", "vector")
+VALIDATED = 3  # candidates per generation tried on the validation episodes
+HELDOUT_POOL = 1000  # held-out seeds the validation seeds keep clear of
 
 
 def _gym():
@@ -251,6 +253,15 @@ class GymTask:
     target_return : float, optional
         Solved when a candidate's mean return reaches it; default the
         environment's ``reward_threshold`` (475 for CartPole-v1), or never.
+    validation : int, default=20
+        A candidate whose training mean reaches ``target_return`` must also reach it as the
+        mean of this many episodes on validation seeds (:func:`validation_seeds`: disjoint
+        from the training and the held-out seeds) before the search counts as solved;
+        otherwise the search goes on. The best three such candidates of a generation are
+        tried; their episodes are not counted as evaluations (as the pole's 100,000-step
+        test). 0: the training episodes decide (a lucky candidate can stop the search: on
+        CartPole with velocities hidden, held-out means of 290-485 where 20 validation
+        episodes gave 484-486; benchmarks/RESULTS.md).
     max_steps : int, optional
         Extra cap on episode length.
     vectorization : {"sync", "vector"}, default="sync"
@@ -260,7 +271,7 @@ class GymTask:
 
     def __init__(self, env_id: str, *, mask=(), episodes: int = 3, seed: int = 0, seeding: str = "fixed",
                  target_return: float | None = None, max_steps: int | None = None, vectorization: str = "sync",
-                 env_kwargs: dict | None = None):
+                 env_kwargs: dict | None = None, validation: int = 20):
         self.env_kwargs = dict(env_kwargs or {})
         probe = make_env(env_id, **self.env_kwargs)
         try:
@@ -272,6 +283,7 @@ class GymTask:
         self.episodes = check_positive_int(episodes, "episodes")
         self.seed = check_positive_int(seed, "seed", minimum=0)
         self.seeding = check_choice(seeding, "seeding", SEEDING)
+        self.validation = check_positive_int(validation, "validation", minimum=0)
         self.vectorization = check_choice(vectorization, "vectorization", VECTORIZATION)
         self.max_steps = None if max_steps is None else check_positive_int(max_steps, "max_steps")
         target = threshold if target_return is None else target_return
@@ -282,7 +294,8 @@ class GymTask:
 
     def describe(self) -> dict:
         return {"task": "gym", "env_id": env_name(self.env_id), "mask": list(self.mask), "episodes": self.episodes,
-                "seeding": self.seeding, "env_kwargs": self.env_kwargs, "action": self.action}
+                "seeding": self.seeding, "validation": self.validation, "env_kwargs": self.env_kwargs,
+                "action": self.action}
 
     def default_spec(self, n_cells: int = 2, **options) -> PolicySpec:
         return PolicySpec(len(self.keep), n_cells, n_outputs=self.action["n_outputs"], head=self.action["head"],
@@ -304,11 +317,28 @@ class GymTask:
         """``(solved, champion, evaluations to solve)`` after a generation."""
         if self.target_return is None:
             return False, None, None
-        winners = np.flatnonzero(-status["fitness"] >= self.target_return)
+        f = status["fitness"]
+        winners = np.flatnonzero(-f >= self.target_return)
         if winners.size == 0:
             return False, None, None
-        i = int(winners[0])
-        return True, genomes[i].copy(), int(status["evaluations"] - len(status["fitness"]) + i + 1)
+        if self.validation:  # the best (then the first) three, each on the validation episodes
+            order = winners[np.lexsort((winners, f[winners]))][:VALIDATED]
+            passed = [i for i in order.tolist() if self.validation_mean(spec, genomes[i], obs_norm) >= self.target_return]
+            if not passed:
+                return False, None, None
+            i = int(passed[0])
+        else:
+            i = int(winners[0])
+        return True, genomes[i].copy(), int(status["evaluations"] - len(f) + i + 1)
+
+    def validation_mean(self, spec, genome, obs_norm=None) -> float:
+        """Mean return of ``genome`` over the ``validation`` episodes of :func:`validation_seeds`."""
+        fn = self.fitness_fn(spec)
+        try:
+            ret = fn.run(PolicyBatch(spec, np.reshape(genome, (1, -1)), obs_norm), validation_seeds(self)[None])
+        finally:
+            fn.close()
+        return float(ret.mean())
 
 
 def rollout(env, policy, *, seed: int | None = None, max_steps: int | None = None) -> dict:
@@ -357,6 +387,23 @@ def rollout(env, policy, *, seed: int | None = None, max_steps: int | None = Non
             "actions": actions, "rewards": np.asarray(rewards)}
 
 
+def _training_seeds(task) -> set:
+    return set(np.random.SeedSequence(task.seed).generate_state(task.episodes, dtype=np.uint32).tolist())
+
+
+def validation_seeds(task: GymTask) -> np.ndarray:
+    """The ``task.validation`` episode seeds ``(validation,)`` of :meth:`GymTask.check`.
+
+    Drawn from their own stream (``SeedSequence([task.seed, 2])``), never a training seed
+    nor one of the first :data:`HELDOUT_POOL` held-out seeds (:func:`heldout_seeds`), so the
+    held-out score of :func:`evaluate_policy` stays out of sample.
+    """
+    n = check_positive_int(task.validation, "validation")
+    taken = _training_seeds(task) | set(heldout_seeds(task, HELDOUT_POOL).tolist())
+    pool = np.random.SeedSequence([task.seed, 2]).generate_state(n + len(taken), dtype=np.uint32)
+    return np.array([s for s in pool.tolist() if s not in taken][:n], dtype=np.int64)
+
+
 def heldout_seeds(task: GymTask, episodes: int) -> np.ndarray:
     """``episodes`` episode seeds ``(episodes,)`` disjoint from the ones ``task`` trains on ("fixed" seeding).
 
@@ -364,7 +411,7 @@ def heldout_seeds(task: GymTask, episodes: int) -> np.ndarray:
     happens to equal a training seed is dropped and replaced.
     """
     episodes = check_positive_int(episodes, "episodes")
-    train = set(np.random.SeedSequence(task.seed).generate_state(task.episodes, dtype=np.uint32).tolist())
+    train = _training_seeds(task)
     pool = np.random.SeedSequence([task.seed, 1]).generate_state(episodes + len(train), dtype=np.uint32)
     return np.array([s for s in pool.tolist() if s not in train][:episodes], dtype=np.int64)
 
