@@ -12,7 +12,7 @@ What is measured, each in a fresh process:
   ``NUMBA_NUM_THREADS`` = 1 and 2: wall time and CPU time (user + system, from the child's
   rusage), and the result lines it prints, which must be the same on every backend;
 * the compiled start: importing the kernels and running every kernel a float64 run needs
-  (forward and closed loop, serial and parallel builds) with an empty numba cache
+  (forward and closed loop, on one thread and on the kernel threads) with an empty numba cache
   directory (cold: compiling) and again with that directory filled (warm: loading).
 
 On a shared machine the CPU time is the robust column; the wall time shows what threads
@@ -44,7 +44,7 @@ _backend._kernels()
 t1 = time.perf_counter()
 spec = LSTMSpec(1, 4)
 X = np.zeros((1, 5, 1))
-for P in (3, 1):  # P > 1: the parallel build (two threads); P = 1: the serial build
+for P in (3, 1):  # P > 1: spread over the kernel threads (two); P = 1: one thread
     w = prepare(spec, spec.init(0, P))
     st = LSTMState(np.zeros((P, 1, 4)), np.zeros((P, 1, 4)))
     forward(spec, w, X, backend="numba")

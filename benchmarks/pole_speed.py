@@ -15,7 +15,7 @@ What is measured, in one process:
    (``time.process_time``) of each; the two fitness vectors are compared;
 3. the solution's 625-start generalization test (1,000 steps each) and its 100,000-step test, both backends;
 4. in fresh processes: the compiled kernels' cold start (empty numba cache: compiling) and warm start
-   (cache filled: loading), serial and parallel builds.
+   (cache filled: loading), on one thread and then on two.
 
 Usage::
 
@@ -93,7 +93,7 @@ def cpu(fn):
 
 def compile_rows():
     """Cold and warm start of the compiled pole kernels, each in a fresh process (2 threads allowed,
-    so that the parallel build compiles as it would in use)."""
+    as in use): the first call compiles (or loads) the kernel, the second spreads it over the threads."""
     rows = []
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), NUMBA_NUM_THREADS="2")
     with tempfile.TemporaryDirectory() as cache:
@@ -189,7 +189,7 @@ def main(argv=None):
               f"{int(np.sum(lock == [b for _, _, b in differ]))}")
 
     if not args.no_compile:
-        print("\n| compiled pole kernels | import s (wall) | serial build s (wall) | parallel build s (wall) "
+        print("\n| compiled pole kernels | import s (wall) | first call, one thread s (wall) | then on 2 threads s (wall) "
               "| process wall s | process CPU s |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for kind, imp, serial, parallel, wall, c in compile_rows():

@@ -12,26 +12,24 @@ where the NumPy kernel streams a population chunk's weights and pays a fixed cos
 per NumPy call; the pre-activations of all units come from one pass over the
 weight rows, and the cell update is one loop over the cells.
 
-Every network is computed by the same function (:func:`_run_net`,
-:func:`_closed_net`) whatever the loop around it, so the serial and the
-parallel (``prange`` over networks) builds give bit-for-bit the same results.
-All functions live at module level with ``cache=True``: numba's disk cache works
-only for those (not closures), and the serial and parallel builds are distinct
-functions because the cache is keyed by the function, not by its options.
+Every network is computed by the same code whatever range of networks a call
+covers, so spreading the networks over threads (:func:`evolino._backend.spread`) gives bit-for-bit the
+results of one thread. All functions live at module level with ``cache=True``:
+numba's disk cache works only for those (not closures).
 """
 
 from __future__ import annotations
 
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import intrinsic
 
 __all__ = []
 
 # error_model="numpy": float division by zero gives inf instead of raising, which lets the compiler
 # vectorize divisions; "contract" lets it fuse multiply-adds (a deterministic choice of the code, the
-# same in the serial and parallel builds); no other fast-math: no reassociation, NaN and inf kept.
+# same whatever thread runs it); no other fast-math: no reassociation, NaN and inf kept.
 _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 
 
@@ -85,6 +83,14 @@ def _logistic2(x):
     p = p * r + 1.0
     s = 1.0 / (1.0 + p * _from_bits((_bits(t) + 1023) << 52))  # exp(r) * 2**k
     return s if x == x else x
+
+
+@njit(**_JIT)
+def _copy(dst, src, start=0):
+    """``dst[start : start + len(src)] = src`` for 1-d arrays, as a loop: an array slice assignment compiles
+    numba's shape-mismatch error path (about 2 s of compile time per assignment, measured)."""
+    for k in range(src.shape[0]):
+        dst[start + k] = src[k]
 
 
 @njit(**_JIT)
@@ -144,105 +150,83 @@ def _net_step(W, R, b, p_in, p_out, x, h, c, a, e, h_new, peep, forget):
         h_new[j] = e[U1 + j] * (2.0 * e[U1 + H + j] - 1.0)
 
 
-@njit(**_JIT)
-def _run_net(W, R, b, p_in, p_out, X, h0, c0, out, c_last, peep, forget):
-    """Network ``W..p_out`` over sequences ``X`` ``(B, T, I)`` from ``h0``, ``c0`` ``(B, H)``.
-
-    Writes ``h_t`` into ``out`` ``(B, T, H)`` and the last cell state into ``c_last`` ``(B, H)``.
-    """
-    B, T = X.shape[0], X.shape[1]
-    H = R.shape[0]
-    a = np.empty(R.shape[1], R.dtype)
-    e = np.empty(R.shape[1] + H, np.float64)
-    h = np.empty(H, R.dtype)
-    c = np.empty(H, R.dtype)
-    for s in range(B):
-        h[:] = h0[s]
-        c[:] = c0[s]
-        for t in range(T):
-            _net_step(W, R, b, p_in, p_out, X[s, t], h, c, a, e, out[s, t], peep, forget)
-            h[:] = out[s, t]
-        c_last[s] = c
-
-
+# The loops over networks and sequences live in the exported kernels themselves: every compiled
+# function costs about 1.3 s of cold compile on its own (measured), a helper per network would double that.
 @njit(**_JIT)
 def forward_serial(W, R, b, p_in, p_out, X, h0, c0, out, c_last, peep, forget):
-    """All ``P`` networks, one after the other: ``W`` ``(P, I, U*H)``, ``b`` ``(P, U*H)``, ``p_in`` ``(P, U-2, H)``,
-    ``p_out`` ``(P, H)``, ``X`` ``(B, T, I)``, ``h0``, ``c0``, ``c_last`` ``(P, B, H)``, ``out`` ``(P, B, T, H)``."""
+    """All ``P`` networks over sequences ``X`` ``(B, T, I)``, one network after the other.
+
+    Weights ``W`` ``(P, I, U*H)``, ``R`` ``(P, H, U*H)``, ``b`` ``(P, U*H)``, ``p_in`` ``(P, U-2, H)``,
+    ``p_out`` ``(P, H)``; from ``h0``, ``c0`` ``(P, B, H)``; writes ``h_t`` into ``out`` ``(P, B, T, H)``
+    and the last cell state into ``c_last`` ``(P, B, H)``.
+    """
+    B, T = X.shape[0], X.shape[1]
+    H = R.shape[1]
+    a = np.empty(R.shape[2], R.dtype)
+    e = np.empty(R.shape[2] + H, np.float64)
+    h = np.empty(H, R.dtype)
+    c = np.empty(H, R.dtype)
     for p in range(W.shape[0]):
-        _run_net(W[p], R[p], b[p], p_in[p], p_out[p], X, h0[p], c0[p], out[p], c_last[p], peep, forget)
-
-
-@njit(**_JIT, parallel=True)
-def forward_parallel(W, R, b, p_in, p_out, X, h0, c0, out, c_last, peep, forget):
-    """:func:`forward_serial` with the networks spread over threads."""
-    for p in prange(W.shape[0]):
-        _run_net(W[p], R[p], b[p], p_in[p], p_out[p], X, h0[p], c0[p], out[p], c_last[p], peep, forget)
+        Wp, Rp, bp, pip, pop = W[p], R[p], b[p], p_in[p], p_out[p]
+        for s in range(B):
+            _copy(h, h0[p, s])
+            _copy(c, c0[p, s])
+            for t in range(T):
+                _net_step(Wp, Rp, bp, pip, pop, X[s, t], h, c, a, e, out[p, s, t], peep, forget)
+                _copy(h, out[p, s, t])
+            _copy(c_last[p, s], c)
 
 
 @njit(**_JIT)
-def _closed_net(W, R, b, p_in, p_out, coef, h0, c0, y0, X, hist, lo, hi, clip, out, peep, forget):
-    """One network in closed loop: input ``x_t = [X[s, t], y_{t-1}]``, output
+def closed_loop_serial(W, R, b, p_in, p_out, coef, h0, c0, y0, X, hist, lo, hi, clip, out, peep, forget):
+    """All ``P`` networks in closed loop, one after the other: input ``x_t = [X[s, t], y_{t-1}]``, output
     ``y_t = h_t coef[:H] + [x_t, ..., x_{t-L+1}] coef[H:-1] + coef[-1]``.
 
-    ``coef`` ``(H + L * I + 1, O)``; ``h0``, ``c0`` ``(B, H)``; ``y0`` ``(B, O)`` the first fed-back value;
-    ``X`` ``(B, n, I_ext)`` (``I_ext`` may be 0); ``hist`` ``(B, L, I)``: the inputs before the first
-    step, newest first (its last row unused; ``L = 0``: no lags); ``clip``: outputs are NaN -> 0 then
-    clipped to ``[lo, hi]`` ``(O,)`` before being fed back and stored. Writes ``out`` ``(B, n, O)``.
+    Weights as :func:`forward_serial`; ``coef`` ``(P, H + L * I + 1, O)``; ``h0``, ``c0`` ``(P, B, H)``;
+    ``y0`` ``(P, B, O)`` the first fed-back value; shared ``X`` ``(B, n, I_ext)`` (``I_ext`` may be 0) and
+    ``hist`` ``(B, L, I)``: the inputs before the first step, newest first (its last row unused; ``L = 0``:
+    no lags); ``clip``: outputs are NaN -> 0 then clipped to ``[lo, hi]`` ``(O,)`` before being fed back
+    and stored. Writes ``out`` ``(P, B, n, O)``.
     """
     B, n, E = X.shape
-    H, O = R.shape[0], coef.shape[1]
+    H, O = R.shape[1], coef.shape[2]
     L, I = hist.shape[1], hist.shape[2]
-    a = np.empty(R.shape[1], R.dtype)
-    e = np.empty(R.shape[1] + H, np.float64)
+    a = np.empty(R.shape[2], R.dtype)
+    e = np.empty(R.shape[2] + H, np.float64)
     h = np.empty(H, R.dtype)
     h_new = np.empty(H, R.dtype)
     c = np.empty(H, R.dtype)
     x = np.empty(E + O, R.dtype)
     buf = np.empty((L, I), R.dtype)
-    for s in range(B):
-        h[:] = h0[s]
-        c[:] = c0[s]
-        x[E:] = y0[s]
-        buf[:] = hist[s]
-        for t in range(n):
-            x[:E] = X[s, t]
-            _net_step(W, R, b, p_in, p_out, x, h, c, a, e, h_new, peep, forget)
-            h[:] = h_new
-            for k in range(L - 1, 0, -1):
-                buf[k] = buf[k - 1]
-            if L:
-                buf[0] = x
-            for o in range(O):
-                y = coef[H + L * I, o]
-                for j in range(H):
-                    y += h[j] * coef[j, o]
-                for k in range(L):
-                    for i in range(I):
-                        y += buf[k, i] * coef[H + k * I + i, o]
-                if clip:
-                    if y != y:
-                        y = 0.0
-                    y = min(max(y, lo[o]), hi[o])
-                x[E + o] = y
-                out[s, t, o] = y
-
-
-@njit(**_JIT)
-def closed_loop_serial(W, R, b, p_in, p_out, coef, h0, c0, y0, X, hist, lo, hi, clip, out, peep, forget):
-    """All ``P`` networks in closed loop: ``coef`` ``(P, H + L * I + 1, O)``, ``h0``, ``c0`` ``(P, B, H)``,
-    ``y0`` ``(P, B, O)``, ``X`` ``(B, n, I_ext)`` and ``hist`` ``(B, L, I)`` shared, ``out`` ``(P, B, n, O)``."""
     for p in range(W.shape[0]):
-        _closed_net(W[p], R[p], b[p], p_in[p], p_out[p], coef[p], h0[p], c0[p], y0[p], X, hist, lo, hi, clip,
-                    out[p], peep, forget)
-
-
-@njit(**_JIT, parallel=True)
-def closed_loop_parallel(W, R, b, p_in, p_out, coef, h0, c0, y0, X, hist, lo, hi, clip, out, peep, forget):
-    """:func:`closed_loop_serial` with the networks spread over threads."""
-    for p in prange(W.shape[0]):
-        _closed_net(W[p], R[p], b[p], p_in[p], p_out[p], coef[p], h0[p], c0[p], y0[p], X, hist, lo, hi, clip,
-                    out[p], peep, forget)
+        Wp, Rp, bp, pip, pop, cf = W[p], R[p], b[p], p_in[p], p_out[p], coef[p]
+        for s in range(B):
+            _copy(h, h0[p, s])
+            _copy(c, c0[p, s])
+            _copy(x, y0[p, s], E)
+            for k in range(L):
+                _copy(buf[k], hist[s, k])
+            for t in range(n):
+                _copy(x, X[s, t])
+                _net_step(Wp, Rp, bp, pip, pop, x, h, c, a, e, h_new, peep, forget)
+                _copy(h, h_new)
+                for k in range(L - 1, 0, -1):
+                    _copy(buf[k], buf[k - 1])
+                if L:
+                    _copy(buf[0], x)
+                for o in range(O):
+                    y = cf[H + L * I, o]
+                    for j in range(H):
+                        y += h[j] * cf[j, o]
+                    for k in range(L):
+                        for i in range(I):
+                            y += buf[k, i] * cf[H + k * I + i, o]
+                    if clip:
+                        if y != y:
+                            y = 0.0
+                        y = min(max(y, lo[o]), hi[o])
+                    x[E + o] = y
+                    out[p, s, t, o] = y
 
 
 @njit(**_JIT)
@@ -253,6 +237,6 @@ def step_serial(W, R, b, p_in, p_out, x, h, c, h_out, c_out, peep, forget):
     e = np.empty(R.shape[2] + R.shape[1], np.float64)
     for p in range(W.shape[0]):
         for s in range(h.shape[1]):
-            c_out[p, s] = c[p, s]
+            _copy(c_out[p, s], c[p, s])
             _net_step(W[p], R[p], b[p], p_in[p], p_out[p], x[p, s], h[p, s], c_out[p, s], a, e, h_out[p, s], peep,
                       forget)

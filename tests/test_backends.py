@@ -112,27 +112,25 @@ def test_closed_loop_shared_first_value_and_out_map():
 
 @needs_numba
 @pytest.mark.parametrize("kind", ["forward", "closed_loop"])
-def test_parallel_build_equals_serial_bit_for_bit(kind):
-    k = _backend._kernels()
+def test_kernel_threads_equal_one_thread_bit_for_bit(kind):
     rng = np.random.default_rng(3)
     spec = LSTMSpec(2, 7)
     P, B, T = 9, 2, 30
-    w = _backend._flat_weights(prepare(spec, rng.normal(size=(P, spec.n_params))))
+    w = prepare(spec, rng.normal(size=(P, spec.n_params)))
     h0, c0 = rng.uniform(-1, 1, (P, B, 7)), rng.normal(size=(P, B, 7))
+    X = rng.normal(size=(B, T, 2)) * 0 + np.linspace(-1, 1, T)[None, :, None]
+    coef = np.linspace(-0.5, 0.5, P * 12).reshape(P, 12, 1)  # 7 cells, 2 lags of 2 inputs, bias
+    hist = np.linspace(-1, 1, B * 4).reshape(B, 2, 2)
     outs = []
-    for run in ((k.forward_serial, k.forward_parallel) if kind == "forward" else
-                (k.closed_loop_serial, k.closed_loop_parallel)):
+    for parallel in (False, True):
         if kind == "forward":
             out, c = np.empty((P, B, T, 7)), np.empty((P, B, 7))
-            run(*w, rng.normal(size=(B, T, 2)) * 0 + np.linspace(-1, 1, T)[None, :, None], h0, c0, out, c,
-                True, True)
+            _backend.numba_forward(spec, w, X, h0, c0, out, c, parallel=parallel)
             outs.append((out, c))
         else:
             out = np.empty((P, B, T, 1))
-            coef = np.linspace(-0.5, 0.5, P * 12).reshape(P, 12, 1)  # 7 cells, 2 lags of 2 inputs, bias
-            hist = np.linspace(-1, 1, B * 4).reshape(B, 2, 2)
-            run(*w, coef, h0, c0, np.ones((P, B, 1)), np.full((B, T, 1), 0.3), hist, np.zeros(1), np.zeros(1),
-                False, out, True, True)
+            _backend.numba_closed_loop(spec, w, coef, h0, c0, np.ones((P, B, 1)), np.full((B, T, 1), 0.3), None, out,
+                                       hist=hist, parallel=parallel)
             outs.append((out,))
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)

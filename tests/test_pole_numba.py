@@ -2,7 +2,7 @@
 
 Same steps survived exactly, states, actions and damping fitness to float rounding, for single and
 double pole, with and without velocities, every policy option, several starts per policy, the
-generalization test and the long champion test; the serial and parallel builds bit for bit.
+generalization test and the long champion test; one thread and the kernel threads bit for bit.
 """
 
 import numpy as np

@@ -22,9 +22,10 @@ the population size, and the populations of policy search are small (15 networks
 one episode each); here one control step of one episode is a few hundred
 nanoseconds, and an episode stops as soon as it fails.
 
-Every episode is computed by the same function (:func:`_episode`) whatever the
-loop around it, so the serial and the parallel (``prange`` over the ``P x B``
-episodes) builds give bit-for-bit the same results. All functions live at module
+Every episode is computed by the same function (:func:`_episode`) whatever range
+of episodes a call covers, so spreading them over threads
+(:func:`evolino._backend.spread`, one episode at a time) gives bit-for-bit the
+results of one thread. All functions live at module
 level with ``cache=True`` (numba's disk cache works only for those). numba's cache
 does not notice changes in other files: after editing
 :func:`evolino._numba_kernels._net_step`, touch this file so that its kernels are
@@ -35,18 +36,18 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .._backend import _flat_weights, _parallel
-from .._numba_kernels import _net_step
+from .._backend import _flat_weights, spread
+from .._numba_kernels import _copy, _net_step
 from .policy import HEADS
 
 __all__ = ["run_compiled"]
 
 # no fastmath at all (unlike the LSTM kernels): the physics must round exactly as NumPy does
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
+MAX_PIECES = 1024  # episodes handed to the kernel threads one at a time, up to this many per call
 _WINDOW = 100  # evolino.rl.pole.DAMPING_WINDOW (that module imports this one, not the other way round)
 
 
@@ -134,7 +135,7 @@ def _episode(W, R, b, p_in, p_out, w_out, d, b_out, mean, std, start, n_poles, p
     window = np.zeros(_WINDOW if damping else 0)
     record = n_record > 0
     if record:
-        states[0] = s
+        _copy(states[0], s)
     steps = 0
     alive = True
     for t in range(n_record if record else max_steps):
@@ -143,7 +144,7 @@ def _episode(W, R, b, p_in, p_out, w_out, d, b_out, mean, std, start, n_poles, p
             if norm:
                 x[i] = (x[i] - mean[i]) / std[i]
         _net_step(W, R, b, p_in, p_out, x, h, c, a, e, h_new, peep, forget)
-        h[:] = h_new
+        _copy(h, h_new)
         for o in range(O):
             v = 0.0
             for j in range(H):
@@ -177,7 +178,7 @@ def _episode(W, R, b, p_in, p_out, w_out, d, b_out, mean, std, start, n_poles, p
                 if damping:
                     window[t % _WINDOW] = ((abs(s[0]) + abs(s[1])) + abs(s[2])) + abs(s[3])
         if record:
-            states[t + 1] = s
+            _copy(states[t + 1], s)
         elif not alive:
             break
     total = 0.0
@@ -189,26 +190,13 @@ def _episode(W, R, b, p_in, p_out, w_out, d, b_out, mean, std, start, n_poles, p
 @njit(**_JIT)
 def episodes_serial(W, R, b, p_in, p_out, w_out, d, b_out, mean, std, starts, n_poles, poles, phys, substeps,
                     limits, obs_index, obs_scale, peep, forget, direct, norm, head, damping, max_steps, n_record,
-                    steps, totals, states, actions):
-    """All ``P x B`` episodes, one after the other: weights as :func:`_backend._flat_weights` gives them
-    (``(P, ...)``), ``w_out`` ``(P, H, O)``, ``d`` ``(P, I, O)``, ``b_out`` ``(P, O)``, ``starts`` ``(P, B, k)``;
-    fills ``steps``, ``totals`` ``(P, B)``, ``states`` ``(P, B, T + 1, k)``, ``actions`` ``(P, B, T)``."""
+                    steps, totals, states, actions, q0, q1):
+    """Episodes ``q0 <= q < q1`` of the ``P x B`` (episode ``q`` is start ``q % B`` of policy ``q // B``), one
+    after the other: weights as :func:`_backend._flat_weights` gives them (``(P, ...)``), ``w_out``
+    ``(P, H, O)``, ``d`` ``(P, I, O)``, ``b_out`` ``(P, O)``, ``starts`` ``(P, B, k)``; fills ``steps``,
+    ``totals`` ``(P, B)``, ``states`` ``(P, B, T + 1, k)``, ``actions`` ``(P, B, T)``."""
     B = starts.shape[1]
-    for q in range(starts.shape[0] * B):
-        p, j = q // B, q % B
-        steps[p, j], totals[p, j] = _episode(
-            W[p], R[p], b[p], p_in[p], p_out[p], w_out[p], d[p], b_out[p], mean, std, starts[p, j], n_poles, poles,
-            phys, substeps, limits, obs_index, obs_scale, peep, forget, direct, norm, head, damping, max_steps,
-            n_record, states[p, j], actions[p, j])
-
-
-@njit(**_JIT, parallel=True)
-def episodes_parallel(W, R, b, p_in, p_out, w_out, d, b_out, mean, std, starts, n_poles, poles, phys, substeps,
-                      limits, obs_index, obs_scale, peep, forget, direct, norm, head, damping, max_steps, n_record,
-                      steps, totals, states, actions):
-    """:func:`episodes_serial` with the episodes spread over threads."""
-    B = starts.shape[1]
-    for q in prange(starts.shape[0] * B):
+    for q in range(q0, q1):
         p, j = q // B, q % B
         steps[p, j], totals[p, j] = _episode(
             W[p], R[p], b[p], p_in[p], p_out[p], w_out[p], d[p], b_out[p], mean, std, starts[p, j], n_poles, poles,
@@ -232,8 +220,8 @@ def run_compiled(env, policy, starts, max_steps: int, damping: bool, n_record: i
     n_record : int, default=0
         Record exactly this many steps (0: do not record).
     parallel : bool, optional
-        Force the serial (False) or the parallel (True) build; by default the parallel one when
-        :func:`evolino._backend._parallel` allows it for the ``P x B`` episodes.
+        Force one thread (False) or the kernel threads (True, :func:`evolino._backend.spread`); by
+        default the threads when :func:`evolino._backend._parallel` allows them for the ``P x B`` episodes.
 
     Returns
     -------
@@ -263,16 +251,6 @@ def run_compiled(env, policy, starts, max_steps: int, damping: bool, n_record: i
             np.ascontiguousarray(env._obs_scale, np.float64), spec.peepholes, spec.forget_gate,
             policy.d is not None, policy.obs_norm is not None, HEADS.index(spec.head), bool(damping),
             int(max_steps), T, steps, totals, states, actions)
-    if parallel is None:
-        parallel = _parallel(P * B)
-    if parallel:
-        # episode lengths differ by orders of magnitude: threads take one episode at a time
-        old = numba.get_parallel_chunksize()
-        numba.set_parallel_chunksize(1)
-        try:
-            episodes_parallel(*args)
-        finally:
-            numba.set_parallel_chunksize(old)
-    else:
-        episodes_serial(*args)
+    # episode lengths differ by orders of magnitude: the threads take one episode at a time
+    spread(lambda q0, q1: episodes_serial(*args, q0, q1), P * B, pieces=min(P * B, MAX_PIECES), parallel=parallel)
     return steps, totals, (states if T else None), (actions if T else None)
