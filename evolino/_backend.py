@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -30,7 +30,7 @@ __all__ = ["BACKENDS", "check_backend", "resolve_backend"]
 BACKENDS = ("auto", "numpy", "numba")
 _NUMBA = None  # None: not tried yet; False: not importable; else the kernel module
 _SERIAL = False  # set in evaluator workers: one thread only
-_POOL = None  # the kernel threads, made on first use
+_POOL = None  # (threads, executor): the kernel threads, made on first use
 
 
 def single_threaded() -> None:
@@ -101,10 +101,11 @@ def spread(call, P: int, pieces: int | None = None, parallel: bool | None = None
     import numba
 
     threads = numba.get_num_threads()
-    if _POOL is None or _POOL._max_workers != threads:
-        _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="evolino-kernel")
+    if _POOL is None or _POOL[0] != threads:
+        _POOL = (threads, ThreadPoolExecutor(max_workers=threads, thread_name_prefix="evolino-kernel"))
     bounds = np.linspace(0, P, min(P, pieces or threads) + 1).round().astype(int)
-    futures = [_POOL.submit(call, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    futures = [_POOL[1].submit(call, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    wait(futures)  # every range finished (or failed) before anything is raised or returned
     for f in futures:
         f.result()
 

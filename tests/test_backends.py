@@ -213,3 +213,22 @@ def test_the_parallel_build_is_used_from_the_main_thread_only():
     import numba
 
     assert _backend._parallel(8) == (numba.get_num_threads() > 1)
+
+
+@needs_numba
+@pytest.mark.parametrize("pieces", [None, 3, 50])
+def test_spread_covers_every_network_once_and_raises_what_a_range_raised(pieces):
+    seen = []
+    _backend.spread(lambda lo, hi: seen.append((lo, hi)), 10, pieces=pieces, parallel=True)
+    covered = sorted(i for lo, hi in seen for i in range(lo, hi))
+    assert covered == list(range(10)) and all(hi > lo for lo, hi in seen)
+    assert len(seen) == (min(10, pieces) if pieces else len(seen))
+    _backend.spread(lambda lo, hi: seen.append((lo, hi)), 1, parallel=True)
+    assert seen[-1] == (0, 1)  # one network: one call, here
+
+    def fail(lo, hi):
+        if lo == 0:
+            raise ZeroDivisionError("range 0")
+
+    with pytest.raises(ZeroDivisionError, match="range 0"):
+        _backend.spread(fail, 10, pieces=pieces, parallel=True)
