@@ -15,6 +15,10 @@ Usage::
 
     python benchmarks/tmaze.py --lengths 10,50,100 --searches esp,cmaes,snes,cosyne --runs 5
     python benchmarks/tmaze.py --lengths 5,10,20,50,100 --searches rpg --runs 5
+    python benchmarks/tmaze.py --lengths 100 --searches snes-restarts --cells 4 --runs 20 --first-seed 10
+
+``snes-restarts``: SNES that restarts from its initial mean and step after 20 generations without a
+better candidate than the run's best (``patience=20``), which leaves the return-1.95 plateau.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from evolino.rl.rpg import train_rpg
 from evolino.rl.tmaze import TMazeTask
 
 # the CLI's pole settings where they apply; CMA-ES with IPOP restarts (its plain runs stop on the return-2 plateau)
-OPTIONS = {"esp": {}, "cmaes": {"restarts": "ipop"}, "snes": {}, "xnes": {}, "cosyne": {}, "pgpe": {}}
+OPTIONS = {"esp": {}, "cmaes": {"restarts": "ipop"}, "snes": {}, "xnes": {}, "cosyne": {}, "pgpe": {},
+           "snes-restarts": {"patience": 20}}  # SNES restarted after 20 generations without a better candidate
 EPISODES_PER_EVALUATION = 2  # an evolved candidate plays both signals
 
 
@@ -41,8 +46,8 @@ def run_one(N, search, seed, cells, max_evaluations):
     if search == "rpg":  # its own network (presets.RPG): the measured setting of gradient training
         res = train_rpg(TMazeTask(N), seed=seed, max_evaluations=EPISODES_PER_EVALUATION * max_evaluations)
         return res.solved, res.evaluations, res.evaluations, -float(res.strategy.best[1])
-    res = evolve_policy(TMazeTask(N), n_cells=cells, search=search, seed=seed, max_evaluations=max_evaluations,
-                        search_options=OPTIONS[search])
+    res = evolve_policy(TMazeTask(N), n_cells=cells, search=search.split("-")[0], seed=seed,
+                        max_evaluations=max_evaluations, search_options=OPTIONS[search])
     return res.solved, res.evaluations, EPISODES_PER_EVALUATION * res.evaluations, -float(res.strategy.best[1])
 
 
@@ -51,6 +56,7 @@ def main(argv=None):
     ap.add_argument("--lengths", default="10,50,100")
     ap.add_argument("--searches", default="esp,cmaes,snes,cosyne")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="runs use seeds first-seed .. first-seed + runs - 1")
     ap.add_argument("--cells", type=int, default=2, help="cells of the evolved policies (rpg: presets.RPG)")
     ap.add_argument("--max-evaluations", type=int, default=10_000)
     ap.add_argument("--json", default=None)
@@ -64,7 +70,7 @@ def main(argv=None):
     rows = []
     for N in lengths:
         for search in searches:
-            for seed in range(args.runs):
+            for seed in range(args.first_seed, args.first_seed + args.runs):
                 t0 = time.perf_counter()
                 solved, evals, episodes, best = run_one(N, search, seed, args.cells, args.max_evaluations)
                 rows.append({"length": N, "search": search, "seed": seed, "solved": solved, "evaluations": evals,
