@@ -208,6 +208,7 @@ CLI_CASES = {
     "out is a file": ["sines", "--out", "{tmp}/afile", "--generations", "1"],
     "gym env dependency missing": ["gym", "LunarLander-v3", "--evaluations", "10", "--no-progress"],
     "gym validation negative": ["gym", "CartPole-v1", "--validation", "-1"],
+    "gym validation-se negative": ["gym", "CartPole-v1", "--validation-se", "-1", "--evaluations", "10", "--no-progress"],
 }
 
 

@@ -74,18 +74,24 @@ def test_task_accepts_an_env_factory():
     assert out["threshold"] == 30.0 and all(r <= 40 for r in out["returns"])
 
 
-def test_validation_seeds_are_their_own_and_the_mean_is_theirs():
+def test_validation_seeds_are_their_own_and_the_score_is_their_mean_less_one_standard_error():
     task = GymTask("CartPole-v1", mask=(1, 3), episodes=3, seed=2, validation=6)
     val = validation_seeds(task)
     train = task.fitness_fn(task.default_spec(1)).episode_seeds(np.zeros((1, 1)))[0]
     assert len(val) == 6 and np.array_equal(val, validation_seeds(task))
     assert not set(val.tolist()) & (set(train.tolist()) | set(heldout_seeds(task, 1000).tolist()))
     pol = _policy(task)
-    ref = np.mean([rollout("CartPole-v1", pol, seed=int(s))["return"] for s in val])
-    assert task.validation_mean(pol.spec, pol.genome) == pytest.approx(ref)
-    assert task.describe()["validation"] == 6
+    ref = np.array([rollout("CartPole-v1", pol, seed=int(s))["return"] for s in val])
+    np.testing.assert_allclose(task.validation_returns(pol.spec, pol.genome), ref)
+    bound = ref.mean() - np.sqrt(np.sum((ref - ref.mean()) ** 2) / 5) / np.sqrt(6)  # one standard error
+    assert task.validation_score(pol.spec, pol.genome) == pytest.approx(bound)
+    plain = GymTask("CartPole-v1", mask=(1, 3), episodes=3, seed=2, validation=6, validation_se=0)
+    assert plain.validation_score(pol.spec, pol.genome) == pytest.approx(ref.mean())
+    assert task.describe()["validation"] == 6 and task.describe()["validation_se"] == 1.0
     with pytest.raises(ValueError, match="validation"):
         GymTask("CartPole-v1", validation=-1)
+    with pytest.raises(ValueError, match="validation_se"):
+        GymTask("CartPole-v1", validation_se=-0.5)
 
 
 def test_check_with_validation_takes_the_best_three_and_the_first_that_passes(monkeypatch):
@@ -101,7 +107,7 @@ def test_check_with_validation_takes_the_best_three_and_the_first_that_passes(mo
         tried.append(int(genome[0]))
         return valid[int(genome[0])]
 
-    monkeypatch.setattr(task, "validation_mean", fake)
+    monkeypatch.setattr(task, "validation_score", fake)
     solved, champion, evals = task.check(spec, status, genomes)
     assert tried == [3, 4, 0] and solved and champion[0] == 4.0 and evals == 16 - 6 + 4 + 1
     valid.update({4: 99.0, 0: 99.0})

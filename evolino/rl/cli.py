@@ -8,7 +8,8 @@ the best return with its natural sign (steps balanced, episode return), and writ
 last generation; ``--resume`` continues from it bit for bit).
 
 ``evolino gym`` counts a candidate that reaches the target on its training episodes only once
-it also reaches it on ``--validation`` episodes of validation seeds (default 20), and scores the
+it also reaches it on ``--validation`` episodes of validation seeds (default 20; their mean less
+``--validation-se`` standard errors, default 1), and scores the
 champion on ``--eval-episodes`` held-out episodes (gymnasium's "solved": their mean reaches the
 environment's ``reward_threshold``).
 
@@ -128,6 +129,8 @@ def add_subcommands(subparsers) -> None:
                    help="feed raw observations (default: running mean/std normalization, saved with the policy)")
     g.add_argument("--validation", type=_nonnegative, default=20,
                    help="episodes on validation seeds a candidate must also reach the target on (default 20; 0: off)")
+    g.add_argument("--validation-se", type=float, default=1.0,
+                   help="standard errors the validation mean must clear the target by (default 1)")
     g.add_argument("--eval-episodes", type=_positive, default=100,
                    help="held-out episodes the champion is scored on (default 100, as gymnasium's threshold)")
     _common(g)
@@ -316,7 +319,8 @@ def run_gym(args) -> int:
 
     task = GymTask(args.env_id, mask=args.mask, episodes=args.episodes, seed=max(args.seed, 0),
                    seeding=args.seeding, target_return=args.target, vectorization=args.vectorization,
-                   max_steps=args.max_episode_steps, validation=args.validation)
+                   max_steps=args.max_episode_steps, validation=args.validation,
+                   validation_se=args.validation_se)
 
     def episode(policy):
         out = rollout(args.env_id, policy, seed=args.seed)

@@ -254,14 +254,20 @@ class GymTask:
         Solved when a candidate's mean return reaches it; default the
         environment's ``reward_threshold`` (475 for CartPole-v1), or never.
     validation : int, default=20
-        A candidate whose training mean reaches ``target_return`` must also reach it as the
-        mean of this many episodes on validation seeds (:func:`validation_seeds`: disjoint
-        from the training and the held-out seeds) before the search counts as solved;
-        otherwise the search goes on. The best three such candidates of a generation are
+        A candidate whose training mean reaches ``target_return`` must also reach it on this
+        many episodes on validation seeds (:func:`validation_seeds`: disjoint from the
+        training and the held-out seeds) before the search counts as solved; otherwise the
+        search goes on. "Reach" on validation: the mean minus ``validation_se`` standard
+        errors (:meth:`validation_score`). The best three such candidates of a generation are
         tried; their episodes are not counted as evaluations (as the pole's 100,000-step
         test). 0: the training episodes decide (a lucky candidate can stop the search: on
         CartPole with velocities hidden, held-out means of 290-485 where 20 validation
         episodes gave 484-486; benchmarks/RESULTS.md).
+    validation_se : float, default=1.0
+        Standard errors of the validation mean (``std / sqrt(validation)``) it must clear the
+        target by: a policy that barely reaches the target on its validation episodes is
+        likely below it on others (held-out CartPole and Acrobot runs in benchmarks/RESULTS.md).
+        0: the plain mean.
     max_steps : int, optional
         Extra cap on episode length.
     vectorization : {"sync", "vector"}, default="sync"
@@ -271,7 +277,8 @@ class GymTask:
 
     def __init__(self, env_id: str, *, mask=(), episodes: int = 3, seed: int = 0, seeding: str = "fixed",
                  target_return: float | None = None, max_steps: int | None = None, vectorization: str = "sync",
-                 env_kwargs: dict | None = None, validation: int = 20):
+                 env_kwargs: dict | None = None, validation: int = 20,
+                 validation_se: float = 1.0):
         self.env_kwargs = dict(env_kwargs or {})
         probe = make_env(env_id, **self.env_kwargs)
         try:
@@ -284,6 +291,7 @@ class GymTask:
         self.seed = check_positive_int(seed, "seed", minimum=0)
         self.seeding = check_choice(seeding, "seeding", SEEDING)
         self.validation = check_positive_int(validation, "validation", minimum=0)
+        self.validation_se = check_number(validation_se, "validation_se", low=0.0)
         self.vectorization = check_choice(vectorization, "vectorization", VECTORIZATION)
         self.max_steps = None if max_steps is None else check_positive_int(max_steps, "max_steps")
         target = threshold if target_return is None else target_return
@@ -294,7 +302,8 @@ class GymTask:
 
     def describe(self) -> dict:
         return {"task": "gym", "env_id": env_name(self.env_id), "mask": list(self.mask), "episodes": self.episodes,
-                "seeding": self.seeding, "validation": self.validation, "env_kwargs": self.env_kwargs,
+                "seeding": self.seeding, "validation": self.validation, "validation_se": self.validation_se,
+                "env_kwargs": self.env_kwargs,
                 "action": self.action}
 
     def default_spec(self, n_cells: int = 2, **options) -> PolicySpec:
@@ -323,7 +332,7 @@ class GymTask:
             return False, None, None
         if self.validation:  # the best (then the first) three, each on the validation episodes
             order = winners[np.lexsort((winners, f[winners]))][:VALIDATED]
-            passed = [i for i in order.tolist() if self.validation_mean(spec, genomes[i], obs_norm) >= self.target_return]
+            passed = [i for i in order.tolist() if self.validation_score(spec, genomes[i], obs_norm) >= self.target_return]
             if not passed:
                 return False, None, None
             i = int(passed[0])
@@ -331,14 +340,20 @@ class GymTask:
             i = int(winners[0])
         return True, genomes[i].copy(), int(status["evaluations"] - len(f) + i + 1)
 
-    def validation_mean(self, spec, genome, obs_norm=None) -> float:
-        """Mean return of ``genome`` over the ``validation`` episodes of :func:`validation_seeds`."""
+    def validation_returns(self, spec, genome, obs_norm=None) -> np.ndarray:
+        """Returns ``(validation,)`` of ``genome`` on the episodes of :func:`validation_seeds`."""
         fn = self.fitness_fn(spec)
         try:
-            ret = fn.run(PolicyBatch(spec, np.reshape(genome, (1, -1)), obs_norm), validation_seeds(self)[None])
+            return fn.run(PolicyBatch(spec, np.reshape(genome, (1, -1)), obs_norm), validation_seeds(self)[None])[0]
         finally:
             fn.close()
-        return float(ret.mean())
+
+    def validation_score(self, spec, genome, obs_norm=None) -> float:
+        """What :meth:`check` holds against the target: the mean of :meth:`validation_returns` minus
+        ``validation_se`` standard errors (sample std, ``ddof=1``, over ``sqrt(validation)``)."""
+        ret = self.validation_returns(spec, genome, obs_norm)
+        se = float(ret.std(ddof=1)) / np.sqrt(len(ret)) if len(ret) > 1 else 0.0
+        return float(ret.mean()) - self.validation_se * se
 
 
 def rollout(env, policy, *, seed: int | None = None, max_steps: int | None = None) -> dict:
