@@ -54,7 +54,8 @@ def run_one(name, seed, args):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--envs", default="cartpole", help=f"comma-separated, of {sorted(ENVS)}")
-    ap.add_argument("--seeds", type=int, default=10, help="runs per environment (seeds 0..N-1)")
+    ap.add_argument("--seeds", type=int, default=10, help="runs per environment (seeds first-seed .. first-seed + N - 1)")
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--episodes", type=int, default=3, help="training episodes per evaluation")
     ap.add_argument("--validation", type=int, default=20, help="validation episodes before 'solved' (0: off)")
     ap.add_argument("--validation-se", type=float, default=1.0,
@@ -68,7 +69,7 @@ def main(argv=None):
     print("command: python benchmarks/gym_heldout.py " + " ".join(sys.argv[1:] if argv is None else argv))
     rows = []
     for name in names:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             rows.append(run_one(name, seed, args))
             r = rows[-1]
             print(f"  {r['env']} seed {seed}: {'solved' if r['solved_in_training'] else 'unsolved'} after "
