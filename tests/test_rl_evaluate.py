@@ -115,3 +115,18 @@ def test_check_with_validation_takes_the_best_three_and_the_first_that_passes(mo
     assert task.check(spec, status, genomes) == (False, None, None) and tried == [3, 4, 0]
     monkeypatch.setattr(task, "validation", 0)  # no validation: the first winner, as before
     assert task.check(spec, status, genomes)[0] and task.check(spec, status, genomes)[1][0] == 0.0
+
+
+def test_margin_raises_what_the_search_demands_but_not_the_held_out_threshold(monkeypatch):
+    task = GymTask("CartPole-v1", episodes=3, validation=5, target_return=100.0, margin=25.0)
+    spec = task.default_spec(1)
+    genomes = np.arange(3.0)[:, None] * np.ones((3, spec.n_params))
+    status = {"fitness": -np.array([110.0, 130.0, 124.0]), "evaluations": 3}  # only candidate 1 reaches 125
+    monkeypatch.setattr(task, "validation_score", lambda s, g, o=None: {1: 124.0, 2: 500.0}[int(g[0])])
+    assert task.check(spec, status, genomes) == (False, None, None)  # 124 on validation: below 125
+    monkeypatch.setattr(task, "validation_score", lambda s, g, o=None: 125.0)
+    assert task.check(spec, status, genomes)[1][0] == 1.0
+    pol = _policy(task)
+    assert evaluate_policy(pol, task, episodes=3)["threshold"] == 100.0 and task.describe()["margin"] == 25.0
+    with pytest.raises(ValueError, match="margin"):
+        GymTask("CartPole-v1", margin=-1)

@@ -129,6 +129,8 @@ def add_subcommands(subparsers) -> None:
                    help="feed raw observations (default: running mean/std normalization, saved with the policy)")
     g.add_argument("--validation", type=_nonnegative, default=20,
                    help="episodes on validation seeds a candidate must also reach the target on (default 20; 0: off)")
+    g.add_argument("--margin", type=float, default=0.0,
+                   help="the search demands the target + margin; the held-out score is judged at the target (default 0)")
     g.add_argument("--validation-se", type=float, default=1.0,
                    help="standard errors the validation mean must clear the target by (default 1)")
     g.add_argument("--eval-episodes", type=_positive, default=100,
@@ -320,7 +322,7 @@ def run_gym(args) -> int:
     task = GymTask(args.env_id, mask=args.mask, episodes=args.episodes, seed=max(args.seed, 0),
                    seeding=args.seeding, target_return=args.target, vectorization=args.vectorization,
                    max_steps=args.max_episode_steps, validation=args.validation,
-                   validation_se=args.validation_se)
+                   validation_se=args.validation_se, margin=args.margin)
 
     def episode(policy):
         out = rollout(args.env_id, policy, seed=args.seed)
