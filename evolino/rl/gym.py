@@ -418,7 +418,7 @@ def validation_seeds(task: GymTask) -> np.ndarray:
     """The ``task.validation`` episode seeds ``(validation,)`` of :meth:`GymTask.check`.
 
     Drawn from their own stream (``SeedSequence([task.seed, 2])``), never a training seed
-    nor one of the first :data:`HELDOUT_POOL` held-out seeds (:func:`heldout_seeds`), so the
+    nor one of the first ``HELDOUT_POOL`` (1,000) held-out seeds (:func:`heldout_seeds`), so the
     held-out score of :func:`evaluate_policy` stays out of sample.
     """
     n = check_positive_int(task.validation, "validation")
