@@ -347,13 +347,18 @@ class GymTask:
             i = int(winners[0])
         return True, genomes[i].copy(), int(status["evaluations"] - len(f) + i + 1)
 
-    def validation_returns(self, spec, genome, obs_norm=None) -> np.ndarray:
-        """Returns ``(validation,)`` of ``genome`` on the episodes of :func:`validation_seeds`."""
+    def returns_on(self, spec, genome, seeds, obs_norm=None) -> np.ndarray:
+        """Returns ``(E,)`` of one policy ``genome`` on the episodes of ``seeds`` ``(E,)``, in its own
+        (then closed) environments."""
         fn = self.fitness_fn(spec)
         try:
-            return fn.run(PolicyBatch(spec, np.reshape(genome, (1, -1)), obs_norm), validation_seeds(self)[None])[0]
+            return fn.run(PolicyBatch(spec, np.reshape(genome, (1, -1)), obs_norm), np.reshape(seeds, (1, -1)))[0]
         finally:
             fn.close()
+
+    def validation_returns(self, spec, genome, obs_norm=None) -> np.ndarray:
+        """Returns ``(validation,)`` of ``genome`` on the episodes of :func:`validation_seeds`."""
+        return self.returns_on(spec, genome, validation_seeds(self), obs_norm)
 
     def validation_score(self, spec, genome, obs_norm=None) -> float:
         """What :meth:`check` holds against the target: the mean of :meth:`validation_returns` minus
@@ -468,11 +473,7 @@ def evaluate_policy(policy, task: GymTask, episodes: int = 100, seeds=None) -> d
         seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
         if seeds.size == 0:
             raise ValueError("seeds must not be empty")
-    fn = task.fitness_fn(policy.spec)
-    try:
-        ret = fn.run(PolicyBatch(policy.spec, policy.genome[None], policy.obs_norm), seeds[None])[0]
-    finally:
-        fn.close()
+    ret = task.returns_on(policy.spec, policy.genome, seeds, policy.obs_norm)
     threshold = task.target_return
     mean = float(ret.mean())
     return {"returns": ret.tolist(), "mean": mean, "std": float(ret.std()), "min": float(ret.min()),
