@@ -110,10 +110,19 @@ def spread(call, P: int, pieces: int | None = None, parallel: bool | None = None
         f.result()
 
 
+def as_arg(a, dtype=None) -> np.ndarray:
+    """``a`` as a C-contiguous, writeable array for a compiled kernel (a copy only if needed).
+
+    numba compiles a separate version of a kernel for read-only arrays (a broadcast or a
+    frozen array), which would cost a second cold compile and a second cache entry.
+    """
+    return np.require(a, dtype, ("C", "W"))
+
+
 def _flat_weights(w):
     """The compiled kernels' view of :class:`~evolino.lstm.LSTMWeights`: C-contiguous arrays
     ``W (P, I, U*H)``, ``R (P, H, U*H)``, ``b (P, U*H)``, ``p_in (P, U-2, H)``, ``p_out (P, H)``."""
-    c = np.ascontiguousarray
+    c = as_arg
     return c(w.W), c(w.R), c(w.b[:, 0]), c(w.p_in[:, 0]), c(w.p_out[:, 0])
 
 
@@ -123,7 +132,7 @@ def numba_forward(spec, w, X, h0, c0, out, c_last, parallel=None) -> None:
     run = _kernels().forward_serial
     dt = spec.dtype
     W, R, b, p_in, p_out = _flat_weights(w)
-    X, h0, c0 = np.ascontiguousarray(X, dt), np.ascontiguousarray(h0, dt), np.ascontiguousarray(c0, dt)
+    X, h0, c0 = as_arg(X, dt), as_arg(h0, dt), as_arg(c0, dt)
 
     def call(lo, hi):
         run(W[lo:hi], R[lo:hi], b[lo:hi], p_in[lo:hi], p_out[lo:hi], X, h0[lo:hi], c0[lo:hi], out[lo:hi],
@@ -136,8 +145,8 @@ def numba_step(spec, w, h, c, x):
     """New ``(h, c)`` ``(P, B, H)`` after one step on ``x`` ``(P, B, I)`` (see :func:`evolino.lstm.step`)."""
     dt = spec.dtype
     h_out, c_out = np.empty(h.shape, dt), np.empty(c.shape, dt)
-    _kernels().step_serial(*_flat_weights(w), np.ascontiguousarray(x, dt), np.ascontiguousarray(h, dt),
-                           np.ascontiguousarray(c, dt), h_out, c_out, spec.peepholes, spec.forget_gate)
+    _kernels().step_serial(*_flat_weights(w), as_arg(x, dt), as_arg(h, dt), as_arg(c, dt), h_out, c_out,
+                           spec.peepholes, spec.forget_gate)
     return h_out, c_out
 
 
@@ -149,7 +158,7 @@ def numba_closed_loop(spec, w, coef, h0, c0, y0, X, out_range, out, hist=None, p
     dt, O = spec.dtype, coef.shape[-1]
     clip = out_range is not None
     lo, hi = (np.broadcast_to(np.asarray(v, dt), (O,)).copy() for v in (out_range if clip else (0, 0)))
-    c = np.ascontiguousarray
+    c = as_arg
     if hist is None:
         hist = np.zeros((X.shape[0], 0, spec.n_inputs), dt)
     W, R, b, p_in, p_out = _flat_weights(w)

@@ -19,7 +19,7 @@ import copy
 
 import numpy as np
 
-from ._backend import check_backend
+from ._backend import check_backend, resolve_backend, spread
 from ._validate import EvolinoError, check_positive_int
 from .lstm import LSTMSpec, forward, prepare
 from .metrics import classification_loss, free_run_loss, regression_loss
@@ -192,8 +192,27 @@ class EvolinoFitness:
         genomes = np.asarray(genomes)
         n = self.chunk_size()
         if len(genomes) <= n:
+            return self._on_threads(genomes)
+        return np.concatenate([self._on_threads(genomes[i : i + n]) for i in range(0, len(genomes), n)])
+
+    def _on_threads(self, genomes) -> np.ndarray:
+        """:meth:`_evaluate` over ranges of ``genomes`` on the kernel threads (:func:`~evolino._backend.spread`).
+
+        With the compiled backend the whole evaluation, readout solves and scoring
+        included, runs in threads (NumPy's linear algebra releases the GIL too), not
+        only the kernels. A candidate's loss does not depend on the others in its
+        batch, so the losses are one thread's, bit for bit; the ranges split one
+        memory chunk, so the peak memory stays that of one chunk.
+        """
+        if resolve_backend(self.backend) != "numba":
             return self._evaluate(genomes)
-        return np.concatenate([self._evaluate(genomes[i : i + n]) for i in range(0, len(genomes), n)])
+        parts = {}
+
+        def call(lo, hi):
+            parts[lo] = self._evaluate(genomes[lo:hi])
+
+        spread(call, len(genomes))
+        return np.concatenate([parts[lo] for lo in sorted(parts)])
 
     def _score(self, out) -> np.ndarray:
         """Loss ``(P,)`` of validation outputs ``out`` ``(P, N_val, O)``."""

@@ -232,3 +232,45 @@ def test_spread_covers_every_network_once_and_raises_what_a_range_raised(pieces)
 
     with pytest.raises(ZeroDivisionError, match="range 0"):
         _backend.spread(fail, 10, pieces=pieces, parallel=True)
+
+
+@needs_numba
+@pytest.mark.parametrize("case", ["feedback", "driven", "onestep"])
+def test_fitness_on_kernel_threads_equals_one_thread_bit_for_bit(monkeypatch, case):
+    """Whole evaluations (kernels, readout solves with the automatic ridge, lags, scoring) in threads."""
+    import threading
+
+    from evolino import fitness as fitness_module
+
+    t = np.arange(500.0)
+    Y = np.sin(0.2 * t) + 0.5 * np.sin(0.311 * t)
+    kw = dict(n_cells=6, washout=50, popsize=8, max_generations=2, seed=4)
+    if case == "driven":
+        kw.update(X=np.cos(0.13 * t)[:, None], feedback=False)
+    elif case == "onestep":
+        kw.update(horizon=1)
+    X = kw.pop("X", None)
+    threads = []
+    evaluate = fitness_module.EvolinoFitness._evaluate
+
+    def recording(self, genomes):
+        if len(genomes) > 1:  # a single candidate is evaluated where it is
+            threads.append(threading.current_thread() is threading.main_thread())
+        return evaluate(self, genomes)
+
+    monkeypatch.setattr(fitness_module.EvolinoFitness, "_evaluate", recording)
+    runs = []
+    for serial in (True, False):
+        monkeypatch.setattr(_backend, "_SERIAL", serial)
+        if not serial:  # threads even where numba has one (kernels called from the threads stay serial)
+            monkeypatch.setattr(_backend, "_parallel", lambda P: P > 1 and threading.current_thread() is threading.main_thread())
+        threads.clear()
+        tr = Evolino(**kw)
+        net = tr.fit(Y, X=X)
+        runs.append((tr.history_, tr.result_.best_genome, net.coef, threads and all(threads), any(threads)))
+    (h1, g1, c1, all_main1, _), (h2, g2, c2, _, any_main2) = runs
+    assert all_main1 and not any_main2  # one thread, then never on the main thread
+    np.testing.assert_array_equal(g1, g2)
+    np.testing.assert_array_equal(c1, c2)
+    for key in ("best", "gen_best", "gen_median", "evaluations"):
+        np.testing.assert_array_equal(h1[key], h2[key], err_msg=key)

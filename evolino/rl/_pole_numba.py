@@ -39,7 +39,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._backend import _flat_weights, spread
+from .._backend import _flat_weights, as_arg, spread
 from .._numba_kernels import _copy, _net_step
 from .policy import HEADS
 
@@ -235,20 +235,20 @@ def run_compiled(env, policy, starts, max_steps: int, damping: bool, n_record: i
     spec, p = policy.spec, env.params
     W, R, b, p_in, p_out = _flat_weights(policy.weights)
     I, O = spec.n_inputs, spec.n_outputs
-    d = np.zeros((P, I, O)) if policy.d is None else np.ascontiguousarray(policy.d)
+    d = np.zeros((P, I, O)) if policy.d is None else as_arg(policy.d)
     mean, std = (np.zeros(I), np.ones(I)) if policy.obs_norm is None else policy.obs_norm
-    poles = np.ascontiguousarray(np.concatenate([env._ml, env._mup_ml, env._m075, env._neg_m075, env._m,
+    poles = as_arg(np.concatenate([env._ml, env._mup_ml, env._m075, env._neg_m075, env._m,
                                                  env._neg_075_l], axis=1).T)  # (6, n)
     phys = np.array([p.cart_mass, p.cart_friction, p.gravity, p.max_force, p.min_force, p.dt])
     steps, totals = np.zeros((P, B), np.int64), np.zeros((P, B))
     T = int(n_record)
     # without recording, one-slot buffers keep the kernels' argument types (one compiled version, one cache entry)
     states, actions = np.zeros((P, B, T + 1, k)), np.zeros((P, B, max(T, 1)))
-    args = (W, R, b, p_in, p_out, np.ascontiguousarray(policy.w_out), d, np.ascontiguousarray(policy.b_out[:, 0]),
-            np.ascontiguousarray(mean, np.float64), np.ascontiguousarray(std, np.float64),
-            np.ascontiguousarray(starts, np.float64), env.n_poles, poles, phys, int(p.substeps),
-            np.ascontiguousarray(env._limits, np.float64), np.ascontiguousarray(env._obs_index, np.int64),
-            np.ascontiguousarray(env._obs_scale, np.float64), spec.peepholes, spec.forget_gate,
+    args = (W, R, b, p_in, p_out, as_arg(policy.w_out), d, as_arg(policy.b_out[:, 0]),
+            as_arg(mean, np.float64), as_arg(std, np.float64),
+            as_arg(starts, np.float64), env.n_poles, poles, phys, int(p.substeps),
+            as_arg(env._limits, np.float64), as_arg(env._obs_index, np.int64),
+            as_arg(env._obs_scale, np.float64), spec.peepholes, spec.forget_gate,
             policy.d is not None, policy.obs_norm is not None, HEADS.index(spec.head), bool(damping),
             int(max_steps), T, steps, totals, states, actions)
     # episode lengths differ by orders of magnitude: the threads take one episode at a time
