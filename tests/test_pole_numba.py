@@ -137,6 +137,23 @@ def test_serial_and_parallel_builds_agree_bit_for_bit(record):
     assert np.sum(serial[0] == (n or 2000)) >= 3  # some episodes long, others short: uneven threads
 
 
+def test_read_only_arrays_use_the_same_compiled_episode():
+    """A read-only start array (as the generalization test's) runs the version compiled for writeable
+    ones: numba would otherwise compile, and cache, a second version of the episode loop (seconds cold)."""
+    from evolino.rl import _pole_numba
+
+    env = PoleBalancing(2, velocities=False)
+    spec = PolicySpec(env.n_obs, 2)
+    batch = PolicyBatch(spec, _genomes(spec, env, 2, seed=1))
+    starts = np.ascontiguousarray(np.broadcast_to(env.generalization_starts()[:3], (2, 3, 6)))
+    a = run_compiled(env, batch, starts.copy(), 50, False)
+    starts.flags.writeable = False
+    n = len(_pole_numba.episodes_serial.signatures)
+    b = run_compiled(env, batch, starts, 50, False)
+    assert len(_pole_numba.episodes_serial.signatures) == n
+    np.testing.assert_array_equal(a[0], b[0])
+
+
 def test_generalization_score_equals_numpy():
     env = PoleBalancing(2, velocities=True)
     spec = PolicySpec(env.n_obs, 2, direct=True)
