@@ -177,6 +177,7 @@ def main(argv=None):
     ap.add_argument("--cells", type=int, default=2, help="LSTM memory cells (default 2)")
     ap.add_argument("--no-peepholes", action="store_true", help="LSTM without peephole connections")
     ap.add_argument("--no-forget-gate", action="store_true", help="LSTM without forget gate")
+    ap.add_argument("--direct", action="store_true", help="also connect the inputs straight to the outputs")
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="also write the per-run rows of every configuration to this file")
     ap.add_argument("--merge", nargs="+", default=None, metavar="FILE",
@@ -191,7 +192,8 @@ def main(argv=None):
         print_table({name: summarize(rows) for name, rows in pooled.items()})
         return
     SETTINGS["n_cells"] = args.cells
-    SETTINGS["spec"] = {"peepholes": not args.no_peepholes, "forget_gate": not args.no_forget_gate}
+    SETTINGS["spec"] = {"peepholes": not args.no_peepholes, "forget_gate": not args.no_forget_gate,
+                        "direct": args.direct}
     runs = 5 if args.quick else args.runs
     names = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = [n for n in names if n not in CONFIGS]
