@@ -209,7 +209,9 @@ class EvolinoFitness:
         parts = {}
 
         def call(lo, hi):
-            parts[lo] = self._evaluate(genomes[lo:hi])
+            fn = copy.copy(self)  # a readout is fitted in place: one per range
+            fn.readout = copy.deepcopy(self.readout)
+            parts[lo] = fn._evaluate(genomes[lo:hi])
 
         spread(call, len(genomes))
         return np.concatenate([parts[lo] for lo in sorted(parts)])

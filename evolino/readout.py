@@ -155,7 +155,14 @@ def _solve(c: _Centred, lam_abs: np.ndarray, refine: int, sel=None, ranks=None) 
     piv = _min_pivots(Gs)
     good = piv > _PIVOT_TOL
     Ws = np.zeros_like(bs)
-    Ws[good] = np.linalg.solve(Gs[good], bs[good])
+    try:
+        Ws[good] = np.linalg.solve(Gs[good], bs[good])
+    except np.linalg.LinAlgError:  # a matrix the pivots passed is singular to LU: decide one by one
+        for i in np.flatnonzero(good):
+            try:
+                Ws[i] = np.linalg.solve(Gs[i], bs[i])
+            except np.linalg.LinAlgError:
+                good[i] = False  # to the SVD below
     ill = np.flatnonzero(good & (piv < _REFINE_BELOW))
     if len(ill) and refine:
         every = sel is None and len(ill) == len(G)  # common with LSTM states: spare a copy
