@@ -237,8 +237,8 @@ def run_compiled(env, policy, starts, max_steps: int, damping: bool, n_record: i
     I, O = spec.n_inputs, spec.n_outputs
     d = np.zeros((P, I, O)) if policy.d is None else as_arg(policy.d)
     mean, std = (np.zeros(I), np.ones(I)) if policy.obs_norm is None else policy.obs_norm
-    poles = as_arg(np.concatenate([env._ml, env._mup_ml, env._m075, env._neg_m075, env._m,
-                                                 env._neg_075_l], axis=1).T)  # (6, n)
+    poles = as_arg(np.concatenate([env._ml, env._mup_ml, env._m075, env._neg_m075, env._m, env._neg_075_l],
+                                  axis=1).T)  # (6, n)
     phys = np.array([p.cart_mass, p.cart_friction, p.gravity, p.max_force, p.min_force, p.dt])
     steps, totals = np.zeros((P, B), np.int64), np.zeros((P, B))
     T = int(n_record)
