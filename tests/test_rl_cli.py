@@ -59,8 +59,9 @@ def _results(out):
 
 @pytest.mark.parametrize("search", ["snes", "cosyne"])
 def test_resume_continues_bit_for_bit(tmp_path, search, capsys):
-    common = ["pole", "--poles", "1", "--search", search, "--max-steps", "300", "--seed", "2", "--no-progress",
-              "--no-plot"]
+    # without direct weights the task outlasts six generations
+    common = ["pole", "--poles", "1", "--search", search, "--no-direct", "--max-steps", "300", "--seed", "2",
+              "--no-progress", "--no-plot"]
     main(common + ["--generations", "6", "--out", str(tmp_path / "full")])
     main(common + ["--generations", "3", "--out", str(tmp_path / "part")])
     main(common + ["--generations", "6", "--out", str(tmp_path / "part"), "--resume"])
@@ -124,3 +125,20 @@ def test_pole_command_runs_snes_with_the_presets_step_and_restarts(tmp_path, mon
     assert strategy.patience == 60 and np.all(strategy.sigma0 == 2.0)
     main(base + ["--search", "xnes"])  # other strategies keep the presets' search_options
     assert seen[-1][0] == "xnes" and seen[-1][1] == {}
+
+
+@pytest.mark.parametrize("flags,direct", [((), True), (("--no-velocities",), False), (("--no-direct",), False),
+                                          (("--no-velocities", "--direct"), True)])
+def test_pole_connects_inputs_to_outputs_by_default_when_velocities_are_observed(flags, direct, monkeypatch):
+    import evolino.rl.search as search
+
+    specs = []
+    real = search.evolve_policy
+
+    def spy(task, **kw):
+        specs.append(kw["spec"])
+        return real(task, **kw)
+
+    monkeypatch.setattr(search, "evolve_policy", spy)
+    main(["pole", "--poles", "1", "--max-steps", "200", "--generations", "1", "--no-progress", "--no-plot", *flags])
+    assert specs[-1].direct is direct

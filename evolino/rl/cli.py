@@ -73,7 +73,10 @@ def _common(p, search="esp", lean=False, gradient=False):
     else:
         p.add_argument("--no-peepholes", action="store_true", help="LSTM cells without peephole connections")
         p.add_argument("--no-forget-gate", action="store_true", help="LSTM cells without forget gate")
-    p.add_argument("--direct", action="store_true", help="also connect the inputs straight to the outputs")
+    direct = " (default: on when the velocities are observed)" if lean else " (default off)"
+    p.add_argument("--direct", dest="direct", action="store_true", default=None,
+                   help="also connect the inputs straight to the outputs" + direct)
+    p.add_argument("--no-direct", dest="direct", action="store_false", help="no input-to-output weights")
     p.add_argument("--popsize", type=_positive, default=None,
                    help="networks per generation" + (" (rpg: episodes per gradient step)" if gradient else ""))
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -299,6 +302,8 @@ def run_pole(args) -> int:
     from .pole import rollout
     from .search import PoleTask
 
+    if args.direct is None:  # a linear controller suffices once the velocities are observed
+        args.direct = POLE.direct_with_velocities and not args.no_velocities
     task = PoleTask(args.poles, velocities=not args.no_velocities, fitness=args.fitness, max_steps=args.max_steps,
                     test_steps=args.test_steps, require_generalization=args.require_generalization,
                     backend=args.backend)
@@ -319,6 +324,7 @@ def run_gym(args) -> int:
 
     from .gym import evaluate_policy
 
+    args.direct = bool(args.direct)
     task = GymTask(args.env_id, mask=args.mask, episodes=args.episodes, seed=max(args.seed, 0),
                    seeding=args.seeding, target_return=args.target, vectorization=args.vectorization,
                    max_steps=args.max_episode_steps, validation=args.validation,
