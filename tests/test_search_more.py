@@ -174,6 +174,9 @@ CASES = [
     ("xnes", lambda x0, s: XNES(x0, 0.5, seed=s), sphere, 10, 8000, 1e-8),
     ("xnes", lambda x0, s: XNES(x0, 0.5, seed=s), ellipsoid, 10, 12000, 1e-8),
     ("xnes", lambda x0, s: XNES(x0, 0.5, seed=s), rosenbrock, 10, 15000, 1e-8),
+    ("snes-mirrored", lambda x0, s: SNES(x0, 0.5, mirrored=True, seed=s), sphere, 10, 3000, 1e-8),
+    ("snes-mirrored", lambda x0, s: SNES(x0, 0.5, mirrored=True, seed=s), rosenbrock, 10, 20000, 5.0),
+    ("xnes-mirrored", lambda x0, s: XNES(x0, 0.5, mirrored=True, seed=s), ellipsoid, 10, 12000, 1e-8),
     ("pgpe", lambda x0, s: PGPE(x0, 0.5, seed=s), sphere, 10, 5000, 1e-4),
     ("pgpe", lambda x0, s: PGPE(x0, 0.5, seed=s), ellipsoid, 10, 15000, 1e-6),
     ("pgpe", lambda x0, s: PGPE(x0, 0.5, seed=s), rosenbrock, 10, 20000, 9.0),
@@ -202,6 +205,7 @@ MAKERS = {
     "snes": lambda s: SNES(np.full(8, 0.5), 0.3, seed=s),
     "xnes": lambda s: XNES(np.full(8, 0.5), 0.3, seed=s),
     "pgpe": lambda s: PGPE(np.full(8, 0.5), 0.3, seed=s),
+    "snes-mirrored": lambda s: SNES(np.full(8, 0.5), 0.3, mirrored=True, popsize=9, seed=s),
     "cosyne": lambda s: CoSyNE(8, popsize=12, seed=s),
 }
 
@@ -255,6 +259,7 @@ def test_make_strategy_builds_every_new_strategy():
     (lambda: XNES(np.array([0.0, np.nan])), "x0"),
     (lambda: XNES(np.zeros(3), popsize=1), "popsize"),
     (lambda: SNES(np.zeros(3), patience=0), "patience"),
+    (lambda: XNES(np.zeros(3), mirrored="yes"), "mirrored"),
     (lambda: CoSyNE(4, popsize=3), "popsize"),
     (lambda: CoSyNE(4, popsize=8, n_offspring=8), "n_offspring"),
     (lambda: CoSyNE(4, mutation_rate=1.5), "mutation_rate"),
@@ -306,3 +311,20 @@ def test_nes_restarts_from_x0_after_patience_generations_without_a_better_sample
 def test_nes_with_restarts_resumes_bit_identically(cls):
     full, resumed = check_resume(lambda s: cls(np.full(8, 0.5), 0.3, patience=1, seed=s), pending=True)
     assert full.restarts >= 1 and resumed.restarts == full.restarts
+
+
+# --- mirrored sampling -----------------------------------------------------------------------
+@pytest.mark.parametrize("cls, popsize", [(SNES, 8), (SNES, 7), (XNES, 6)])
+def test_mirrored_samples_come_in_opposite_pairs(cls, popsize):
+    x0 = np.linspace(-1, 1, 5)
+    es = cls(x0, 0.4, popsize=popsize, mirrored=True, seed=2)
+    for _ in range(3):  # also once the shape has adapted
+        X = es.ask()
+        m = (popsize + 1) // 2
+        d = X - es.mu
+        np.testing.assert_allclose(d[m:], -d[: popsize - m], rtol=0, atol=1e-12)
+        es.tell(sphere(X))
+    # the first half: the generator's draws without mirroring
+    plain = cls(x0, 0.4, popsize=popsize, seed=2).ask()
+    mirrored = cls(x0, 0.4, popsize=popsize, mirrored=True, seed=2).ask()
+    np.testing.assert_array_equal(mirrored[:m], plain[:m])

@@ -19,6 +19,10 @@ Both keep a Gaussian search distribution and follow its natural gradient, estima
   The matrix exponential of the symmetric ``G_B`` is computed exactly from its
   eigendecomposition (:func:`expm_sym`), so ``B`` stays of determinant one.
 
+``mirrored=True`` draws half the population's samples and uses each with both signs, ``s`` and
+``-s`` (mirrored sampling; Brockhoff, Auger, Hansen, Arnold & Hohm, PPSN 2010): the mean's step
+then no longer carries the samples' own random drift.
+
 Ties in fitness are ranked in sample order (stable sort), so a run is deterministic.
 Broken values (NaN, inf) rank last.
 """
@@ -56,7 +60,7 @@ class _NES(SearchStrategy):
     kind = ""
 
     def __init__(self, x0, sigma0=1.0, *, popsize=None, eta_mu=1.0, eta_sigma=None, tolx=1e-12, patience=None,
-                 seed=None):
+                 mirrored=False, seed=None):
         x0 = check_mean(x0)
         super().__init__(x0.size, seed)
         d = self.n_params
@@ -68,6 +72,9 @@ class _NES(SearchStrategy):
         self.sigma0 = check_number(sigma0, "sigma0", low=0.0, low_open=True)
         self.mu, self.x0 = x0.copy(), x0.copy()
         self.patience = None if patience is None else check_positive_int(patience, "patience")
+        if not isinstance(mirrored, (bool, np.bool_)):
+            raise ValueError(f"mirrored must be True or False, got {mirrored!r}")
+        self.mirrored = bool(mirrored)
         self.restarts, self._run_best, self._stale = 0, float("inf"), 0
         self.utilities = utilities(self._popsize)
         self._noise = None  # (P, n) standard normal samples of the pending population
@@ -92,7 +99,11 @@ class _NES(SearchStrategy):
         return self._popsize
 
     def _sample(self):
-        self._noise = self.rng.standard_normal((self._popsize, self.n_params))
+        if self.mirrored:  # s_1..s_m, then -s_1..-s_m (an odd population drops the last mirror)
+            half = self.rng.standard_normal(((self._popsize + 1) // 2, self.n_params))
+            self._noise = np.concatenate([half, -half])[: self._popsize]
+        else:
+            self._noise = self.rng.standard_normal((self._popsize, self.n_params))
         return self.mu + self._transform(self._noise)
 
     def _ranked_noise(self, f):
@@ -150,6 +161,8 @@ class SNES(_NES):
     patience : int, optional
         Restart (mean ``x0``, step sizes ``sigma0``; the random stream goes on) after this many
         generations without a better sample than the current run's best (``restarts`` counts them).
+    mirrored : bool, default=False
+        Mirrored sampling: each sample also with the opposite sign.
     seed : None, int or numpy.random.Generator
 
     Examples
@@ -220,6 +233,8 @@ class XNES(_NES):
     patience : int, optional
         Restart (mean ``x0``, ``sigma0``, ``B = I``; the random stream goes on) after this many
         generations without a better sample than the current run's best.
+    mirrored : bool, default=False
+        Mirrored sampling: each sample also with the opposite sign.
     seed : None, int or numpy.random.Generator
 
     Notes
