@@ -39,10 +39,13 @@ def run_one(name, seed, args):
     task = GymTask(env_id, mask=mask, episodes=args.episodes, validation=args.validation,
                    validation_se=args.validation_se, margin=args.margin)
     t = time.process_time()
-    res = evolve_policy(task, search="snes", seed=seed, max_evaluations=args.max_evaluations, normalize_obs=True)
+    options = {k: v for k, v in (("sigma0", args.sigma0), ("patience", args.patience)) if v is not None}
+    res = evolve_policy(task, search="snes", seed=seed, max_evaluations=args.max_evaluations, normalize_obs=True,
+                        search_options=options)
     held = evaluate_policy(res.policy, task, episodes=100)
     return {"env": env_id, "mask": list(mask), "seed": seed, "validation": args.validation, "validation_se": args.validation_se,
-            "episodes": args.episodes, "margin": args.margin, "solved_in_training": bool(res.solved), "evaluations": int(res.evaluations),
+            "episodes": args.episodes, "margin": args.margin, "sigma0": args.sigma0, "patience": args.patience,
+            "solved_in_training": bool(res.solved), "evaluations": int(res.evaluations),
             "heldout_mean": held["mean"], "threshold": held["threshold"], "heldout_solved": held["solved"],
             "cpu_s": time.process_time() - t}
 
@@ -59,6 +62,9 @@ def main(argv=None):
     ap.add_argument("--margin", type=float, default=0.0,
                     help="the search demands reward_threshold + margin (GymTask.margin; held out, the threshold decides)")
     ap.add_argument("--max-evaluations", type=int, default=6000)
+    ap.add_argument("--sigma0", type=float, default=None, help="SNES initial step (default: the strategy's, 1)")
+    ap.add_argument("--patience", type=int, default=None,
+                    help="SNES restarts after this many generations without a better sample (default: none)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     names = [n.strip() for n in args.envs.split(",")]
@@ -74,7 +80,7 @@ def main(argv=None):
             if args.json:
                 with open(args.json, "w") as fh:
                     json.dump({"command": " ".join(sys.argv), "rows": rows}, fh, indent=1)
-    print(f"\nmargin {args.margin:g}, validation_se {args.validation_se:g}")
+    print(f"\nmargin {args.margin:g}, validation_se {args.validation_se:g}, sigma0 {args.sigma0}, patience {args.patience}")
     print("\n| environment (hidden) | validation | runs | held-out mean, median (min) | held-out >= threshold "
           "| median evaluations | median CPU s |")
     print("| --- | ---: | ---: | --- | --- | ---: | ---: |")

@@ -142,3 +142,22 @@ def test_pole_connects_inputs_to_outputs_by_default_when_velocities_are_observed
     monkeypatch.setattr(search, "evolve_policy", spy)
     main(["pole", "--poles", "1", "--max-steps", "200", "--generations", "1", "--no-progress", "--no-plot", *flags])
     assert specs[-1].direct is direct
+
+
+def test_gym_command_runs_snes_with_restarts_by_default(monkeypatch):
+    pytest.importorskip("gymnasium")
+    import evolino.rl.search as search
+
+    seen = []
+    real = search.evolve_policy
+
+    def spy(task, **kw):
+        seen.append((kw["search"], kw["search_options"]))
+        return real(task, **kw)
+
+    monkeypatch.setattr(search, "evolve_policy", spy)
+    base = ["gym", "CartPole-v1", "--generations", "1", "--episodes", "1", "--eval-episodes", "2", "--no-progress"]
+    main(base)
+    assert seen[-1] == ("snes", {"patience": 20})
+    main(base + ["--search", "cmaes"])  # other strategies: their own defaults
+    assert seen[-1] == ("cmaes", {})

@@ -32,7 +32,7 @@ import numpy as np
 
 from .._io import json_safe, load_npz, save_npz, write_bytes, write_text
 from ..loop import progress_bar
-from ..presets import POLE
+from ..presets import GYM, POLE
 from ..search import STRATEGIES
 
 CHECKPOINT = "checkpoint.npz"
@@ -119,7 +119,9 @@ def add_subcommands(subparsers) -> None:
     p.set_defaults(func=run_pole, pole_options=True)
 
     g = subparsers.add_parser("gym", help="evolve an LSTM policy on a gymnasium environment",
-                              description="Evolve an LSTM policy on a gymnasium environment (needs evolino[gym]).")
+                              description="Evolve an LSTM policy on a gymnasium environment (needs evolino[gym]). "
+                                          "The default search is SNES restarted after 20 generations without a "
+                                          "better sample (benchmarks/RESULTS.md).")
     g.add_argument("env_id", help="gymnasium environment id, e.g. CartPole-v1")
     g.add_argument("--mask", type=_mask, default=(), help="observation indices to hide, e.g. 1,3")
     g.add_argument("--episodes", type=_positive, default=3, help="episodes per evaluation (default 3)")
@@ -138,8 +140,8 @@ def add_subcommands(subparsers) -> None:
                    help="standard errors the validation mean must clear the target by (default 1)")
     g.add_argument("--eval-episodes", type=_positive, default=100,
                    help="held-out episodes the champion is scored on (default 100, as gymnasium's threshold)")
-    _common(g)
-    g.set_defaults(func=run_gym)
+    _common(g, search=GYM.search)
+    g.set_defaults(func=run_gym, gym_options=True)
 
 
 def _progress(args):
@@ -216,6 +218,8 @@ def _train(task, args, spec, callbacks, evaluator, resume):
     options = {"restarts": args.restarts} if args.restarts else {}
     if getattr(args, "pole_options", False):
         options.update(POLE.command_options(args.search))
+    elif getattr(args, "gym_options", False):
+        options.update(GYM.command_options(args.search))
     return evolve_policy(task, spec=spec, search=args.search, popsize=args.popsize, seed=args.seed,
                          max_evaluations=evals, max_generations=gens, callbacks=callbacks, evaluator=evaluator,
                          search_options=options, normalize_obs=not getattr(args, "no_normalize", True),
