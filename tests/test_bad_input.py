@@ -208,6 +208,12 @@ CLI_CASES = {
     "out is a file": ["sines", "--out", "{tmp}/afile", "--generations", "1"],
     "gym env dependency missing": ["gym", "LunarLander-v3", "--evaluations", "10", "--no-progress"],
     "gym validation negative": ["gym", "CartPole-v1", "--validation", "-1"],
+    "gym gif without out": ["gym", "CartPole-v1", "--gif", "--evaluations", "10", "--no-progress"],
+    "pole resume without out": ["pole", "--resume", "--generations", "1", "--no-progress"],
+    "pole restarts with snes": ["pole", "--search", "snes", "--restarts", "ipop", "--generations", "1", "--no-progress"],
+    "pole workers without pool": ["pole", "--workers", "2", "--generations", "1", "--no-progress"],
+    "pole rpg on a pool": ["pole", "--search", "rpg", "--evaluator", "pool", "--generations", "1", "--no-progress"],
+    "pole resume without checkpoint": ["pole", "--resume", "--out", "{tmp}", "--generations", "1", "--no-progress"],
     "gym validation-se negative": ["gym", "CartPole-v1", "--validation-se", "-1", "--evaluations", "10", "--no-progress"],
 }
 

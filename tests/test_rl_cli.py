@@ -161,3 +161,15 @@ def test_gym_command_runs_snes_with_restarts_by_default(monkeypatch):
     assert seen[-1] == ("snes", {"patience": 20})
     main(base + ["--search", "cmaes"])  # other strategies: their own defaults
     assert seen[-1] == ("cmaes", {})
+
+
+def test_gym_gif_is_written_with_the_other_files(tmp_path, capsys):
+    pytest.importorskip("pygame")
+    pytest.importorskip("PIL")
+    out = tmp_path / "g"
+    main(["gym", "CartPole-v1", "--mask", "1,3", "--generations", "1", "--episodes", "1", "--eval-episodes", "2",
+          "--gif", "--out", str(out), "--no-progress", "--no-plot"])
+    res = _results(out)
+    assert res["gif"]["file"] == "champion.gif" and res["gif"]["frames"] >= 2
+    assert (out / "champion.gif").read_bytes()[:6] == b"GIF89a"
+    assert "champion.gif" in capsys.readouterr().out

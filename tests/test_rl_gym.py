@@ -132,3 +132,52 @@ def test_native_vector_env_mode():
     R = fn.returns(spec.init(0, 3))
     assert R.shape == (3, 2) and np.all((R >= 1) & (R <= 500))
     fn.close()
+
+
+# --- a GIF of the champion ---------------------------------------------------------------------
+def test_gif_of_an_episode_shows_the_rollout_and_round_trips(tmp_path):
+    pytest.importorskip("pygame")
+    Image = pytest.importorskip("PIL.Image")
+    from evolino.rl.render import episode_frames, save_gif
+
+    spec = PolicySpec(2, 2, n_outputs=2, head="argmax")
+    pol = Policy(spec, np.random.default_rng(3).normal(size=spec.n_params), info={"mask": [1, 3]})
+    ref = rollout("CartPole-v1", pol, seed=5)
+    frames, ret, fps = episode_frames("CartPole-v1", pol, seed=5)
+    assert ret == ref["return"] and len(frames) == ref["steps"] + 1  # rendering does not change the episode
+    assert frames.dtype == np.uint8 and frames.shape[-1] == 3 and fps == 50
+    assert np.any(frames[0] != frames[-1])  # the cart or the pole moved
+    n = save_gif(frames, tmp_path / "a.gif", fps=fps, max_frames=4)
+    k = -(-len(frames) // 4)
+    assert n == len(frames[::k]) <= 4
+    with Image.open(tmp_path / "a.gif") as im:
+        assert im.size == (frames.shape[2], frames.shape[1]) and im.info["loop"] == 0
+        assert im.info["duration"] == round(1000 * k / fps)
+        im.seek(0)
+        first = np.asarray(im.convert("RGB"), dtype=float)
+    assert np.abs(first - frames[0]).mean() < 8  # a palette image of the first frame
+
+
+def test_gif_flag_needs_out_and_a_renderer(tmp_path, monkeypatch):
+    from evolino import EvolinoError
+    from evolino.rl import render
+    from evolino.rl.cli import main
+
+    with pytest.raises(ValueError, match="--gif needs --out"):
+        main(["gym", "CartPole-v1", "--gif", "--generations", "1", "--no-progress"])
+
+    def no_pygame(*a, **k):
+        raise ImportError("pygame is not installed")
+
+    class Env:
+        def reset(self, seed=None):
+            return None
+
+        render = staticmethod(no_pygame)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr("evolino.rl.gym.make_env", lambda *a, **k: Env())
+    with pytest.raises(EvolinoError, match=r"evolino\[render\]"):
+        render.check_render("CartPole-v1")

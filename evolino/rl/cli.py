@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 from .._io import json_safe, load_npz, save_npz, write_bytes, write_text
+from .._validate import EvolinoError
 from ..loop import progress_bar
 from ..presets import GYM, POLE
 from ..search import STRATEGIES
@@ -138,6 +139,8 @@ def add_subcommands(subparsers) -> None:
                    help="the search demands the target + margin; the held-out score is judged at the target (default 0)")
     g.add_argument("--validation-se", type=float, default=1.0,
                    help="standard errors the validation mean must clear the target by (default 1)")
+    g.add_argument("--gif", action="store_true",
+                   help="also write champion.gif, one rendered episode of the champion (needs evolino[render])")
     g.add_argument("--eval-episodes", type=_positive, default=100,
                    help="held-out episodes the champion is scored on (default 100, as gymnasium's threshold)")
     _common(g, search=GYM.search)
@@ -186,7 +189,7 @@ def _save_checkpoint(path, settings, status):
 def _load_checkpoint(path, settings) -> dict:
     arrays, meta = load_npz(path, "evolino.rl.checkpoint", CHECKPOINT_VERSION)
     if meta["settings"] != json.loads(json.dumps(settings)):
-        raise ValueError(f"{path}: saved by a run with other settings ({meta['settings']}); run with the same "
+        raise EvolinoError(f"{path}: saved by a run with other settings ({meta['settings']}); run with the same "
                          "arguments to resume, or without --resume to start again")
     state = {k[len("strategy."):]: v for k, v in arrays.items() if k.startswith("strategy.")}
     state.update(meta["strategy"])
@@ -200,7 +203,7 @@ def _evaluator(args):
     from ..evaluate import make_evaluator
 
     if args.evaluator == "serial" and args.workers is not None:
-        raise ValueError("--workers needs --evaluator pool or ray")
+        raise EvolinoError("--workers needs --evaluator pool or ray")
     return make_evaluator(args.evaluator, n_jobs=args.workers)
 
 
@@ -228,11 +231,11 @@ def _train(task, args, spec, callbacks, evaluator, resume):
 
 def _run(task, args, plot_episode, after=None):
     if args.restarts is not None and args.search != "cmaes":
-        raise ValueError(f"--restarts applies to --search cmaes only, got --search {args.search}")
+        raise EvolinoError(f"--restarts applies to --search cmaes only, got --search {args.search}")
     if args.search == "rpg" and args.evaluator != "serial":
-        raise ValueError("--evaluator applies to the evolutionary searches; --search rpg trains in this process")
+        raise EvolinoError("--evaluator applies to the evolutionary searches; --search rpg trains in this process")
     if args.resume and not args.out:
-        raise ValueError(f"--resume needs --out (the folder holding {CHECKPOINT})")
+        raise EvolinoError(f"--resume needs --out (the folder holding {CHECKPOINT})")
     spec = task.default_spec(args.cells, peepholes=not args.no_peepholes, forget_gate=not args.no_forget_gate,
                              direct=args.direct)
     settings = _settings(task, args, spec)
@@ -240,7 +243,7 @@ def _run(task, args, plot_episode, after=None):
     if args.resume:
         path = os.path.join(args.out, CHECKPOINT)
         if not os.path.isfile(path):
-            raise ValueError(f"--resume: no checkpoint at {path}; run once without --resume first")
+            raise EvolinoError(f"--resume: no checkpoint at {path}; run once without --resume first")
         resume = _load_checkpoint(path, settings)
     callbacks = []
     if args.out:
@@ -290,7 +293,7 @@ def _run(task, args, plot_episode, after=None):
         summary["champion"] = "champion.npz"
         write_text(os.path.join(args.out, "results.json"), json.dumps(json_safe(summary), indent=1, allow_nan=False))
         res.policy.save(os.path.join(args.out, "champion.npz"))
-        wrote = "results.json, champion.npz"
+        wrote = "results.json, champion.npz" + (", champion.gif" if "gif" in summary else "")
         if not args.no_plot:
             try:
                 _plot(res.history, plot_episode(res.policy), os.path.join(args.out, "plot.png"))
@@ -329,6 +332,12 @@ def run_gym(args) -> int:
     from .gym import evaluate_policy
 
     args.direct = bool(args.direct)
+    if args.gif:  # checked before the search: a missing renderer costs no training
+        if not args.out:
+            raise EvolinoError("--gif needs --out (the folder champion.gif is written to)")
+        from .render import check_render
+
+        check_render(args.env_id)
     task = GymTask(args.env_id, mask=args.mask, episodes=args.episodes, seed=max(args.seed, 0),
                    seeding=args.seeding, target_return=args.target, vectorization=args.vectorization,
                    max_steps=args.max_episode_steps, validation=args.validation,
@@ -346,7 +355,15 @@ def run_gym(args) -> int:
                    f" >= {score['threshold']:g}: solved" if score["solved"] else f" < {score['threshold']:g}: not solved")
         print(f"held-out: mean return {score['mean']:.6g} +- {score['std']:.3g} over {args.eval_episodes} "
               f"episodes{verdict}")
-        return {"heldout": {k: score[k] for k in ("mean", "std", "min", "max", "threshold", "solved", "returns")}}
+        out = {"heldout": {k: score[k] for k in ("mean", "std", "min", "max", "threshold", "solved", "returns")}}
+        if args.gif:
+            from .render import episode_frames, save_gif
+
+            frames, ret, fps = episode_frames(args.env_id, res.policy, seed=args.seed)
+            n = save_gif(frames, os.path.join(args.out, "champion.gif"), fps=fps)
+            print(f"champion.gif: {n} frames of one episode, return {ret:.6g}")
+            out["gif"] = {"file": "champion.gif", "frames": n, "return": ret}
+        return out
 
     return _run(task, args, episode, after=heldout)
 
