@@ -39,7 +39,8 @@ Rows (``ROWS``; ``row(bench, seed) -> dict(score=..., fit_cpu=..., params=...)``
 use, ``horizon=1`` follow from the task), ``evolino-use`` (the same plus the forecast length
 the task scores, ``USE_HORIZON``: 84 steps on mg, 50 on laser-cl), ``evolino-f32`` (the
 defaults with ``evolution_dtype="float32"``), ``evolino-lags`` (the defaults with ``lags="auto"``), ``evolino-10gen``
-(the defaults with 10 generations; ``evolino-20gen`` with 20), ``evolino-tuned`` (``EVOLINO_TUNED``, 400
+(the defaults with 10 generations; ``evolino-20gen`` with 20; ``evolino-10gen-step`` with 10 and
+CMA-ES's initial step 0.3 instead of 0.1), ``evolino-tuned`` (``EVOLINO_TUNED``, 400
 evaluations), and ``-gen1`` of each (the same trainer stopped after its first generation:
 random networks + readout, a reservoir). Evolino rows get the same standardised data as the
 others (its own standardization is then the identity). ``fit_cpu`` = process CPU seconds
@@ -300,6 +301,10 @@ def row_evolino_20gen(b, seed):  # the same with 20 generations
     return _evolino(b, seed, {}, generations=20)
 
 
+def row_evolino_10gen_step(b, seed):  # 10 generations, CMA-ES's step on the gains 0.3 (gains exp(+-0.3)) for 0.1
+    return _evolino(b, seed, {"search_options": {"sigma0": 0.3}}, generations=10)
+
+
 def row_evolino_tuned(b, seed):
     return _evolino(b, seed, {**EVOLINO_TUNED[b.name], **TUNED_BUDGET})
 
@@ -317,7 +322,7 @@ def _encoding_row(name):
 ROWS = {"esn": row_esn, "nvar": row_nvar, "ar": row_ar, "persistence": row_persistence, "evolino": row_evolino,
         "evolino-use": row_evolino_use, "evolino-wide": row_evolino_wide, "evolino-f32": row_evolino_f32, "evolino-lags": row_evolino_lags,
         "evolino-gen1": row_evolino_gen1, "evolino-10gen": row_evolino_10gen,
-        "evolino-20gen": row_evolino_20gen, "evolino-tuned": row_evolino_tuned,
+        "evolino-20gen": row_evolino_20gen, "evolino-10gen-step": row_evolino_10gen_step, "evolino-tuned": row_evolino_tuned,
         "evolino-tuned-gen1": row_evolino_tuned_gen1}
 ROWS.update({name: _encoding_row(name) for name in ENCODING_ROWS})
 DETERMINISTIC = {"nvar", "ar", "persistence"}

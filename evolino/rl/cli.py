@@ -190,7 +190,7 @@ def _load_checkpoint(path, settings) -> dict:
     arrays, meta = load_npz(path, "evolino.rl.checkpoint", CHECKPOINT_VERSION)
     if meta["settings"] != json.loads(json.dumps(settings)):
         raise EvolinoError(f"{path}: saved by a run with other settings ({meta['settings']}); run with the same "
-                         "arguments to resume, or without --resume to start again")
+                           "arguments to resume, or without --resume to start again")
     state = {k[len("strategy."):]: v for k, v in arrays.items() if k.startswith("strategy.")}
     state.update(meta["strategy"])
     norm = {k[len("normalizer."):]: v for k, v in arrays.items() if k.startswith("normalizer.")} or None

@@ -20,8 +20,8 @@ Both keep a Gaussian search distribution and follow its natural gradient, estima
   eigendecomposition (:func:`expm_sym`), so ``B`` stays of determinant one.
 
 ``mirrored=True`` draws half the population's samples and uses each with both signs, ``s`` and
-``-s`` (mirrored sampling; Brockhoff, Auger, Hansen, Arnold & Hohm, PPSN 2010): the mean's step
-then no longer carries the samples' own random drift.
+``-s`` (mirrored sampling; Brockhoff, Auger, Hansen, Arnold & Hohm, PPSN 2010): a pair whose two
+samples rank alike cancels in the mean's step instead of moving it at random.
 
 Ties in fitness are ranked in sample order (stable sort), so a run is deterministic.
 Broken values (NaN, inf) rank last.
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_number, check_positive_int
+from .._validate import EvolinoError, check_number, check_positive_int
 from .base import SearchStrategy, array, check_mean, check_sigmas, scalar
 
 __all__ = ["SNES", "XNES", "utilities", "expm_sym", "nes_popsize"]
@@ -73,7 +73,7 @@ class _NES(SearchStrategy):
         self.mu, self.x0 = x0.copy(), x0.copy()
         self.patience = None if patience is None else check_positive_int(patience, "patience")
         if not isinstance(mirrored, (bool, np.bool_)):
-            raise ValueError(f"mirrored must be True or False, got {mirrored!r}")
+            raise EvolinoError(f"mirrored must be True or False, got {mirrored!r}")
         self.mirrored = bool(mirrored)
         self.restarts, self._run_best, self._stale = 0, float("inf"), 0
         self.utilities = utilities(self._popsize)
