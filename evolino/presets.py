@@ -152,7 +152,7 @@ class GymPreset:
 
     # SNES at the papers' settings, restarted after 20 generations without a better sample. Held out (100
     # episodes, seeds 0-9): MountainCar-v0 10/10 >= -110 (9/10 without restarts: seed 2 never reached the goal),
-    # CartPole-v1 10/10 with margin 15 (median evaluations unchanged, 870), Acrobot-v1 5/5 with 10 training
+    # CartPole-v1 10/10 with margin 15 (median evaluations unchanged, 870), Acrobot-v1 10/10 with 10 training
     # episodes and margin 15 (restarts changed nothing there); RESULTS "SNES with restarts on gymnasium tasks"
     search: str = "snes"
     patience: int = 20
