@@ -55,29 +55,18 @@ def episode_frames(env_id, policy, *, seed=None, max_steps=None) -> tuple:
     The same episode as :func:`evolino.rl.gym.rollout` with the same ``seed`` (rendering does
     not change the dynamics); ``env_id`` is an id or a factory taking ``render_mode``.
     """
+    from gymnasium.wrappers import RenderCollection  # a frame after the reset and after every step
+
     from .gym import make_env, rollout
 
-    env = make_env(env_id, render_mode="rgb_array", **policy.info.get("env_kwargs", {}))
-    fps = float((getattr(env, "metadata", None) or {}).get("render_fps") or 30.0)
-    frames = []
-    step, reset = env.step, env.reset
-
-    def reset_and_draw(**kw):
-        out = reset(**kw)
-        frames.append(np.asarray(env.render(), dtype=np.uint8))
-        return out
-
-    def step_and_draw(a):
-        out = step(a)
-        frames.append(np.asarray(env.render(), dtype=np.uint8))
-        return out
-
-    env.reset, env.step = reset_and_draw, step_and_draw
+    env = RenderCollection(make_env(env_id, render_mode="rgb_array", **policy.info.get("env_kwargs", {})))
+    fps = float(env.metadata.get("render_fps") or 30.0)
     try:
         out = rollout(env, policy, seed=seed, max_steps=max_steps)
+        frames = np.stack(env.render()).astype(np.uint8, copy=False)
     finally:
         env.close()
-    return np.stack(frames), out["return"], fps
+    return frames, out["return"], fps
 
 
 def save_gif(frames, path, *, fps: float = 30.0, max_frames: int = 400) -> int:
