@@ -38,6 +38,32 @@ def _closed_loop_reference(spec, g, coef, h, c, y, X, n, lo=None, hi=None):
 
 
 @needs_numba
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 3e-16), (np.float32, 1.2e-7)])
+def test_compiled_logistic_in_each_precision(dtype, tol):
+    """The kernels' own exp: sigma(2 x) to about one ulp, computed in the array's own precision
+    (float32 stays float32), the tails clamped at sigma(-40) = 4e-18, NaN kept."""
+    from numba import njit
+
+    from evolino._numba_kernels import _logistic2
+
+    @njit
+    def apply(v):
+        out = np.empty_like(v)
+        for k in range(v.size):
+            out[k] = _logistic2(v[k])
+        return out
+
+    x = np.r_[np.linspace(-25, 25, 100_001), -1e-30, 0.0, 1e-30].astype(dtype)
+    got = apply(x)
+    assert got.dtype == dtype
+    ref = 1 / (1 + np.exp(-2 * x.astype(np.float64)))
+    np.testing.assert_allclose(got, ref, atol=tol, rtol=0)
+    ends = apply(np.array([np.nan, np.inf, -np.inf, 1e30, -1e30], dtype))
+    assert np.isnan(ends[0]) and ends[1] == ends[3] == 1.0
+    np.testing.assert_allclose(ends[[2, 4]], 1 / (1 + np.exp(40.0)), rtol=1e-6)
+
+
+@needs_numba
 @pytest.mark.parametrize("peepholes,forget_gate", OPTIONS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_numba_forward_equals_chunked_numpy(monkeypatch, peepholes, forget_gate, dtype):

@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit
 
 from .._backend import _flat_weights, as_arg, spread
-from .._numba_kernels import _copy, _net_step
+from .._numba_kernels import _copy, _net_step, _scratch
 from .policy import HEADS
 
 __all__ = ["run_compiled"]
@@ -122,8 +122,7 @@ def _episode(W, R, b, p_in, p_out, w_out, d, b_out, mean, std, start, n_poles, p
     """
     I, H, O = W.shape[0], R.shape[0], w_out.shape[1]
     k = start.shape[0]
-    a = np.empty(R.shape[1])
-    e = np.empty(R.shape[1] + H)
+    a, e = _scratch(R)
     h = np.zeros(H)
     h_new = np.empty(H)
     c = np.zeros(H)
