@@ -155,3 +155,16 @@ def test_automatic_lags_pick_the_order_a_linear_recurrence_needs():
     best = min(zero, key=lambda r: r["score"])
     assert best["lags"] >= 8 and best["score"] < 1e-6  # order 6 is exact: 8 is the first order of the grid past it
     assert lags == best["lags"]  # and the cells at these scales do not forecast the sines better alone
+
+
+def test_automatic_lags_are_chosen_in_float64_when_evolution_runs_in_float32():
+    # float32's rounding floor would blur the halving test of choose_lags; the choice is made in the
+    # network's precision, so the table is the float64 run's to the last digit
+    t = np.arange(500)
+    y = np.sin(0.2 * t) + np.sin(0.311 * t) + np.sin(0.42 * t)
+    opts = dict(lags="auto", washout=50, popsize=8, max_generations=1, search="esp", seed=0, horizon=25)
+    f64, f32 = Evolino(5, **opts), Evolino(5, evolution_dtype=np.float32, **opts)
+    f64.fit(y[:400])
+    f32.fit(y[:400])
+    assert f32.lag_table_ and f32.lag_table_ == f64.lag_table_
+    assert f32.chosen_["lags"] == f64.chosen_["lags"] >= 8
