@@ -163,8 +163,7 @@ class Evolino:
     evolution_dtype : float32, float64 or None, default=None
         Of the forward passes and closed loops while the scales are chosen and during evolution
         (None: ``dtype``). ``np.float32`` halves the memory the kernels stream (faster with the
-        compiled backend); the final readout is fitted and the network saved in ``dtype``, and
-        ``lags="auto"`` is decided in ``dtype`` too.
+        compiled backend); the final readout, the saved network and ``lags="auto"``'s choice are in ``dtype``.
     backend : {"auto", "numpy", "numba"}, default="auto"
         Kernel backend of every forward pass and closed loop (``"auto"``: the compiled numba
         kernels when installed, ``pip install evolino[fast]``); results agree to float rounding.
@@ -396,8 +395,7 @@ class Evolino:
                 chosen, self.scale_table_ = self._choose_scales(fitness, spec, evaluator, scales, seed)
                 chosen["lags"], self.lag_table_ = lags, []
                 if lags == "auto":  # generation 0 also decides the autoregression beside the cells
-                    # in the network's precision: float32's rounding blurs the halving test (RESULTS)
-                    probe = final_fitness.with_lags(0)
+                    probe = final_fitness.with_lags(0)  # in dtype: float32's rounding blurs the halving test
                     probe.input_scale = chosen["input_scale"]
                     chosen["lags"], self.lag_table_, n = choose_lags(probe, spec, evaluator, chosen, seed=seed)
                     chosen["scale_evaluations"] += n
