@@ -70,7 +70,7 @@ def load_checkpoint(path, config, seed_given=None):
     if any(g < 0 for g in history["generation"]):
         raise EvolinoError(f"{path}: the history holds a negative generation; the checkpoint is corrupt")
     chosen = meta_value(meta, "chosen", dict, path)
-    for k in ("input_scale", "init_scale"):
+    for k in ("input_scale", "init_scale") + (("noise",) if "noise" in chosen else ()):
         meta_value(chosen, k, float, path, minimum=0.0)
     meta_value(chosen, "gates", str, path)
     base = arrays.get("encoding.base")
@@ -89,7 +89,7 @@ def run_config(tr, spec, data, scales) -> dict:
         "feedback": bool(tr.feedback), "popsize": tr.popsize, **scales,
         "loss": tr.loss if isinstance(tr.loss, str) else "callable",
         "standardize": bool(tr.standardize), "horizon": tr.horizon, "stride": tr.stride,
-        "noise": float(tr.noise), "encoding": tr._encoding_name(),
+        "noise": tr.noise if isinstance(tr.noise, str) else float(tr.noise), "encoding": tr._encoding_name(),
         "encoding_options": {k: v for k, v in (tr.encoding_options or {}).items()
                              if isinstance(v, (int, float, str, bool))},
         "search_options": {k: v for k, v in (tr.search_options or {}).items()

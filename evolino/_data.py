@@ -216,12 +216,12 @@ class TrainingData:
         shape = list((self.batch or self.batch_y).X.shape)
         return [shape, bool(self.per_sequence), h.hexdigest()[:16]]
 
-    def fitness_arrays(self, seed, *, stratify=False, noise=0.0) -> dict:
+    def fitness_arrays(self, seed, *, stratify=False, noise=False) -> dict:
         """Keyword arguments of :class:`~evolino.fitness.EvolinoFitness` (data part).
 
-        ``noise`` (feedback only): std of Gaussian noise added to the fed-back targets of the
-        teacher-forced inputs the readout is fitted on (a fixed draw from ``seed``: the usual
-        stabilizer of closed-loop generation); the validation runs start from clean inputs.
+        ``noise`` (feedback only): also ``noise_draw``, a standard normal draw from ``seed`` the
+        size of the fed-back targets of the teacher-forced inputs, which the readout's states see
+        scaled by the fitness's ``noise`` (the usual stabilizer of closed-loop generation).
         """
         if self.per_sequence:
             return self._per_sequence_arrays(seed, stratify)
@@ -231,15 +231,13 @@ class TrainingData:
         val = np.concatenate([yb.steps(b, c, n) for b, (c, n) in enumerate(zip(self.cuts, yb.lengths))])
         if self.feedback:
             X = None if self.batch is None else self.batch.X
-            clean = teacher_inputs(yb.X, X)
+            inputs = teacher_inputs(yb.X, X)
             lo, hi = Yflat[fit].min(axis=0), Yflat[fit].max(axis=0)
-            out = dict(inputs=clean, fit_idx=fit, Y_fit=Yflat[fit], split=int(self.cuts[0]), Y_seq=yb.X, X_ext=X,
+            out = dict(inputs=inputs, fit_idx=fit, Y_fit=Yflat[fit], split=int(self.cuts[0]), Y_seq=yb.X, X_ext=X,
                        out_range=(lo - (hi - lo), hi + (hi - lo)), warm=int(self.washout))
             if noise:
                 rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
-                noisy = clean.copy()
-                noisy[..., -self.n_outputs :] += noise * rng.standard_normal(noisy[..., -self.n_outputs :].shape)
-                out.update(inputs=noisy, inputs_clean=clean)
+                out["noise_draw"] = rng.standard_normal(inputs[..., -self.n_outputs :].shape).astype(inputs.dtype)
             return out
         if val.size == 0:  # nothing held out: score the fit steps themselves
             return dict(inputs=self.batch.X, fit_idx=fit, Y_fit=Yflat[fit])

@@ -23,8 +23,8 @@ import itertools
 
 import numpy as np
 
-__all__ = ["INPUT_SCALES", "INIT_SCALES", "GATES", "N_NETWORKS", "LAG_GRID", "LAG_GAIN", "LAG_ROWS", "PROBE_CELLS", "PROBE_KEEP", "narrow",
-           "choose_scales", "choose_lags"]
+__all__ = ["INPUT_SCALES", "INIT_SCALES", "GATES", "N_NETWORKS", "LAG_GRID", "LAG_GAIN", "LAG_ROWS", "PROBE_CELLS", "PROBE_KEEP", "NOISE_GRID",
+           "narrow", "choose_scales", "choose_lags", "choose_noise", "generation_zero"]
 
 # half-decades over the regimes seen on the benchmarks. 1e-5 and 1e-4 (an almost linear filter bank) fixed 8
 # superimposed sines (median test NRMSE 5e7 -> 6e-3); they need the default horizon's long run, which sees the
@@ -48,6 +48,8 @@ LAG_ROWS = 2
 # at 0.4x its CPU time (RESULTS "wide networks")
 PROBE_CELLS = 100
 PROBE_KEEP = 6
+# std of the noise on the fed-back targets (standardized units) probed by noise="auto"
+NOISE_GRID = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 
 
 def narrow(fitness, spec, n_cells=PROBE_CELLS):
@@ -180,6 +182,89 @@ def choose_lags(fitness, spec, evaluator, chosen, *, seed=0, n_networks=N_NETWOR
         table.append(dict(network="random", lags=L, score=scores[L]))
     lags = best if scores[best] <= LAG_GAIN * scores[0] else 0
     return lags, table, len(orders) + 2 * n_networks
+
+
+def choose_noise(fitness, spec, evaluator, chosen, *, seed=0, n_networks=N_NETWORKS, grid=NOISE_GRID):
+    """``noise="auto"``: the std of the noise on the fed-back targets the readout is fitted on.
+
+    The same ``n_networks`` random networks at the ``chosen`` scales are scored with every level
+    of ``grid`` (:meth:`~evolino.fitness.EvolinoFitness.with_noise`; their free runs start from
+    clean inputs), and the level whose best half scores best is kept (the first of equal scores).
+
+    Parameters
+    ----------
+    fitness : EvolinoFitness
+        The run's fitness at the chosen input scale and lags, with a ``noise_draw``.
+    spec : LSTMSpec
+    evaluator : object with ``evaluate(fitness_fn, genomes)``
+    chosen : dict
+        ``init_scale`` and ``gates`` of the random networks.
+    seed : int
+    n_networks : int
+    grid : sequence of float
+
+    Returns
+    -------
+    noise : float
+    table : list of dict
+        ``noise``, ``score`` per level, in order.
+    evaluations : int
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x4015E]))
+    genomes = spec.init(rng, n_networks, chosen["init_scale"], gates=chosen["gates"])
+    half = max(1, n_networks // 2)
+    table = []
+    for level in grid:
+        f = np.sort(np.asarray(evaluator.evaluate(fitness.with_noise(level), genomes), dtype=np.float64))
+        table.append(dict(noise=float(level), score=float(np.mean(f[:half]))))
+    best = min(table, key=lambda r: r["score"])["noise"]
+    return best, table, len(grid) * n_networks
+
+
+def generation_zero(fitness, final_fitness, spec, evaluator, scales, *, lags, noise, seed):
+    """The settings given as ``"auto"``, chosen before evolution from random networks.
+
+    Parameters
+    ----------
+    fitness : EvolinoFitness
+        The run's fitness in the evolution's precision, without lags or noise.
+    final_fitness : EvolinoFitness
+        The same in the network's precision (float32's rounding blurs the lags' halving test).
+    spec : LSTMSpec
+    evaluator : object with ``evaluate(fitness_fn, genomes)``
+    scales : dict
+        ``input_scale``, ``init_scale``, ``gates``: values or ``"auto"`` (:func:`choose_scales`).
+    lags : int or "auto"
+        :func:`choose_lags`.
+    noise : float or "auto"
+        :func:`choose_noise` (feedback with a ``noise_draw`` only; otherwise 0).
+    seed : int
+
+    Returns
+    -------
+    chosen : dict
+        ``input_scale``, ``init_scale``, ``gates``, ``lags``, ``noise``, ``scale_evaluations``.
+    tables : dict
+        ``scales``, ``lags``, ``noise``: the probes' tables (empty where nothing was chosen).
+    """
+    if "auto" not in scales.values():
+        chosen, scale_table = {**scales, "scale_evaluations": 0}, []
+    else:
+        if not spec.forget_gate and scales["gates"] == "auto":  # no forget gate: cells integrate, no reservoir
+            scales = {**scales, "gates": "lstm"}
+        chosen, scale_table = choose_scales(fitness, spec, evaluator, seed=seed, probe_cells=PROBE_CELLS, **scales)
+    chosen["lags"], lag_table, noise_table = lags, [], []
+    probe = final_fitness.with_lags(0)
+    probe.input_scale = chosen["input_scale"]
+    if lags == "auto":  # the autoregression beside the cells
+        chosen["lags"], lag_table, n = choose_lags(probe, spec, evaluator, chosen, seed=seed)
+        chosen["scale_evaluations"] += n
+    chosen["noise"] = 0.0 if noise == "auto" else float(noise)
+    if noise == "auto" and getattr(probe, "_noise_draw", None) is not None:
+        chosen["noise"], noise_table, n = choose_noise(probe.with_lags(chosen["lags"]), spec, evaluator, chosen,
+                                                       seed=seed)
+        chosen["scale_evaluations"] += n
+    return chosen, dict(scales=scale_table, lags=lag_table, noise=noise_table)
 
 
 def _narrow_first(fitness, spec, evaluator, probe_cells, keep, seed, n_networks, return_best, **scales):

@@ -96,6 +96,11 @@ class EvolinoFitness:
     vpt_threshold : float, default=0.4
         ``loss="vpt"``: a free run is valid while its error, normalised per output by the
         validation targets' std (RMS over outputs), stays below this.
+    noise : float, default=0.0
+        ``feedback`` only: the states the readout is fitted on see ``noise * noise_draw`` added to
+        the fed-back columns of ``inputs`` (the last ``O``); the free runs start from clean inputs.
+    noise_draw : ndarray of shape (B, T, O), optional
+        A fixed standard normal draw, needed for ``noise > 0`` (:meth:`with_noise`).
     final_idx, Y_final : optional
         Steps and targets of the final readout fit (default: ``fit_idx`` and ``val_idx``).
     max_bytes : int, default=2**30
@@ -108,11 +113,13 @@ class EvolinoFitness:
 
     def __init__(self, spec: LSTMSpec, inputs, fit_idx, Y_fit, *, val_idx=None, Y_val=None, readout,
                  loss="nrmse", input_scale: float = 1.0, split=None, Y_seq=None, X_ext=None, horizon=None,
-                 stride=None, warm=None, out_range=None, run_cap=1.0, lags=0, vpt_threshold=0.4, inputs_clean=None, final_idx=None, Y_final=None,
+                 stride=None, warm=None, out_range=None, run_cap=1.0, lags=0, vpt_threshold=0.4, noise=0.0, noise_draw=None,
+                 final_idx=None, Y_final=None,
                  max_bytes: int = 2**30, backend: str = "auto"):
         self.backend = check_backend(backend)
-        self.spec, self.inputs, self.readout, self.loss = spec, inputs, readout, loss
-        self.inputs_clean = inputs if inputs_clean is None else inputs_clean
+        self.spec, self.readout, self.loss = spec, readout, loss
+        self.inputs_clean, self._noise_draw = inputs, noise_draw
+        self._set_noise(noise)
         self.out_range, self.vpt_threshold = out_range, float(vpt_threshold)
         self.run_cap = None if run_cap is None else float(run_cap)
         self.input_scale, self.max_bytes = input_scale, max_bytes
@@ -266,6 +273,21 @@ class EvolinoFitness:
         fn = copy.copy(self)
         fn._set_lags(lags)
         return fn
+
+    def with_noise(self, noise: float) -> "EvolinoFitness":
+        """A shallow copy fitting its readout on inputs with ``noise * noise_draw`` on the fed-back columns."""
+        fn = copy.copy(self)
+        fn._set_noise(noise)
+        fn._set_lags(fn.lags)
+        return fn
+
+    def _set_noise(self, noise):
+        self.noise, self.inputs = float(noise), self.inputs_clean
+        if self.noise:
+            if self._noise_draw is None:
+                raise ValueError("noise > 0 needs noise_draw")
+            self.inputs = self.inputs_clean.copy()
+            self.inputs[..., -self._noise_draw.shape[-1]:] += self.noise * self._noise_draw
 
     def _set_lags(self, lags):
         """``lags`` and the lag features of every step (flat ``b * T + t``), from the inputs the states see."""

@@ -23,7 +23,7 @@ from ._io import check_writable
 from ._resources import check_run_memory
 from ._validate import EvolinoError, EvolinoTypeError, as_rng, check_choice, check_number, check_positive_int
 from .evaluate import make_evaluator
-from .autoscale import PROBE_CELLS, choose_lags, choose_scales
+from .autoscale import choose_scales, generation_zero
 from .fitness import LOSSES, EvolinoFitness, first_generation_check, free_run_options
 from .genome import ENCODINGS, Direct, EncodedFitness, make_encoding
 from .loop import History, progress_bar, run_search
@@ -97,9 +97,11 @@ class Evolino:
         they get a bounded worst score.
     stride : int, optional
         Steps between free-run starts (default ``horizon // 2``).
-    noise : float, default=0.0
+    noise : float or "auto", default=0.0
         Feedback tasks: std of Gaussian noise (standardized units) on the fed-back targets of
-        the teacher-forced training inputs, the usual stabilizer of closed-loop generation.
+        the teacher-forced inputs the readout is fitted on, the usual stabilizer of closed-loop
+        generation. ``"auto"``: generation 0 picks it from :data:`~evolino.autoscale.NOISE_GRID`
+        (:func:`~evolino.autoscale.choose_noise`; recorded in ``noise_``, ``chosen_`` and ``noise_table_``).
     popsize : int, default=40
         Networks per generation (ESP: a multiple of ``trials``, ``search_options``).
     max_generations : int, "auto" or None, default="auto"
@@ -196,6 +198,10 @@ class Evolino:
         wider than :data:`~evolino.autoscale.PROBE_CELLS` has rows at both widths (``n_cells``).
     lag_table_ : list of dict
         ``lags="auto"``'s probes (:func:`~evolino.autoscale.choose_lags`; empty otherwise).
+    noise_table_ : list of dict
+        ``noise="auto"``'s probes (:func:`~evolino.autoscale.choose_noise`; empty otherwise).
+    noise_ : float
+        The noise the readout was fitted with.
     """
 
     def __init__(self, n_cells=SUPERVISED.n_cells, *, search=SUPERVISED.search, readout="linear", ridge="auto",
@@ -362,8 +368,11 @@ class Evolino:
         std_targets = bool(self.standardize) and loss == "nrmse" and isinstance(readout, Linear)
         scaler = data.standardize(inputs=bool(self.standardize), targets=std_targets)
         self.scaler_ = scaler
-        arrays = data.fitness_arrays(seed, stratify=loss in ("multilabel", "multiclass"),
-                                     noise=check_number(self.noise, "noise", low=0.0))
+        if isinstance(self.noise, str) and self.noise != "auto":
+            raise EvolinoTypeError(f"noise must be a float >= 0 or 'auto', got {self.noise!r}")
+        noise = "auto" if self.noise == "auto" else check_number(self.noise, "noise", low=0.0)
+        fixed_noise = 0.0 if noise == "auto" else noise
+        arrays = data.fitness_arrays(seed, stratify=loss in ("multilabel", "multiclass"), noise=bool(noise))
         n_fit = len(arrays["fit_idx"])
         if n_fit == 0:
             raise EvolinoError("no training steps or sequences are left to fit the readout: pass more data or a "
@@ -377,12 +386,13 @@ class Evolino:
         fixed = 0 if lags == "auto" else lags
         runs = free_run_options(bool(self.feedback), loss, self.horizon, self.stride)
         fitness = final_fitness = EvolinoFitness(spec, readout=readout, loss=loss, input_scale=1.0, lags=fixed,
-                                                 backend=self.backend, **runs, **arrays)
+                                                 noise=fixed_noise, backend=self.backend, **runs, **arrays)
         evo_dtype = self._evolution_dtype(spec)
         if evo_dtype != spec.dtype:  # evolution in its own precision; the final readout in the network's
             evo_arrays = {k: _data.cast(v, evo_dtype) for k, v in arrays.items()}
             fitness = EvolinoFitness(dataclasses.replace(spec, dtype=evo_dtype), readout=readout, loss=loss,
-                                     input_scale=1.0, lags=fixed, backend=self.backend, **runs, **evo_arrays)
+                                     input_scale=1.0, lags=fixed, noise=fixed_noise, backend=self.backend, **runs,
+                                     **evo_arrays)
         check_run_memory(fitness, self.popsize if isinstance(self.popsize, int) else 16, spec.n_params)
         n_jobs = self.n_jobs  # never more workers than candidates (a pool also caps itself per call)
         if isinstance(n_jobs, int) and isinstance(self.popsize, int) and n_jobs > self.popsize > 0:
@@ -392,16 +402,14 @@ class Evolino:
         try:
             fresh = chosen is None
             if fresh:
-                chosen, self.scale_table_ = self._choose_scales(fitness, spec, evaluator, scales, seed)
-                chosen["lags"], self.lag_table_ = lags, []
-                if lags == "auto":  # generation 0 also decides the autoregression beside the cells
-                    probe = final_fitness.with_lags(0)  # in dtype: float32's rounding blurs the halving test
-                    probe.input_scale = chosen["input_scale"]
-                    chosen["lags"], self.lag_table_, n = choose_lags(probe, spec, evaluator, chosen, seed=seed)
-                    chosen["scale_evaluations"] += n
-            lags = int(chosen.get("lags", fixed))
+                chosen, tables = generation_zero(fitness, final_fitness, spec, evaluator, scales, lags=lags,
+                                                 noise=noise, seed=seed)
+                self.scale_table_, self.lag_table_, self.noise_table_ = tables["scales"], tables["lags"], tables["noise"]
+            lags, self.noise_ = int(chosen.get("lags", fixed)), float(chosen.get("noise", fixed_noise))
             if lags != fixed:  # built without lags for the choice
                 fitness, final_fitness = fitness.with_lags(lags), final_fitness.with_lags(lags)
+            if self.noise_ != fixed_noise:
+                fitness, final_fitness = fitness.with_noise(self.noise_), final_fitness.with_noise(self.noise_)
             if fresh and name != "direct":
                 chosen, base = self._base_network(fitness, spec, evaluator, chosen, seed)
             fitness.input_scale = input_scale = chosen["input_scale"]
@@ -465,14 +473,6 @@ class Evolino:
         _, _, base = choose_scales(fitness, spec, evaluator, seed=seed + 1, n_networks=n, return_best=True,
                                    **fixed)
         return {**chosen, "scale_evaluations": chosen["scale_evaluations"] + n}, np.asarray(base, np.float64)
-
-    def _choose_scales(self, fitness, spec, evaluator, scales, seed):
-        """The scales of this run: as given, or chosen by :func:`evolino.autoscale.choose_scales`."""
-        if "auto" not in scales.values():
-            return {**scales, "scale_evaluations": 0}, []
-        if not spec.forget_gate and scales["gates"] == "auto":  # no forget gate: cells integrate, no reservoir
-            scales = {**scales, "gates": "lstm"}
-        return choose_scales(fitness, spec, evaluator, seed=seed, probe_cells=PROBE_CELLS, **scales)
 
     def _run(self, strategy, fitness, evaluator, config, seed, chosen, history, elapsed, every, base=None):
         """:func:`run_search` with checkpoints and the progress bar."""

@@ -115,6 +115,7 @@ CASES = {
     "trainer input_scale negative": (lambda: _quick(input_scale=-1).fit(SINES), ValueError, "input_scale"),
     "trainer lags negative": (lambda: _quick(lags=-2).fit(SINES), ValueError, "lags"),
     "trainer lags string": (lambda: _quick(lags="many").fit(SINES), TypeError, "lags"),
+    "trainer noise string": (lambda: _quick(noise="loud").fit(SINES), TypeError, "noise must be a float >= 0 or 'auto'"),
     "trainer lags with an SVM readout": (lambda: _quick(readout="svr", lags=4, feedback=False).fit(SINES, X=SINES),
                                          ValueError, "lags need the linear readout"),
     "network coef rows without the lag rows": (lambda: EvolinoNetwork(LSTMSpec(1, 3), LSTMSpec(1, 3).init(0, 1)[0],

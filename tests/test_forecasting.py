@@ -14,12 +14,14 @@ SERIES = MackeyGlassTask(train=400).train_series  # (500, 1)
 WASHOUT, N_VAL = 50, 150
 
 
-def _free_runs_by_hand(spec, g, Y, horizon, stride, input_scale=1.0, warm=WASHOUT, starts=None):
+def _free_runs_by_hand(spec, g, Y, horizon, stride, input_scale=1.0, warm=WASHOUT, starts=None, fit_noise=None):
     """Teacher forcing then closed loop, one segment at a time, from the equations: each run from a fresh
-    network teacher-forced over the ``warm`` steps before it (0: over the whole series before it)."""
+    network teacher-forced over the ``warm`` steps before it (0: over the whole series before it).
+    ``fit_noise`` (T, 1) is added to the fed-back values the readout's states see, not to the warm-ups."""
     T, split = len(Y), len(Y) - N_VAL
     prev = np.r_[[[0.0]], Y[:-1]]
-    h, _, _ = lstm_reference(spec, g, prev[:split] * input_scale)
+    noisy = prev if fit_noise is None else prev + fit_noise
+    h, _, _ = lstm_reference(spec, g, noisy[:split] * input_scale)
     S, Yf = h[WASHOUT:split], Y[WASHOUT:split]
     A = np.c_[S, np.ones(len(S))]
     W = np.linalg.lstsq(A, Yf, rcond=None)[0]
@@ -215,12 +217,69 @@ def test_noise_changes_the_fit_not_the_validation_start():
     np.testing.assert_array_equal(b.coef, c.coef)  # a fixed draw from the seed
 
 
+def test_noisy_fit_equals_a_plain_loop_with_noise_on_the_fed_back_values():
+    rng = np.random.default_rng(1)
+    spec = LSTMSpec(1, 4)
+    genomes = spec.init(rng, 3)
+    draw = rng.standard_normal((1, len(SERIES), 1))
+    fit = EvolinoFitness.from_data(spec, SERIES, washout=WASHOUT, validation=N_VAL, feedback=True, readout=Linear(),
+                                   horizon=30, input_scale=0.5, noise=0.05, noise_draw=draw)
+    clean = fit.with_noise(0.0)
+    got, got_clean = fit(genomes), clean(genomes)
+    assert np.all(got != got_clean)
+    for p, g in enumerate(genomes):
+        out, target = _free_runs_by_hand(spec, g, SERIES, 30, 15, 0.5, fit_noise=0.05 * draw[0])
+        assert got[p] == pytest.approx(_capped(out, target, 30), rel=1e-6)
+        out, target = _free_runs_by_hand(spec, g, SERIES, 30, 15, 0.5)
+        assert got_clean[p] == pytest.approx(_capped(out, target, 30), rel=1e-6)
+    np.testing.assert_array_equal(clean.with_noise(0.05)(genomes), got)
+
+
+def test_automatic_noise_is_the_best_level_scored_plainly():
+    from evolino import autoscale
+    from evolino.evaluate import Serial
+
+    spec = LSTMSpec(1, 4)
+    draw = np.random.default_rng(2).standard_normal((1, len(SERIES), 1))
+    kw = dict(washout=WASHOUT, validation=N_VAL, feedback=True, readout=Linear(), horizon=30, input_scale=0.3,
+              noise_draw=draw)
+    fit = EvolinoFitness.from_data(spec, SERIES, **kw)
+    chosen = dict(init_scale=1.0, gates="lstm")
+    grid = (0.0, 1e-3, 0.03, 0.3)
+    noise, table, n = autoscale.choose_noise(fit, spec, Serial(), chosen, seed=5, grid=grid)
+    genomes = spec.init(np.random.default_rng(np.random.SeedSequence([5, 0x4015E])), autoscale.N_NETWORKS, 1.0,
+                        gates="lstm")
+    scores = [np.mean(np.sort(EvolinoFitness.from_data(spec, SERIES, noise=s, **kw)(genomes))[:2]) for s in grid]
+    assert [r["score"] for r in table] == pytest.approx(scores, rel=1e-12)
+    assert noise == grid[int(np.argmin(scores))] and n == len(grid) * autoscale.N_NETWORKS
+    assert len(set(np.round(scores, 12))) == len(grid)  # the levels differ: a choice was made
+
+
+def test_trainer_noise_auto_records_generation_zero_choice():
+    from evolino.autoscale import NOISE_GRID
+
+    kw = dict(washout=WASHOUT, validation=N_VAL, horizon=30, popsize=8, max_generations=1, seed=0,
+              search="esp", search_options=dict(trials=4))
+    tr = Evolino(4, noise="auto", **kw)
+    tr.fit(SERIES)
+    assert [r["noise"] for r in tr.noise_table_] == list(NOISE_GRID)
+    best = min(tr.noise_table_, key=lambda r: r["score"])["noise"]
+    assert tr.chosen_["noise"] == tr.noise_ == best
+    fixed = Evolino(4, noise=best, **kw)
+    fixed.fit(SERIES)
+    assert fixed.noise_table_ == [] and fixed.noise_ == best
+    driven = Evolino(4, noise="auto", feedback=False, **{**kw, "horizon": None})
+    driven.fit(SERIES[1:], X=SERIES[:-1])
+    assert driven.noise_ == 0.0 and driven.noise_table_ == []
+
+
 @pytest.mark.parametrize("kwargs,match", [
     (dict(horizon=N_VAL + 1), "horizon"),
     (dict(horizon=0), "horizon"),
     (dict(feedback=False, horizon=5), "horizon applies to feedback"),
     (dict(feedback=False, loss="vpt"), "vpt"),
     (dict(noise=-1.0), "noise"),
+    (dict(noise="loud"), "noise must be a float >= 0 or 'auto'"),
 ])
 def test_bad_forecasting_options(kwargs, match):
     X = np.zeros_like(SERIES)

@@ -106,18 +106,19 @@ def test_same_seed_same_run_and_different_seed_differs():
     assert a.history_["best"] != c.history_["best"]
 
 
-@pytest.mark.parametrize("search", ["esp", "cmaes"])
-def test_checkpoint_resume_equals_uninterrupted(tmp_path, search):
+@pytest.mark.parametrize("search,noise", [("esp", 0.0), ("cmaes", 0.0), ("cmaes", "auto")])
+def test_checkpoint_resume_equals_uninterrupted(tmp_path, search, noise):
     opts = dict(trials=4) if search == "esp" else dict(sigma0=0.1)
-    full = _small(search=search, max_generations=6, search_options=opts)
+    full = _small(search=search, max_generations=6, search_options=opts, noise=noise)
     full_net = full.fit(TASK.train_series)
     ck = tmp_path / "ck.npz"
-    part = _small(search=search, max_generations=4, search_options=opts, checkpoint=ck, checkpoint_every=2)
+    part = _small(search=search, max_generations=4, search_options=opts, checkpoint=ck, checkpoint_every=2, noise=noise)
     part.fit(TASK.train_series)
-    rest = _small(search=search, max_generations=6, search_options=opts, checkpoint=ck)
+    rest = _small(search=search, max_generations=6, search_options=opts, checkpoint=ck, noise=noise)
     rest_net = rest.fit(TASK.train_series, resume=True)
     assert rest.history_["best"] == full.history_["best"]
     assert rest.history_["evaluations"] == full.history_["evaluations"]
+    assert rest.noise_ == full.noise_
     np.testing.assert_array_equal(rest_net.genome, full_net.genome)
     np.testing.assert_array_equal(rest_net.coef, full_net.coef)
 
