@@ -309,8 +309,8 @@ def row_evolino_10gen_noise(b, seed):  # evolino-10gen-step plus noise 1e-4 (sta
     return _evolino(b, seed, {"search_options": {"sigma0": 0.3}, "noise": 1e-4}, generations=10)
 
 
-def row_evolino_autonoise(b, seed):  # the defaults plus noise="auto" (generation 0 picks the std)
-    return _evolino(b, seed, {"noise": "auto"})
+def row_evolino_clean(b, seed):  # the defaults before noise="auto": clean teacher forcing
+    return _evolino(b, seed, {"noise": 0.0})
 
 
 def row_evolino_noise(b, seed):  # the defaults plus noise 1e-4 (standardized) on the fed-back training targets
@@ -335,7 +335,7 @@ ROWS = {"esn": row_esn, "nvar": row_nvar, "ar": row_ar, "persistence": row_persi
         "evolino-use": row_evolino_use, "evolino-wide": row_evolino_wide, "evolino-f32": row_evolino_f32, "evolino-lags": row_evolino_lags,
         "evolino-gen1": row_evolino_gen1, "evolino-10gen": row_evolino_10gen,
         "evolino-20gen": row_evolino_20gen, "evolino-10gen-step": row_evolino_10gen_step, "evolino-10gen-noise": row_evolino_10gen_noise,
-        "evolino-noise": row_evolino_noise, "evolino-autonoise": row_evolino_autonoise,
+        "evolino-noise": row_evolino_noise, "evolino-clean": row_evolino_clean,
         "evolino-tuned": row_evolino_tuned,
         "evolino-tuned-gen1": row_evolino_tuned_gen1}
 ROWS.update({name: _encoding_row(name) for name in ENCODING_ROWS})

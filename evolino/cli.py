@@ -95,6 +95,9 @@ def _common(p, preset):
     p.add_argument("--lags", type=_auto_or(int), default=preset.lags,
                    help=f"the readout also reads the inputs of the last LAGS steps (default: {preset.lags}; auto: "
                         "chosen from the data)")
+    p.add_argument("--noise", type=_auto_or(float), default=preset.noise,
+                   help=f"std of the noise on the fed-back training targets, standardized (default: {preset.noise}; "
+                        "auto: chosen from the data)")
     p.add_argument("--horizon", type=_auto_or(_positive), default=preset.horizon,
                    help=f"steps of the validation free runs (default: {preset.horizon}; auto: runs of a quarter, "
                         "all, a sixteenth and a sixty-fourth of the validation part)")
@@ -193,7 +196,7 @@ def _train(args, task):
     enc_options = None if args.coefficients is None else {"coefficients": args.coefficients}
     trainer = Evolino(args.cells, search=args.search, ridge=args.ridge, washout=task.washout,
                       input_scale=args.input_scale, init_scale=args.init_scale, gates=args.gates, horizon=args.horizon,
-                      lags=args.lags,
+                      lags=args.lags, noise=args.noise,
                       search_options=options, encoding=args.encoding, encoding_options=enc_options,
                       popsize=args.popsize, max_generations=args.generations, evaluator=evaluator,
                       n_jobs=None if owned else args.workers,

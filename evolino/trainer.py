@@ -97,7 +97,7 @@ class Evolino:
         they get a bounded worst score.
     stride : int, optional
         Steps between free-run starts (default ``horizon // 2``).
-    noise : float or "auto", default=0.0
+    noise : float or "auto", default=SUPERVISED.noise
         Feedback tasks: std of Gaussian noise (standardized units) on the fed-back targets of
         the teacher-forced inputs the readout is fitted on, the usual stabilizer of closed-loop
         generation. ``"auto"``: generation 0 picks it from :data:`~evolino.autoscale.NOISE_GRID`
@@ -205,7 +205,7 @@ class Evolino:
     """
 
     def __init__(self, n_cells=SUPERVISED.n_cells, *, search=SUPERVISED.search, readout="linear", ridge="auto",
-                 washout=100, validation=0.25, feedback=True, loss="nrmse", horizon="auto", stride=None, noise=0.0,
+                 washout=100, validation=0.25, feedback=True, loss="nrmse", horizon="auto", stride=None, noise=SUPERVISED.noise,
                  popsize=SUPERVISED.popsize, max_generations=SUPERVISED.max_generations,
                  max_evaluations=None, target_fitness=None, peepholes=True, forget_gate=True,
                  init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, gates=SUPERVISED.gates,

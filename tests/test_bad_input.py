@@ -203,6 +203,8 @@ CLI_CASES = {
     "too many sines": ["sines", "--terms", "9", "--generations", "1", "--no-progress"],
     "pole poles 3": ["pole", "--poles", "3"],
     "freqs zero": ["sines", "--freqs", "0"],
+    "noise negative": ["sines", "--noise", "-1", "--generations", "1", "--no-progress"],
+    "noise not a number": ["sines", "--noise", "loud"],
     "anbncn test-max below train-max": ["anbncn", "--test-max", "3", "--train-max", "10"],
     "sigma0 overflows": ["sines", "--search", "cmaes", "--sigma0", "1e300", "--generations", "1", "--no-progress"],
     "out cannot be created": ["sines", "--out", "/proc/evolino-no-such/out", "--generations", "1"],

@@ -116,9 +116,9 @@ def test_training_with_an_encoding_resumes_bit_identically(tmp_path, encoding, o
     full, net = _train(encoding, **options)
     assert full.encoding_.n_params < SPEC.n_params
     # the base network (the best of a population of random ones) and lags="auto"'s probes: one zero network per
-    # order, then four random networks without and with the best order
+    # order, then four random networks without and with the best order; noise="auto"'s four per level
     zero_probes = sum(r["network"] == "zero" for r in full.lag_table_)
-    assert full.chosen_["scale_evaluations"] == 6 + zero_probes + 2 * 4
+    assert full.chosen_["scale_evaluations"] == 6 + zero_probes + 2 * 4 + 4 * len(full.noise_table_)
     _train(encoding, tmp_path, generations=2, **options)
     resumed, net2 = _train(encoding, tmp_path, resume=True, **options)
     assert resumed.history_["best"] == full.history_["best"]

@@ -28,6 +28,9 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
     ----------{_PARAMS_DOC}    epsilon : float, default=0.1
         SVR tube width in target units, >= 0.
     feedback : bool, default=False
+    noise : float or "auto", default=SUPERVISED.noise
+        ``feedback=True``: std of the Gaussian noise on the fed-back targets the readout is fitted
+        on (standardized units), or chosen from the data (:class:`evolino.Evolino`'s ``noise``).
 
     Attributes
     ----------{_ATTRS_DOC}
@@ -55,7 +58,7 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
                  search_options=None, washout=0, validation=0.25, input_scale=SUPERVISED.input_scale,
                  init_scale=SUPERVISED.init_scale, gates=SUPERVISED.gates, lags=SUPERVISED.lags, peepholes=True,
                  forget_gate=True,
-                 feedback=False, n_jobs=None, callbacks=None, verbose=0, standardize=True, random_state=None):
+                 feedback=False, noise=SUPERVISED.noise, n_jobs=None, callbacks=None, verbose=0, standardize=True, random_state=None):
         self._store_params(locals())
 
     def __sklearn_tags__(self):
@@ -92,7 +95,7 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
         """
         if not isinstance(self.feedback, (bool, np.bool_)):
             raise EvolinoTypeError(f"feedback must be a bool, got {self.feedback!r}")
-        return self._fit(X, y, feedback=bool(self.feedback))
+        return self._fit(X, y, feedback=bool(self.feedback), noise=self.noise)
 
     def predict(self, X):
         """Outputs: ``(T,)`` or ``(T, n_outputs)`` for one sequence, a list of those for several
