@@ -63,6 +63,24 @@ def test_final_readout_equals_lstsq_on_collected_states():
     np.testing.assert_allclose(A @ net.coef, ref * sc.y_std + sc.y_mean, atol=1e-9 * float(sc.y_std[0]))
 
 
+def test_noisy_final_readout_equals_lstsq_on_states_of_noisy_teacher_forcing():
+    # noise=0.01: the readout is fitted on states whose fed-back inputs carry 0.01 x a standard normal draw,
+    # drawn from the run's seed (third child of its SeedSequence), standardized units
+    tr = _small(ridge=0.0, input_scale=0.3, seed=2, noise=0.01)
+    net = tr.fit(TASK.train_series)
+    assert tr.refitted_ and tr.noise_ == 0.01 and tr.noise_table_ == []
+    sc = tr.scaler_
+    Y = (TASK.train_series[None] - sc.y_mean) / sc.y_std
+    inputs = teacher_inputs(Y)
+    draw = np.random.default_rng(np.random.SeedSequence(tr.seed_).spawn(3)[2]).standard_normal(inputs.shape)
+    h = forward(net.spec, prepare(net.spec, net.genome, net.input_scale), inputs[0] + 0.01 * draw[0])[0]
+    A = np.c_[h[100:], np.ones(len(h) - 100)]
+    ref = A @ np.linalg.lstsq(A, Y[0, 100:], rcond=None)[0]
+    np.testing.assert_allclose(A @ net._coef_std, ref, atol=1e-9)
+    clean = forward(net.spec, prepare(net.spec, net.genome, net.input_scale), inputs[0])[0]
+    assert np.abs(clean - h).max() > 1e-5  # the noise reached the states
+
+
 @pytest.mark.parametrize("search", ["esp", "cmaes"])
 def test_best_so_far_is_monotone_and_kept(search):
     opts = dict(trials=4) if search == "esp" else dict(sigma0=0.1)
