@@ -371,8 +371,8 @@ class Evolino:
         if isinstance(self.noise, str) and self.noise != "auto":
             raise EvolinoTypeError(f"noise must be a float >= 0 or 'auto', got {self.noise!r}")
         noise = "auto" if self.noise == "auto" else check_number(self.noise, "noise", low=0.0)
-        fixed_noise = 0.0 if noise == "auto" else noise
         arrays = data.fitness_arrays(seed, stratify=loss in ("multilabel", "multiclass"), noise=bool(noise))
+        fixed_noise = 0.0 if noise == "auto" or "noise_draw" not in arrays else noise  # nothing fed back: none
         n_fit = len(arrays["fit_idx"])
         if n_fit == 0:
             raise EvolinoError("no training steps or sequences are left to fit the readout: pass more data or a "
@@ -403,7 +403,7 @@ class Evolino:
             fresh = chosen is None
             if fresh:
                 chosen, tables = generation_zero(fitness, final_fitness, spec, evaluator, scales, lags=lags,
-                                                 noise=noise, seed=seed)
+                                                 noise=noise if noise == "auto" else fixed_noise, seed=seed)
                 self.scale_table_, self.lag_table_, self.noise_table_ = tables["scales"], tables["lags"], tables["noise"]
             lags, self.noise_ = int(chosen.get("lags", fixed)), float(chosen.get("noise", fixed_noise))
             if lags != fixed:  # built without lags for the choice

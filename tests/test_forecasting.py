@@ -269,8 +269,10 @@ def test_trainer_noise_auto_records_generation_zero_choice():
     fixed.fit(SERIES)
     assert fixed.noise_table_ == [] and fixed.noise_ == best
     driven = Evolino(4, noise="auto", feedback=False, **{**kw, "horizon": None})
-    driven.fit(SERIES[1:], X=SERIES[:-1])
+    driven_net = driven.fit(SERIES[1:], X=SERIES[:-1])
     assert driven.noise_ == 0.0 and driven.noise_table_ == []
+    fixed = Evolino(4, noise=0.01, feedback=False, **{**kw, "horizon": None}).fit(SERIES[1:], X=SERIES[:-1])
+    np.testing.assert_array_equal(fixed.predict(SERIES[:-1]), driven_net.predict(SERIES[:-1]))  # nothing fed back: no noise
 
 
 @pytest.mark.parametrize("kwargs,match", [
