@@ -122,9 +122,7 @@ def choose_scales(fitness, spec, evaluator, *, input_scale="auto", init_scale="a
         fn.input_scale = a
         f = np.asarray(evaluator.evaluate(fn, genomes), dtype=np.float64)
         champions.append(genomes[int(np.argmin(f))])
-        f = np.sort(f)
-        table.append(dict(input_scale=a, init_scale=g, gates=r, score=float(np.mean(f[: max(1, n_networks // 2)])),
-                          best=float(f[0])))
+        table.append(dict(input_scale=a, init_scale=g, gates=r, score=_best_half(f), best=float(f.min())))
     k = min(range(len(table)), key=lambda i: table[i]["score"])
     pick = table[k]
     chosen = dict(input_scale=pick["input_scale"], init_scale=pick["init_scale"], gates=pick["gates"],
@@ -174,11 +172,9 @@ def choose_lags(fitness, spec, evaluator, chosen, *, seed=0, n_networks=N_NETWOR
     best = min(table, key=lambda r: r["score"])["lags"]
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1A65]))
     genomes = spec.init(rng, n_networks, chosen["init_scale"], gates=chosen["gates"])
-    half = max(1, n_networks // 2)
     scores = {}
     for L in (0, best):
-        f = np.sort(np.asarray(evaluator.evaluate(fitness.with_lags(L), genomes), dtype=np.float64))
-        scores[L] = float(np.mean(f[:half]))
+        scores[L] = _best_half(evaluator.evaluate(fitness.with_lags(L), genomes))
         table.append(dict(network="random", lags=L, score=scores[L]))
     lags = best if scores[best] <= LAG_GAIN * scores[0] else 0
     return lags, table, len(orders) + 2 * n_networks
@@ -212,11 +208,8 @@ def choose_noise(fitness, spec, evaluator, chosen, *, seed=0, n_networks=N_NETWO
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x4015E]))
     genomes = spec.init(rng, n_networks, chosen["init_scale"], gates=chosen["gates"])
-    half = max(1, n_networks // 2)
-    table = []
-    for level in grid:
-        f = np.sort(np.asarray(evaluator.evaluate(fitness.with_noise(level), genomes), dtype=np.float64))
-        table.append(dict(noise=float(level), score=float(np.mean(f[:half]))))
+    table = [dict(noise=float(level), score=_best_half(evaluator.evaluate(fitness.with_noise(level), genomes)))
+             for level in grid]
     best = min(table, key=lambda r: r["score"])["noise"]
     return best, table, len(grid) * n_networks
 
@@ -260,11 +253,17 @@ def generation_zero(fitness, final_fitness, spec, evaluator, scales, *, lags, no
         chosen["lags"], lag_table, n = choose_lags(probe, spec, evaluator, chosen, seed=seed)
         chosen["scale_evaluations"] += n
     chosen["noise"] = 0.0 if noise == "auto" else float(noise)
-    if noise == "auto" and getattr(probe, "_noise_draw", None) is not None:
+    if noise == "auto" and probe.has_noise_draw:
         chosen["noise"], noise_table, n = choose_noise(probe.with_lags(chosen["lags"]), spec, evaluator, chosen,
                                                        seed=seed)
         chosen["scale_evaluations"] += n
     return chosen, dict(scales=scale_table, lags=lag_table, noise=noise_table)
+
+
+def _best_half(scores) -> float:
+    """Mean of the better half of a probe's scores (at least one): a grid point is as good as its best networks."""
+    f = np.sort(np.asarray(scores, dtype=np.float64))
+    return float(np.mean(f[: max(1, len(f) // 2)]))
 
 
 def _narrow_first(fitness, spec, evaluator, probe_cells, keep, seed, n_networks, return_best, **scales):

@@ -274,6 +274,11 @@ class EvolinoFitness:
         fn._set_lags(lags)
         return fn
 
+    @property
+    def has_noise_draw(self) -> bool:
+        """Whether :meth:`with_noise` can add noise (feedback with a ``noise_draw``)."""
+        return self._noise_draw is not None
+
     def with_noise(self, noise: float) -> "EvolinoFitness":
         """A shallow copy fitting its readout on inputs with ``noise * noise_draw`` on the fed-back columns."""
         fn = copy.copy(self)
