@@ -121,9 +121,14 @@ def as_arg(a, dtype=None) -> np.ndarray:
 
 def _flat_weights(w):
     """The compiled kernels' view of :class:`~evolino.lstm.LSTMWeights`: C-contiguous arrays
-    ``W (P, I, U*H)``, ``R (P, H, U*H)``, ``b (P, U*H)``, ``p_in (P, U-2, H)``, ``p_out (P, H)``."""
+    ``W (P, I, U*H)``, ``R (P, H, U*H)``, ``b (P, U*H)``, ``p_in (P, U-2, H)``, ``p_out (P, H)``.
+
+    Recurrent weights rounded to ``spec.recurrent_dtype`` are passed in it (an exact copy): the kernels
+    then read half the bytes and compute in the biases' dtype, with the same results.
+    """
     c = as_arg
-    return c(w.W), c(w.R), c(w.b[:, 0]), c(w.p_in[:, 0]), c(w.p_out[:, 0])
+    R = c(w.R, w.spec.recurrent_dtype) if w.spec.rounds_recurrent else c(w.R)
+    return c(w.W), R, c(w.b[:, 0]), c(w.p_in[:, 0]), c(w.p_out[:, 0])
 
 
 def numba_forward(spec, w, X, h0, c0, out, c_last, parallel=None) -> None:

@@ -80,7 +80,8 @@ def load_checkpoint(path, config, seed_given=None):
 def run_config(tr, spec, data, scales) -> dict:
     """What must match for a checkpoint of trainer ``tr`` to be resumed (JSON-able)."""
     return {
-        "spec": [spec.n_inputs, spec.n_cells, spec.peepholes, spec.forget_gate, np.dtype(spec.dtype).name],
+        "spec": [spec.n_inputs, spec.n_cells, spec.peepholes, spec.forget_gate, np.dtype(spec.dtype).name,
+                 *([np.dtype(spec.recurrent_dtype).name] if spec.rounds_recurrent else [])],
         "evolution_dtype": None if tr.evolution_dtype is None else np.dtype(tr.evolution_dtype).name,
         "search": tr.search if isinstance(tr.search, str) else type(tr.search).__name__,
         "readout": tr.readout if isinstance(tr.readout, str) else type(tr.readout).__name__,

@@ -240,16 +240,17 @@ def _one_typed(a):
     return lambda a: 1.0
 
 
-def _scratch(R):
-    """Scratch ``a`` ``(U*H,)`` and ``e`` ``(U + 1, H)`` of :func:`_net_step` for weights ``R`` ``(..., H, U*H)``."""
+def _scratch(R, b):
+    """Scratch ``a`` ``(U*H,)`` and ``e`` ``(U + 1, H)`` of :func:`_net_step` for weights ``R`` ``(..., H, U*H)``,
+    in the dtype of the biases ``b`` (the states' precision)."""
     raise NotImplementedError  # pragma: no cover - only called from compiled code
 
 
 @overload(_scratch)
-def _scratch_typed(R):
-    def impl(R):
+def _scratch_typed(R, b):
+    def impl(R, b):
         H, UH = R.shape[-2], R.shape[-1]
-        return np.empty(UH, R.dtype), np.empty((UH // H + 1, H), R.dtype)
+        return np.empty(UH, b.dtype), np.empty((UH // H + 1, H), b.dtype)
     return impl
 
 
@@ -266,8 +267,8 @@ def forward_serial(W, R, b, p_in, p_out, X, h0, c0, out, c_last, peep, forget):
     """
     B, T, I = X.shape
     H = R.shape[1]
-    a, e = _scratch(R)
-    h, h_new, c, x = np.empty(H, R.dtype), np.empty(H, R.dtype), np.empty(H, R.dtype), np.empty(I, R.dtype)
+    a, e = _scratch(R, b)
+    h, h_new, c, x = np.empty(H, b.dtype), np.empty(H, b.dtype), np.empty(H, b.dtype), np.empty(I, b.dtype)
     for p in range(W.shape[0]):
         Wp, Rp, bp, pip, pop = W[p], R[p], b[p], p_in[p], p_out[p]
         for s in range(B):
@@ -298,10 +299,10 @@ def closed_loop_serial(W, R, b, p_in, p_out, coef, h0, c0, y0, X, hist, lo, hi, 
     B, n, E = X.shape
     H, O = R.shape[1], coef.shape[2]
     L, I = hist.shape[1], hist.shape[2]
-    a, e = _scratch(R)
-    h, h_new, c = np.empty(H, R.dtype), np.empty(H, R.dtype), np.empty(H, R.dtype)
-    x = np.empty(E + O, R.dtype)
-    buf = np.empty((L, I), R.dtype)
+    a, e = _scratch(R, b)
+    h, h_new, c = np.empty(H, b.dtype), np.empty(H, b.dtype), np.empty(H, b.dtype)
+    x = np.empty(E + O, b.dtype)
+    buf = np.empty((L, I), b.dtype)
     for p in range(W.shape[0]):
         Wp, Rp, bp, pip, pop, cf = W[p], R[p], b[p], p_in[p], p_out[p], coef[p]
         for s in range(B):
@@ -342,7 +343,7 @@ def closed_loop_serial(W, R, b, p_in, p_out, coef, h0, c0, y0, X, hist, lo, hi, 
 def step_serial(W, R, b, p_in, p_out, x, h, c, h_out, c_out, peep, forget):
     """One step of ``P`` networks on ``B`` sequences: ``x`` ``(P, B, I)``, ``h``, ``c``, ``h_out``, ``c_out``
     ``(P, B, H)``."""
-    a, e = _scratch(R)
+    a, e = _scratch(R, b)
     for p in range(W.shape[0]):
         for s in range(h.shape[1]):
             _copy(c_out[p, s], c[p, s])

@@ -284,7 +284,8 @@ class EvolinoNetwork:
         return {
             "format": "evolino.EvolinoNetwork", "version": FORMAT_VERSION,
             "spec": {"n_inputs": s.n_inputs, "n_cells": s.n_cells, "peepholes": s.peepholes,
-                     "forget_gate": s.forget_gate, "dtype": np.dtype(s.dtype).name},
+                     "forget_gate": s.forget_gate, "dtype": np.dtype(s.dtype).name,
+                     **({"recurrent_dtype": np.dtype(s.recurrent_dtype).name} if s.rounds_recurrent else {})},
             "feedback": self.feedback, "washout": self.washout, "n_outputs": self.n_outputs,
             "input_scale": self.input_scale, "encoding": self.encoding, "lags": self.lags,
         }
@@ -313,7 +314,9 @@ class EvolinoNetwork:
         input_scale = meta_value(meta, "input_scale", float, path)
         lags = meta_value(meta, "lags", int, path, minimum=0) if "lags" in meta else 0  # version < 3: none
         try:
-            spec = LSTMSpec(**{**spec, "dtype": np.dtype(meta_value(spec, "dtype", str, path)).type})
+            rd = meta_value(spec, "recurrent_dtype", str, path) if "recurrent_dtype" in spec else None
+            spec = LSTMSpec(**{**spec, "dtype": np.dtype(meta_value(spec, "dtype", str, path)).type,
+                               "recurrent_dtype": None if rd is None else np.dtype(rd).type})
             return cls(spec, arrays["genome"], arrays["coef"], feedback=feedback, washout=washout,
                        input_scale=input_scale, scaler=Scaler.from_arrays(arrays),
                        encoding=meta.get("encoding") if isinstance(meta.get("encoding"), dict) else None, lags=lags)

@@ -166,6 +166,9 @@ class Evolino:
         Of the forward passes and closed loops while the scales are chosen and during evolution
         (None: ``dtype``). ``np.float32`` halves the memory the kernels stream (faster with the
         compiled backend); the final readout, the saved network and ``lags="auto"``'s choice are in ``dtype``.
+    recurrent_dtype : float32, float64 or None, default=np.float32
+        The recurrent weights are float32 numbers in a float64 network (:class:`~evolino.lstm.LSTMSpec`):
+        the compiled kernels then read half the bytes per step, every sum stays in float64. None: no rounding.
     backend : {"auto", "numpy", "numba"}, default="auto"
         Kernel backend of every forward pass and closed loop (``"auto"``: the compiled numba
         kernels when installed, ``pip install evolino[fast]``); results agree to float rounding.
@@ -211,7 +214,8 @@ class Evolino:
                  init_scale=SUPERVISED.init_scale, input_scale=SUPERVISED.input_scale, gates=SUPERVISED.gates,
                  encoding=SUPERVISED.encoding, encoding_options=None, search_options=None,
                  evaluator=None, n_jobs=None, refit=True, checkpoint=None, checkpoint_every=10, callbacks=(),
-                 verbose=0, standardize=True, dtype=np.float64, evolution_dtype=None, backend="auto",
+                 verbose=0, standardize=True, dtype=np.float64, evolution_dtype=None,
+                 recurrent_dtype=np.float32, backend="auto",
                  lags=SUPERVISED.lags, seed=None):
         self.n_cells = n_cells
         self.search = search
@@ -246,6 +250,7 @@ class Evolino:
         self.standardize = standardize
         self.dtype = dtype
         self.evolution_dtype = evolution_dtype
+        self.recurrent_dtype = recurrent_dtype
         self.backend = backend
         self.lags = lags
         self.seed = seed
@@ -257,7 +262,11 @@ class Evolino:
                 raise ValueError(f"n_cells spec has n_inputs={self.n_cells.n_inputs}, the data need {n_inputs}")
             return self.n_cells
         n = _size(self.n_cells, "n_cells", auto_n_cells(n_rows))
-        return LSTMSpec(n_inputs, n, peepholes=self.peepholes, forget_gate=self.forget_gate, dtype=self.dtype)
+        try:
+            return LSTMSpec(n_inputs, n, peepholes=self.peepholes, forget_gate=self.forget_gate, dtype=self.dtype,
+                            recurrent_dtype=self.recurrent_dtype)
+        except TypeError as exc:
+            raise EvolinoTypeError(str(exc)) from None
 
     def _evolution_dtype(self, spec):
         if self.evolution_dtype is None:

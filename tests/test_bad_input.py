@@ -50,6 +50,7 @@ CASES = {
     "spec dtype int": (lambda: LSTMSpec(2, 3, dtype=np.int64), TypeError, "dtype"),
     "spec dtype unknown": (lambda: LSTMSpec(2, 3, dtype="float128x"), TypeError, "dtype"),
     "spec peepholes not bool": (lambda: LSTMSpec(2, 3, peepholes=1), TypeError, "peepholes"),
+    "spec recurrent_dtype int": (lambda: LSTMSpec(2, 3, recurrent_dtype=np.int32), TypeError, "recurrent_dtype"),
     "spec init size zero": (lambda: SPEC.init(0, 0), ValueError, "size"),
     "spec init bad seed": (lambda: SPEC.init("seed", 2), TypeError, "seed"),
     "spec unpack wrong length": (lambda: SPEC.unpack(np.zeros(5)), ValueError, "genome"),
