@@ -24,7 +24,7 @@ from .sequences import closed_loop, input_history, lag_features, teacher_inputs,
 
 __all__ = ["EvolinoNetwork", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 3  # 3: lags; 2: standardization (Scaler) stored with the model; 1 and 2 are still read
+FORMAT_VERSION = 4  # 4: recurrent_dtype in the spec; 3: lags; 2: standardization (Scaler) stored with the model; 1 to 3 are still read
 
 
 class EvolinoNetwork:
