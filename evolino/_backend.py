@@ -119,15 +119,23 @@ def as_arg(a, dtype=None) -> np.ndarray:
     return np.require(a, dtype, ("C", "W"))
 
 
+# bytes of one network's float64 recurrent weights above which the kernels read the float32 copy of rounded
+# ones: below, they stay in L2 anyway and the conversion costs a little (benchmarks/recurrent32.py: 0.93-0.96x
+# at 0.72 MB, 1.07-1.13x at 1.28 MB, 2.4-2.8x at 2.9 and 5.1 MB on a 2 MiB L2); the results are the same
+_R32_ABOVE = 1 << 20
+
+
 def _flat_weights(w):
     """The compiled kernels' view of :class:`~evolino.lstm.LSTMWeights`: C-contiguous arrays
     ``W (P, I, U*H)``, ``R (P, H, U*H)``, ``b (P, U*H)``, ``p_in (P, U-2, H)``, ``p_out (P, H)``.
 
-    Recurrent weights rounded to ``spec.recurrent_dtype`` are passed in it (an exact copy): the kernels
-    then read half the bytes and compute in the biases' dtype, with the same results.
+    Recurrent weights rounded to ``spec.recurrent_dtype`` are passed in it (an exact copy) when a network's
+    exceed :data:`_R32_ABOVE` bytes: the kernels then read half the bytes and compute in the biases' dtype,
+    with the same results.
     """
     c = as_arg
-    R = c(w.R, w.spec.recurrent_dtype) if w.spec.rounds_recurrent else c(w.R)
+    r32 = w.spec.rounds_recurrent and w.R[0].nbytes > _R32_ABOVE
+    R = c(w.R, w.spec.recurrent_dtype) if r32 else c(w.R)
     return c(w.W), R, c(w.b[:, 0]), c(w.p_in[:, 0]), c(w.p_out[:, 0])
 
 

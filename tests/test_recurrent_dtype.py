@@ -60,7 +60,10 @@ def test_forward_is_the_float64_network_of_the_rounded_weights(backend, peephole
 
 
 @needs_numba
-def test_compiled_kernels_reading_float32_equal_reading_float64_bit_for_bit():
+def test_compiled_kernels_reading_float32_equal_reading_float64_bit_for_bit(monkeypatch):
+    monkeypatch.setattr(_backend, "_R32_ABOVE", 0)  # the float32 copy at any width
+    R = _backend._flat_weights(prepare(LSTMSpec(1, 3, recurrent_dtype=np.float32), np.zeros(LSTMSpec(1, 3).n_params)))[1]
+    assert R.dtype == np.float32
     plain, spec, g = _pair(H=40, P=2)
     X = np.random.default_rng(3).normal(size=(2, 50, 2))
     w = prepare(spec, g)
