@@ -52,6 +52,17 @@ _RESERVOIR_GATE = float(np.log(0.99 / 0.01))  # logit(0.99): input gate ~ 0.99, 
 _RESERVOIR_OUT = 4.0  # output gate ~ sigma(4) = 0.98
 
 
+def _float_dtype(v, name, alternatives=""):
+    """``v`` as the numpy dtype float32 or float64, or a TypeError naming ``name``."""
+    try:
+        dt = np.dtype(v)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be float32 or float64{alternatives}, got {v!r}") from exc
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be float32 or float64{alternatives}, got {dt}")
+    return dt
+
+
 @dataclass(frozen=True)
 class LSTMSpec:
     """Shape and options of an LSTM layer of memory cells.
@@ -90,20 +101,10 @@ class LSTMSpec:
         for name in ("peepholes", "forget_gate"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        try:
-            dt = np.dtype(self.dtype)
-        except TypeError as exc:
-            raise TypeError(f"dtype must be float32 or float64, got {self.dtype!r}") from exc
-        if dt not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {dt}")
+        dt = _float_dtype(self.dtype, "dtype")
         object.__setattr__(self, "dtype", dt.type)
         if self.recurrent_dtype is not None:
-            try:
-                rd = np.dtype(self.recurrent_dtype)
-            except TypeError as exc:
-                raise TypeError(f"recurrent_dtype must be float32, float64 or None, got {self.recurrent_dtype!r}") from exc
-            if rd not in (np.float32, np.float64):
-                raise TypeError(f"recurrent_dtype must be float32, float64 or None, got {rd}")
+            rd = _float_dtype(self.recurrent_dtype, "recurrent_dtype", " or None")
             object.__setattr__(self, "recurrent_dtype", None if rd.itemsize >= dt.itemsize else rd.type)
 
     @property
