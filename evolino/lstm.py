@@ -52,14 +52,15 @@ _RESERVOIR_GATE = float(np.log(0.99 / 0.01))  # logit(0.99): input gate ~ 0.99, 
 _RESERVOIR_OUT = 4.0  # output gate ~ sigma(4) = 0.98
 
 
-def _float_dtype(v, name, alternatives=""):
+def _float_dtype(v, name, none_ok=False):
     """``v`` as the numpy dtype float32 or float64, or a TypeError naming ``name``."""
+    choices = "float32, float64 or None" if none_ok else "float32 or float64"
     try:
         dt = np.dtype(v)
     except TypeError as exc:
-        raise TypeError(f"{name} must be float32 or float64{alternatives}, got {v!r}") from exc
+        raise TypeError(f"{name} must be {choices}, got {v!r}") from exc
     if dt not in (np.float32, np.float64):
-        raise TypeError(f"{name} must be float32 or float64{alternatives}, got {dt}")
+        raise TypeError(f"{name} must be {choices}, got {dt}")
     return dt
 
 
@@ -104,7 +105,7 @@ class LSTMSpec:
         dt = _float_dtype(self.dtype, "dtype")
         object.__setattr__(self, "dtype", dt.type)
         if self.recurrent_dtype is not None:
-            rd = _float_dtype(self.recurrent_dtype, "recurrent_dtype", " or None")
+            rd = _float_dtype(self.recurrent_dtype, "recurrent_dtype", none_ok=True)
             object.__setattr__(self, "recurrent_dtype", None if rd.itemsize >= dt.itemsize else rd.type)
 
     @property

@@ -27,7 +27,7 @@ from .autoscale import choose_scales, generation_zero
 from .fitness import LOSSES, EvolinoFitness, first_generation_check, free_run_options
 from .genome import ENCODINGS, Direct, EncodedFitness, make_encoding
 from .loop import History, progress_bar, run_search
-from .lstm import GATE_REGIMES, LSTMSpec
+from .lstm import GATE_REGIMES, LSTMSpec, _float_dtype
 from .model import EvolinoNetwork
 from .presets import SUPERVISED, auto_generations, auto_mutation_scale, auto_n_cells
 from .readout import MIN_STEPS_AUTO, Linear
@@ -272,12 +272,9 @@ class Evolino:
         if self.evolution_dtype is None:
             return spec.dtype
         try:
-            dt = np.dtype(self.evolution_dtype).type
-        except TypeError:
-            dt = None
-        if dt not in (np.float32, np.float64):
-            raise EvolinoError(f"evolution_dtype must be np.float32, np.float64 or None, got {self.evolution_dtype!r}")
-        return dt
+            return _float_dtype(self.evolution_dtype, "evolution_dtype", none_ok=True).type
+        except TypeError as exc:
+            raise EvolinoTypeError(str(exc)) from None
 
     def _readout(self):
         if isinstance(self.readout, str):
