@@ -122,7 +122,7 @@ def _episode(W, R, b, p_in, p_out, w_out, d, b_out, mean, std, start, n_poles, p
     """
     I, H, O = W.shape[0], R.shape[0], w_out.shape[1]
     k = start.shape[0]
-    a, e = _scratch(R)
+    a, e = _scratch(R, b)
     h = np.zeros(H)
     h_new = np.empty(H)
     c = np.zeros(H)
