@@ -28,6 +28,8 @@ def as_rng(seed) -> np.random.Generator:
     """The one way a ``seed`` (None, int, SeedSequence or Generator) becomes a Generator."""
     if isinstance(seed, np.random.Generator):
         return seed
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed < 0:
+        raise EvolinoError(f"seed must be an int >= 0 (numpy's seed streams take no negative entropy), got {seed}")
     if seed is None or isinstance(seed, (numbers.Integral, np.random.SeedSequence)) and not isinstance(seed, bool):
         return np.random.default_rng(seed)
     raise EvolinoTypeError(f"seed must be None, an int or a numpy.random.Generator, got {seed!r}")

@@ -65,14 +65,21 @@ def _ridge(text):
     return value
 
 
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def int_at_least(minimum: int):
+    """An argparse ``type``: an integer ``>= minimum``, or a one-line usage error."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+    parse.__name__ = "integer"  # argparse names the type in its message
+    return parse
+
+
+_positive = int_at_least(1)
 
 
 def _common(p, preset):
@@ -114,7 +121,7 @@ def _common(p, preset):
                         "and bias shifts, both on top of the best random network (use with --search cmaes)")
     p.add_argument("--coefficients", type=_positive, default=None,
                    help="DCT coefficients kept per weight matrix (default: 16)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed (default: 0)")
     p.add_argument("--out", default=None, help="output folder for results.json, model.npz, plot.png")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     p.add_argument("--checkpoint-every", type=_positive, default=10, help="generations between checkpoints")
@@ -155,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--C", type=float, default=1.0, help="SVM regularization C (default: 1)")
     p.add_argument("--train-max", type=_positive, default=10, help="train on n = 1..TRAIN_MAX (default: 10)")
     p.add_argument("--test-max", type=_positive, default=500, help="test n = 1..TEST_MAX (default: 500)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed (default: 0)")
     p.add_argument("--out", default=None, help="output folder for results.json, model.npz, plot.png")
     p.add_argument("--workers", type=_positive, default=None, help="worker processes (default: this process)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

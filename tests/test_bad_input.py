@@ -53,6 +53,7 @@ CASES = {
     "spec recurrent_dtype int": (lambda: LSTMSpec(2, 3, recurrent_dtype=np.int32), TypeError, "recurrent_dtype"),
     "spec init size zero": (lambda: SPEC.init(0, 0), ValueError, "size"),
     "spec init bad seed": (lambda: SPEC.init("seed", 2), TypeError, "seed"),
+    "spec init negative seed": (lambda: SPEC.init(-1, 2), ValueError, "seed"),
     "spec unpack wrong length": (lambda: SPEC.unpack(np.zeros(5)), ValueError, "genome"),
     # --- forward / step ----------------------------------------------------------
     "forward genome wrong length": (lambda: forward(SPEC, G[:, 1:], X), ValueError, "genomes"),
@@ -199,6 +200,8 @@ CLI_CASES = {
     "unknown search": ["sines", "--search", "pso"],
     "unknown evaluator": ["sines", "--evaluator", "mpi"],
     "generations negative": ["mackey-glass", "--generations", "-5"],
+    "seed negative": ["sines", "--seed", "-1"],
+    "pole seed negative": ["pole", "--seed", "-3", "--no-progress"],
     "resume without out": ["sines", "--resume"],
     "resume with no checkpoint": ["sines", "--resume", "--out", "{tmp}/none"],
     "too many sines": ["sines", "--terms", "9", "--generations", "1", "--no-progress"],

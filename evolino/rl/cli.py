@@ -32,6 +32,7 @@ import numpy as np
 
 from .._io import json_safe, load_npz, save_npz, write_bytes, write_text
 from .._validate import EvolinoError
+from ..cli import int_at_least
 from ..loop import progress_bar
 from ..presets import GYM, POLE
 from ..search import STRATEGIES
@@ -42,18 +43,7 @@ CHECKPOINT_VERSION = 1
 __all__ = ["add_subcommands", "run_pole", "run_gym"]
 
 
-def _positive(text):
-    v = int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def _nonnegative(text):
-    v = int(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
+_positive, _nonnegative = int_at_least(1), int_at_least(0)
 
 
 def _mask(text):
@@ -80,7 +70,7 @@ def _common(p, search="esp", lean=False, gradient=False):
     p.add_argument("--no-direct", dest="direct", action="store_false", help="no input-to-output weights")
     p.add_argument("--popsize", type=_positive, default=None,
                    help="networks per generation" + (" (rpg: episodes per gradient step)" if gradient else ""))
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed (default 0)")
     p.add_argument("--out", default=None, help="output directory (default: no files)")
     p.add_argument("--generations", type=_positive, default=None, help="generation budget")
     p.add_argument("--evaluations", type=_positive, default=None, help="evaluation budget (default 100000)")
