@@ -22,7 +22,7 @@ import numpy as np
 from ._backend import check_backend, resolve_backend, spread
 from ._validate import EvolinoError, check_positive_int
 from .lstm import LSTMSpec, forward, prepare
-from .metrics import classification_loss, free_run_loss, regression_loss
+from .metrics import classification_loss, free_run_loss, free_run_vpt, regression_loss
 from .sequences import closed_loop, input_history, lag_features, with_lags
 
 __all__ = ["EvolinoFitness", "LOSSES", "first_generation_check", "free_run_options"]
@@ -231,7 +231,7 @@ class EvolinoFitness:
         if callable(self.loss):
             return np.asarray(self.loss(out, self.Y_val), dtype=np.float64)
         if self.loss == "vpt":
-            return self._vpt(out)
+            return free_run_vpt(out, self.Y_val, self.horizon, self._val_std, self.vpt_threshold)
         if self.loss == "nrmse":
             return regression_loss(out, self.Y_val)
         return classification_loss(out, self.Y_val, multilabel=self.loss == "multilabel")
@@ -405,14 +405,6 @@ class EvolinoFitness:
         if self._holdout:
             return self.readout.fit_holdout(S_fit, self.Y_fit, S_val, self.Y_val).predict(S_val)
         return self.readout.fit(S_fit, self.Y_fit).predict(S_val)
-
-    def _vpt(self, out) -> np.ndarray:
-        """Minus the mean valid prediction time of the free runs, as a fraction of the horizon, ``(P,)``."""
-        P, h = out.shape[0], self.horizon
-        err = ((out - self.Y_val) / self._val_std).reshape(P, -1, h, out.shape[-1])
-        bad = np.sqrt(np.mean(err**2, axis=-1)) > self.vpt_threshold  # (P, B*K, h)
-        valid = np.where(bad.any(axis=-1), bad.argmax(axis=-1), h)
-        return -valid.mean(axis=-1) / h
 
     def final_readout(self, genome, refit: bool = True):
         """The readout of one genome ``(n_params,)``, fitted teacher-forced on the fit and

@@ -3,7 +3,7 @@
 One home for NRMSE: :func:`nrmse` for arrays a user holds, :func:`regression_loss`
 for a population's outputs during evolution (same definition, one value per
 candidate), :func:`free_run_loss` for a population's free runs (capped per run),
-:func:`classification_loss` for 0/1 targets.
+:func:`free_run_vpt` for how long they stay valid, :func:`classification_loss` for 0/1 targets.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 
 from ._validate import EvolinoError
 
-__all__ = ["nrmse", "regression_loss", "free_run_loss", "classification_loss", "BEYOND_CAP"]
+__all__ = ["nrmse", "regression_loss", "free_run_loss", "free_run_vpt", "classification_loss", "BEYOND_CAP"]
 
 
 def nrmse(y_pred, y_true, axis=None):
@@ -95,6 +95,34 @@ def free_run_loss(out, Y, horizon: int, cap: float = 1.0) -> np.ndarray:
         loss = (np.minimum(err, cap) + BEYOND_CAP * np.log(np.maximum(err, cap) / cap)).mean(axis=1)
     finite = np.isfinite(err).all(axis=1)
     return np.where(finite, loss, np.inf)
+
+
+def free_run_vpt(out, Y, horizon: int, scale, threshold: float = 0.4) -> np.ndarray:
+    """Minus the mean valid prediction time of free runs, as a fraction of the horizon, per candidate.
+
+    A run's valid time is the number of its steps before the first whose RMS over outputs of
+    ``(out - Y) / scale`` exceeds ``threshold`` (``horizon`` if none does).
+
+    Parameters
+    ----------
+    out : array of shape (P, R * horizon, O)
+        Outputs of ``R`` runs, one after the other.
+    Y : array of shape (R * horizon, O)
+    horizon : int
+    scale : array of shape (O,)
+        Per-output normalization (e.g. the std of each output over the runs), > 0.
+    threshold : float, default=0.4
+
+    Returns
+    -------
+    loss : ndarray of shape (P,)
+        In ``[-1, 0]``: -1 when every run stays valid to its end.
+    """
+    P = out.shape[0]
+    err = ((out - Y) / scale).reshape(P, -1, horizon, out.shape[-1])
+    bad = np.sqrt(np.mean(err**2, axis=-1)) > threshold  # (P, R, horizon)
+    valid = np.where(bad.any(axis=-1), bad.argmax(axis=-1), horizon)
+    return -valid.mean(axis=-1) / horizon
 
 
 def classification_loss(out, Y, *, multilabel: bool = True) -> np.ndarray:
