@@ -34,7 +34,7 @@ import numpy as np
 
 from ._backend import numba_forward, numba_step, resolve_backend
 from ._chunked import _chunk_weights, _forward_chunk
-from ._validate import as_rng, check_array, check_number, check_positive_int
+from ._validate import EvolinoTypeError, as_rng, check_array, check_number, check_positive_int
 
 __all__ = ["LSTMSpec", "LSTMState", "LSTMWeights", "forward", "prepare", "step", "initial_state"]
 
@@ -53,14 +53,14 @@ _RESERVOIR_OUT = 4.0  # output gate ~ sigma(4) = 0.98
 
 
 def _float_dtype(v, name, none_ok=False):
-    """``v`` as the numpy dtype float32 or float64, or a TypeError naming ``name``."""
+    """``v`` as the numpy dtype float32 or float64, or an EvolinoTypeError naming ``name``."""
     choices = "float32, float64 or None" if none_ok else "float32 or float64"
     try:
         dt = np.dtype(v)
     except TypeError as exc:
-        raise TypeError(f"{name} must be {choices}, got {v!r}") from exc
+        raise EvolinoTypeError(f"{name} must be {choices}, got {v!r}") from exc
     if dt not in (np.float32, np.float64):
-        raise TypeError(f"{name} must be {choices}, got {dt}")
+        raise EvolinoTypeError(f"{name} must be {choices}, got {dt}")
     return dt
 
 

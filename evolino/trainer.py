@@ -38,11 +38,11 @@ __all__ = ["Evolino", "CHECKPOINT_VERSION"]
 READOUTS = ("linear", "svr", "svc")
 
 
-def _size(v, name, auto):
-    """``v`` checked as an int >= 1, or ``auto`` for ``"auto"``."""
+def _size(v, name, auto, minimum=1):
+    """``v`` checked as an int >= ``minimum``, or ``auto`` for ``"auto"``."""
     if isinstance(v, str) and v != "auto":
-        raise EvolinoTypeError(f"{name} must be an int >= 1 or 'auto', got {v!r}")
-    return auto if isinstance(v, str) else check_positive_int(v, name)
+        raise EvolinoTypeError(f"{name} must be an int >= {minimum} or 'auto', got {v!r}")
+    return auto if isinstance(v, str) else check_positive_int(v, name, minimum=minimum)
 
 
 class Evolino:
@@ -262,19 +262,13 @@ class Evolino:
                 raise ValueError(f"n_cells spec has n_inputs={self.n_cells.n_inputs}, the data need {n_inputs}")
             return self.n_cells
         n = _size(self.n_cells, "n_cells", auto_n_cells(n_rows))
-        try:
-            return LSTMSpec(n_inputs, n, peepholes=self.peepholes, forget_gate=self.forget_gate, dtype=self.dtype,
-                            recurrent_dtype=self.recurrent_dtype)
-        except TypeError as exc:
-            raise EvolinoTypeError(str(exc)) from None
+        return LSTMSpec(n_inputs, n, peepholes=self.peepholes, forget_gate=self.forget_gate, dtype=self.dtype,
+                        recurrent_dtype=self.recurrent_dtype)
 
     def _evolution_dtype(self, spec):
         if self.evolution_dtype is None:
             return spec.dtype
-        try:
-            return _float_dtype(self.evolution_dtype, "evolution_dtype", none_ok=True).type
-        except TypeError as exc:
-            raise EvolinoTypeError(str(exc)) from None
+        return _float_dtype(self.evolution_dtype, "evolution_dtype", none_ok=True).type
 
     def _readout(self):
         if isinstance(self.readout, str):
@@ -351,9 +345,7 @@ class Evolino:
         readout = self._readout()
         scales = {k: self._scale(k) for k in ("input_scale", "init_scale", "gates")}
         name, enc_opts = self._encoding_name(), self._encoding_options()
-        if isinstance(self.lags, str) and self.lags != "auto":
-            raise EvolinoTypeError(f"lags must be an int >= 0 or 'auto', got {self.lags!r}")
-        lags = "auto" if self.lags == "auto" else check_positive_int(self.lags, "lags", minimum=0)
+        lags = _size(self.lags, "lags", "auto", minimum=0)
         if lags and not isinstance(readout, Linear):  # "auto": none
             if lags != "auto":
                 raise EvolinoError("lags need the linear readout (readout='linear'); use lags=0 with an SVM readout")
