@@ -125,16 +125,16 @@ def as_arg(a, dtype=None) -> np.ndarray:
 _R32_ABOVE = 1 << 20
 
 
-def _flat_weights(w):
+def _flat_weights(w, narrow=True):
     """The compiled kernels' view of :class:`~evolino.lstm.LSTMWeights`: C-contiguous arrays
     ``W (P, I, U*H)``, ``R (P, H, U*H)``, ``b (P, U*H)``, ``p_in (P, U-2, H)``, ``p_out (P, H)``.
 
     Recurrent weights rounded to ``spec.recurrent_dtype`` are passed in it (an exact copy) when a network's
-    exceed :data:`_R32_ABOVE` bytes: the kernels then read half the bytes and compute in the biases' dtype,
-    with the same results.
+    exceed :data:`_R32_ABOVE` bytes and ``narrow``: the kernels then read half the bytes and compute in the
+    biases' dtype, with the same results. A single step reads the weights once, less than the copy costs.
     """
     c = as_arg
-    r32 = w.spec.rounds_recurrent and w.R[0].nbytes > _R32_ABOVE
+    r32 = narrow and w.spec.rounds_recurrent and w.R[0].nbytes > _R32_ABOVE
     R = c(w.R, w.spec.recurrent_dtype) if r32 else c(w.R)
     return c(w.W), R, c(w.b[:, 0]), c(w.p_in[:, 0]), c(w.p_out[:, 0])
 
@@ -158,7 +158,7 @@ def numba_step(spec, w, h, c, x):
     """New ``(h, c)`` ``(P, B, H)`` after one step on ``x`` ``(P, B, I)`` (see :func:`evolino.lstm.step`)."""
     dt = spec.dtype
     h_out, c_out = np.empty(h.shape, dt), np.empty(c.shape, dt)
-    _kernels().step_serial(*_flat_weights(w), as_arg(x, dt), as_arg(h, dt), as_arg(c, dt), h_out, c_out,
+    _kernels().step_serial(*_flat_weights(w, narrow=False), as_arg(x, dt), as_arg(h, dt), as_arg(c, dt), h_out, c_out,
                            spec.peepholes, spec.forget_gate)
     return h_out, c_out
 

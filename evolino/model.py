@@ -314,9 +314,8 @@ class EvolinoNetwork:
         input_scale = meta_value(meta, "input_scale", float, path)
         lags = meta_value(meta, "lags", int, path, minimum=0) if "lags" in meta else 0  # version < 3: none
         try:
-            rd = meta_value(spec, "recurrent_dtype", str, path) if "recurrent_dtype" in spec else None
-            spec = LSTMSpec(**{**spec, "dtype": np.dtype(meta_value(spec, "dtype", str, path)).type,
-                               "recurrent_dtype": None if rd is None else np.dtype(rd).type})
+            rd = meta_value(spec, "recurrent_dtype", str, path) if "recurrent_dtype" in spec else None  # < 4: none
+            spec = LSTMSpec(**{**spec, "dtype": np.dtype(meta_value(spec, "dtype", str, path)).type, "recurrent_dtype": rd})
             return cls(spec, arrays["genome"], arrays["coef"], feedback=feedback, washout=washout,
                        input_scale=input_scale, scaler=Scaler.from_arrays(arrays),
                        encoding=meta.get("encoding") if isinstance(meta.get("encoding"), dict) else None, lags=lags)
