@@ -18,11 +18,16 @@ def sigmoid(a):
     return 1.0 / (1.0 + np.exp(-a))
 
 
+def rounded_recurrent(w, dtype):
+    """Named weights (``spec.unpack``) with every recurrent matrix ``R_*`` rounded to ``dtype`` numbers."""
+    return {k: v.astype(dtype).astype(np.float64) if k.startswith("R_") else v for k, v in w.items()}
+
+
 def lstm_reference(spec, genome, x_seq, h=None, c=None):
     """Cell outputs ``(T, H)`` of one network on one sequence ``(T, I)``."""
     w = spec.unpack(np.asarray(genome, dtype=np.float64))
     if spec.rounds_recurrent:  # the spec's recurrent weights are float32 numbers (LSTMSpec.recurrent_dtype)
-        w = {k: v.astype(spec.recurrent_dtype).astype(np.float64) if k.startswith("R_") else v for k, v in w.items()}
+        w = rounded_recurrent(w, spec.recurrent_dtype)
     H = spec.n_cells
     h = np.zeros(H) if h is None else np.array(h, dtype=np.float64)
     c = np.zeros(H) if c is None else np.array(c, dtype=np.float64)

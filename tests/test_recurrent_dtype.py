@@ -13,7 +13,7 @@ from evolino import Evolino, EvolinoNetwork, _backend
 from evolino._validate import EvolinoTypeError
 from evolino.lstm import LSTMSpec, LSTMState, forward, prepare
 from evolino.sequences import closed_loop
-from reference import lstm_reference
+from reference import lstm_reference, rounded_recurrent
 
 needs_numba = pytest.mark.skipif(not _backend.numba_available(),
                                  reason="numba is not installed (pip install evolino[fast])")
@@ -22,9 +22,7 @@ BACKENDS = ["numpy", pytest.param("numba", marks=needs_numba)]
 
 def _rounded_by_hand(spec, g):
     """The genome with every recurrent weight rounded to float32 (through the named weights)."""
-    w = spec.unpack(g)
-    w = {k: (v.astype(np.float32).astype(np.float64) if k.startswith("R_") else v) for k, v in w.items()}
-    return spec.pack(w)
+    return spec.pack(rounded_recurrent(spec.unpack(g), np.float32))
 
 
 def _pair(peepholes=True, forget_gate=True, I=2, H=9, P=3, seed=0):
