@@ -271,7 +271,19 @@ USE_HORIZON = {"mg": 84, "laser-cl": 50}  # the length of the forecasts each tas
 
 def row_evolino_use(b, seed):
     # default arguments plus the one setting a user knows from their use: the forecast length
-    return _evolino(b, seed, {"horizon": USE_HORIZON[b.name]} if b.name in USE_HORIZON else {})
+    return _evolino(b, seed, _use(b))
+
+
+def _use(b):
+    return {"horizon": USE_HORIZON[b.name]} if b.name in USE_HORIZON else {}
+
+
+def row_evolino_use_gen1(b, seed):  # generation 1 of evolino-use: what evolution adds to it
+    return _evolino(b, seed, _use(b), generations=1)
+
+
+def row_evolino_use_10gen(b, seed):  # evolino-use with 10 generations
+    return _evolino(b, seed, _use(b), generations=10)
 
 
 def row_evolino_lags(b, seed):  # default arguments plus lags="auto": an autoregression beside the cells if it helps
@@ -334,6 +346,7 @@ def _encoding_row(name):
 ROWS = {"esn": row_esn, "nvar": row_nvar, "ar": row_ar, "persistence": row_persistence, "evolino": row_evolino,
         "evolino-use": row_evolino_use, "evolino-wide": row_evolino_wide, "evolino-f32": row_evolino_f32, "evolino-lags": row_evolino_lags,
         "evolino-gen1": row_evolino_gen1, "evolino-10gen": row_evolino_10gen,
+        "evolino-use-gen1": row_evolino_use_gen1, "evolino-use-10gen": row_evolino_use_10gen,
         "evolino-20gen": row_evolino_20gen, "evolino-10gen-step": row_evolino_10gen_step, "evolino-10gen-noise": row_evolino_10gen_noise,
         "evolino-noise": row_evolino_noise, "evolino-clean": row_evolino_clean,
         "evolino-tuned": row_evolino_tuned,

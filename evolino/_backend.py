@@ -119,22 +119,75 @@ def as_arg(a, dtype=None) -> np.ndarray:
     return np.require(a, dtype, ("C", "W"))
 
 
-# bytes of one network's float64 recurrent weights above which the kernels read the float32 copy of rounded
-# ones: below, they stay in L2 anyway and the conversion costs a little (benchmarks/recurrent32.py: 0.93-0.96x
-# at 0.72 MB, 1.07-1.13x at 1.28 MB, 2.4-2.8x at 2.9 and 5.1 MB on a 2 MiB L2); the results are the same
-_R32_ABOVE = 1 << 20
+# Which copy of rounded recurrent weights (``spec.recurrent_dtype``) the kernels read is a question of speed
+# only, never of results (the copy is exact). Narrow weights halve the bytes a step reads, but every one is
+# converted on the way: measured 2.4-2.8x faster at 300-400 cells on a core with a 2 MiB L2 and AVX-512,
+# 0.85x on one with a 0.5 MiB L2 and AVX2, where the conversions, not the reads, bound the step
+# (benchmarks/recurrent32.py). So each process measures it once per network shape (:func:`reads_narrow`).
+_R32_MIN = 1 << 18  # float64 recurrent weights below 256 KiB stay in cache anyway: read them as they are
+_R32_FORCE = None  # None: measure; True / False: always / never read the narrow copy (tests, benchmarks)
+_R32_CHOICE: dict = {}  # (I, H, U, peepholes, forget_gate, dtype) -> bool
+_R32_LOCK = threading.Lock()
+
+
+def reads_narrow(spec) -> bool:
+    """Whether the compiled kernels read ``spec``'s recurrent weights as their rounded ``recurrent_dtype`` copy.
+
+    Measured on first use for each network shape in the process (a few ms: one random network of that
+    shape run over 16 steps from each copy, best of 3) and kept: the narrow copy wins where a step is bound by
+    reading the weights, loses where converting them costs more. The results are the same either way.
+    """
+    if not spec.rounds_recurrent or _R32_FORCE is not None:
+        return bool(spec.rounds_recurrent and _R32_FORCE)
+    key = (spec.n_inputs, spec.n_cells, spec.n_units, spec.peepholes, spec.forget_gate, np.dtype(spec.dtype).name)
+    if spec.n_cells * spec.n_units * spec.n_cells * np.dtype(spec.dtype).itemsize < _R32_MIN:
+        return False
+    with _R32_LOCK:  # one measurement at a time: the kernel threads would otherwise time each other
+        if key not in _R32_CHOICE:
+            _R32_CHOICE[key] = _measure_narrow(spec)
+        return _R32_CHOICE[key]
+
+
+def recurrent_reads() -> dict:
+    """The choices :func:`reads_narrow` made in this process: ``{"I=1 H=300 ...": "float32" | "float64"}``."""
+    return {f"I={k[0]} H={k[1]} U={k[2]} peepholes={k[3]} forget_gate={k[4]} {k[5]}": "float32" if v else k[5]
+            for k, v in _R32_CHOICE.items()}
+
+
+def _measure_narrow(spec, steps=16, repeat=3) -> bool:
+    """:func:`reads_narrow`'s measurement: the thread CPU time of the forward kernel from either copy."""
+    import time
+
+    from .lstm import prepare
+
+    w = prepare(spec, spec.init(np.random.default_rng(0), 1), 1.0)
+    W, R, b, p_in, p_out = _flat_weights(w, narrow=False)
+    R32 = as_arg(w.R, spec.recurrent_dtype)
+    dt, H = spec.dtype, spec.n_cells
+    X = np.zeros((1, steps, spec.n_inputs), dt)
+    h0, c0 = np.zeros((1, 1, H), dt), np.zeros((1, 1, H), dt)
+    out, c_last = np.empty((1, 1, steps, H), dt), np.empty((1, 1, H), dt)
+    run = _kernels().forward_serial
+    times = {"wide": [], "narrow": []}
+    for k in range(repeat + 1):  # the first round warms the caches (and loads or compiles the kernels)
+        for name, r in (("wide", R), ("narrow", R32)):
+            c = time.thread_time()
+            run(W, r, b, p_in, p_out, X, h0, c0, out, c_last, spec.peepholes, spec.forget_gate)
+            if k:
+                times[name].append(time.thread_time() - c)
+    return min(times["narrow"]) < 0.95 * min(times["wide"])  # a clear gain only: a tie reads the weights as they are
 
 
 def _flat_weights(w, narrow=True):
     """The compiled kernels' view of :class:`~evolino.lstm.LSTMWeights`: C-contiguous arrays
     ``W (P, I, U*H)``, ``R (P, H, U*H)``, ``b (P, U*H)``, ``p_in (P, U-2, H)``, ``p_out (P, H)``.
 
-    Recurrent weights rounded to ``spec.recurrent_dtype`` are passed in it (an exact copy) when a network's
-    exceed :data:`_R32_ABOVE` bytes and ``narrow``: the kernels then read half the bytes and compute in the
-    biases' dtype, with the same results. A single step reads the weights once, less than the copy costs.
+    Recurrent weights rounded to ``spec.recurrent_dtype`` are passed in it (an exact copy) when ``narrow``
+    and :func:`reads_narrow` says so: the kernels then read half the bytes and compute in the biases' dtype,
+    with the same results. A single step reads the weights once, less than the copy costs.
     """
     c = as_arg
-    r32 = narrow and w.spec.rounds_recurrent and w.R[0].nbytes > _R32_ABOVE
+    r32 = narrow and reads_narrow(w.spec)
     R = c(w.R, w.spec.recurrent_dtype) if r32 else c(w.R)
     return c(w.W), R, c(w.b[:, 0]), c(w.p_in[:, 0]), c(w.p_out[:, 0])
 

@@ -58,8 +58,31 @@ def test_forward_is_the_float64_network_of_the_rounded_weights(backend, peephole
 
 
 @needs_numba
+def test_the_copy_the_kernels_read_is_measured_once_per_shape(monkeypatch):
+    monkeypatch.setattr(_backend, "_R32_CHOICE", {})
+    calls = []
+    real = _backend._measure_narrow
+
+    def measure(spec):
+        calls.append(spec.n_cells)
+        return real(spec, steps=2, repeat=1)
+
+    monkeypatch.setattr(_backend, "_measure_narrow", measure)
+    small, wide = LSTMSpec(1, 20, recurrent_dtype=np.float32), LSTMSpec(1, 130, recurrent_dtype=np.float32)
+    assert _backend.reads_narrow(small) is False and calls == []  # in cache anyway: not measured
+    assert not _backend.reads_narrow(LSTMSpec(1, 130))  # nothing rounded: nothing to choose
+    first = _backend.reads_narrow(wide)
+    assert isinstance(first, bool) and calls == [130]
+    assert _backend.reads_narrow(wide) is first and calls == [130]  # kept for the process
+    assert _backend.recurrent_reads() == {"I=1 H=130 U=4 peepholes=True forget_gate=True float64":
+                                          "float32" if first else "float64"}
+    R = _backend._flat_weights(prepare(wide, wide.init(np.random.default_rng(0))))[1]
+    assert R.dtype == (np.float32 if first else np.float64)
+
+
+@needs_numba
 def test_compiled_kernels_reading_float32_equal_reading_float64_bit_for_bit(monkeypatch):
-    monkeypatch.setattr(_backend, "_R32_ABOVE", 0)  # the float32 copy at any width
+    monkeypatch.setattr(_backend, "_R32_FORCE", True)  # the float32 copy at any width
     R = _backend._flat_weights(prepare(LSTMSpec(1, 3, recurrent_dtype=np.float32), np.zeros(LSTMSpec(1, 3).n_params)))[1]
     assert R.dtype == np.float32
     plain, spec, g = _pair(H=40, P=2)
