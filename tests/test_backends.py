@@ -163,6 +163,38 @@ def test_kernel_threads_equal_one_thread_bit_for_bit(kind):
 
 
 @needs_numba
+@pytest.mark.parametrize("peepholes,forget_gate", [(True, True), (False, False)])
+def test_sequences_stepped_in_groups_equal_each_alone_bit_for_bit(monkeypatch, peepholes, forget_gate):
+    # the kernels step a group of sequences together (_numba_kernels._net_steps); a small group budget
+    # makes 7 sequences three groups of 3, 3 and 1, and each must equal the sequence run alone
+    monkeypatch.setattr(_backend, "_GROUP_BYTES", 3 * 4 * 20 * 8)
+    assert _backend._group(7, LSTMSpec(2, 20)) == 3
+    rng = np.random.default_rng(11)
+    spec = LSTMSpec(2, 20, peepholes=peepholes, forget_gate=forget_gate)
+    P, B, T = 2, 7, 6
+    w = prepare(spec, rng.normal(size=(P, spec.n_params)))
+    h0, c0 = rng.uniform(-1, 1, (P, B, 20)), rng.normal(size=(P, B, 20))
+    X = rng.normal(size=(B, T, 2))
+    out, c = np.empty((P, B, T, 20)), np.empty((P, B, 20))
+    _backend.numba_forward(spec, w, X, h0, c0, out, c, parallel=False)
+    coef, y0 = rng.normal(0, 0.2, (P, 21, 1)), rng.normal(size=(P, B, 1))
+    gen = np.empty((P, B, T, 1))
+    spec1 = LSTMSpec(2, 20, peepholes=peepholes, forget_gate=forget_gate)
+    _backend.numba_closed_loop(spec1, w, coef, h0, c0, y0, X[:, :, :1], None, gen, parallel=False)
+    for s in range(B):
+        o1, c1 = np.empty((P, 1, T, 20)), np.empty((P, 1, 20))
+        _backend.numba_forward(spec, w, X[s:s + 1], h0[:, s:s + 1], c0[:, s:s + 1], o1, c1, parallel=False)
+        np.testing.assert_array_equal(out[:, s], o1[:, 0])
+        np.testing.assert_array_equal(c[:, s], c1[:, 0])
+        g1 = np.empty((P, 1, T, 1))
+        _backend.numba_closed_loop(spec1, w, coef, h0[:, s:s + 1], c0[:, s:s + 1], y0[:, s:s + 1], X[s:s + 1, :, :1],
+                                   None, g1, parallel=False)
+        np.testing.assert_array_equal(gen[:, s], g1[:, 0])
+    ref = forward(spec, w, X, h0=LSTMState(h0, c0), backend="numpy")
+    np.testing.assert_allclose(out, ref, atol=1e-12, rtol=0)
+
+
+@needs_numba
 def test_numba_step_equals_numpy_step_with_per_network_inputs():
     rng = np.random.default_rng(8)
     for peep, forget in OPTIONS:
