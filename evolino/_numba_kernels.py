@@ -295,6 +295,16 @@ def _scratch_typed(R, b):
     return impl
 
 
+@njit(**_JIT, inline="always")
+def _group_state(h, c, h0, c0, p, s0, n):
+    """Rows ``[:n]`` of ``h``, ``c`` ``(G, H)``: the states of sequences ``s0 .. s0 + n - 1`` of network ``p`` in
+    ``h0``, ``c0`` ``(P, B, H)``."""
+    for s in range(n):
+        for j in range(h.shape[1]):
+            h[s, j] = h0[p, s0 + s, j]
+            c[s, j] = c0[p, s0 + s, j]
+
+
 # The loops over networks and sequences live in the exported kernels themselves: every compiled
 # function costs about 1.3 s of cold compile on its own (measured), a helper per network would double that.
 # No array view is made inside a loop over time steps beyond the rows of the scratch arrays.
@@ -316,10 +326,7 @@ def forward_serial(W, R, b, p_in, p_out, X, h0, c0, out, c_last, G, peep, forget
         Wp, Rp, bp, pip, pop = W[p], R[p], b[p], p_in[p], p_out[p]
         for s0 in range(0, B, G):
             n = min(G, B - s0)
-            for s in range(n):
-                for j in range(H):
-                    h[s, j] = h0[p, s0 + s, j]
-                    c[s, j] = c0[p, s0 + s, j]
+            _group_state(h, c, h0, c0, p, s0, n)
             for t in range(T):
                 for s in range(n):
                     for i in range(I):
@@ -356,10 +363,8 @@ def closed_loop_serial(W, R, b, p_in, p_out, coef, h0, c0, y0, X, hist, lo, hi, 
         Wp, Rp, bp, pip, pop, cf = W[p], R[p], b[p], p_in[p], p_out[p], coef[p]
         for s0 in range(0, B, G):
             n = min(G, B - s0)
+            _group_state(h, c, h0, c0, p, s0, n)
             for s in range(n):
-                for j in range(H):
-                    h[s, j] = h0[p, s0 + s, j]
-                    c[s, j] = c0[p, s0 + s, j]
                 for o in range(O):
                     x[s, E + o] = y0[p, s0 + s, o]
                 for k in range(L):
