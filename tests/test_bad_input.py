@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evolino import (CMAES, ESP, Evolino, EvolinoError, EvolinoNetwork, Linear, LSTMSpec, forward, initial_state,
+from evolino import (CMAES, ESP, Evolino, EvolinoError, EvolinoNetwork, EvolinoRegressor, Linear, LSTMSpec, forward, initial_state,
                      make_strategy, step)
 from evolino.cli import main as cli_main
 from evolino.tasks import MackeyGlassTask, SinesTask, mackey_glass, superimposed_sines
@@ -117,6 +117,11 @@ CASES = {
     "trainer input_scale negative": (lambda: _quick(input_scale=-1).fit(SINES), ValueError, "input_scale"),
     "trainer lags negative": (lambda: _quick(lags=-2).fit(SINES), ValueError, "lags"),
     "trainer lags string": (lambda: _quick(lags="many").fit(SINES), TypeError, "lags"),
+    "trainer horizon longer than the validation part": (lambda: _quick(horizon=500).fit(SINES), ValueError,
+                                                        "horizon=500 must be between 1 and the validation part"),
+    "regressor horizon longer than the validation part": (
+        lambda: EvolinoRegressor(n_cells=3, popsize=4, max_generations=1, feedback=True, horizon=500).fit(None, SINES[:, 0]),
+        ValueError, "horizon=500 must be between 1 and the validation part"),
     "trainer noise string": (lambda: _quick(noise="loud").fit(SINES), TypeError, "noise must be a float >= 0 or 'auto'"),
     "trainer lags with an SVM readout": (lambda: _quick(readout="svr", lags=4, feedback=False).fit(SINES, X=SINES),
                                          ValueError, "lags need the linear readout"),

@@ -180,6 +180,20 @@ def test_feedback_regressor_on_a_series_alone_needs_no_dummy_input():
     np.testing.assert_allclose(est.forecast(10, history=y[:200]), est.network_.forecast(y[:200], 10)[:, 0])
 
 
+def test_feedback_regressor_passes_the_forecast_length_to_the_fitness():
+    t = np.arange(400)
+    y = np.sin(0.2 * t) + np.sin(0.311 * t)
+    est = EvolinoRegressor(**FAST, feedback=True, washout=50, horizon=12, random_state=0).fit(None, y[:300])
+    assert est.trainer_.horizon == 12
+    from evolino import Evolino
+    direct = Evolino(4, popsize=20, max_generations=3, washout=50, horizon=12, seed=est.seed_).fit(y[:300])
+    np.testing.assert_array_equal(est.forecast(30), direct.forecast(y[:300], 30)[:, 0])
+    assert EvolinoRegressor(**FAST, horizon=12, random_state=0).fit(*_series(np.random.default_rng(1), 60)) \
+        .trainer_.horizon == "auto"  # input-driven: no free runs, nothing to set
+    with pytest.raises(ValueError, match="horizon=500 must be between 1 and the validation part"):
+        EvolinoRegressor(**FAST, feedback=True, washout=50, horizon=500, random_state=0).fit(None, y[:300])
+
+
 def test_parallel_evaluation_equals_serial():
     rng = np.random.default_rng(7)
     X, y = _series(rng, 80)

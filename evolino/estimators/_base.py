@@ -69,13 +69,13 @@ class _EvolinoBase(BaseEstimator):
         readout._check_options()  # out-of-range SVM options fail now, not after a generation
         return readout
 
-    def _trainer(self, *, feedback, loss, seed, noise=0.0) -> Evolino:
+    def _trainer(self, *, feedback, loss, seed, noise=0.0, horizon="auto") -> Evolino:
         """The training core with this estimator's parameters."""
         return Evolino(self.n_cells, search=self.search, readout=self._make_readout(), ridge=self.ridge,
                        washout=self.washout, validation=self.validation, feedback=feedback, loss=loss,
                        popsize=self.popsize, max_generations=self.max_generations, peepholes=self.peepholes,
                        forget_gate=self.forget_gate, init_scale=self.init_scale, input_scale=self.input_scale,
-                       gates=self.gates, lags=self.lags, noise=noise,
+                       gates=self.gates, lags=self.lags, noise=noise, horizon=horizon,
                        search_options=self.search_options, n_jobs=self.n_jobs, callbacks=list(self.callbacks or ()),
                        verbose=self.verbose, standardize=self.standardize, seed=seed)
 
@@ -99,7 +99,7 @@ class _EvolinoBase(BaseEstimator):
     def _refuse_two_d(self, X):
         pass
 
-    def _fit(self, X, y, *, feedback=False, noise=0.0):
+    def _fit(self, X, y, *, feedback=False, noise=0.0, horizon="auto"):
         for name in ("peepholes", "forget_gate"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise EvolinoTypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
@@ -117,7 +117,7 @@ class _EvolinoBase(BaseEstimator):
             raise EvolinoError("readout='svc' needs 0/1 targets (one column per label); use EvolinoClassifier for labels")
         if not per_sequence:
             Y = np.split(Y, np.cumsum([len(t) for t in targets])[:-1])
-        trainer = self._trainer(feedback=feedback, loss=self._loss_kind(), seed=seed, noise=noise)
+        trainer = self._trainer(feedback=feedback, loss=self._loss_kind(), seed=seed, noise=noise, horizon=horizon)
         net = trainer.fit(Y, X=seqs, per_sequence=per_sequence)
         self.per_sequence_, self.n_outputs_ = per_sequence, net.n_outputs
         self.network_, self.readout_, self.trainer_ = net, trainer.readout_, trainer

@@ -31,6 +31,10 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
     noise : float or "auto", default=SUPERVISED.noise
         ``feedback=True``: std of the Gaussian noise on the fed-back targets the readout is fitted
         on (standardized units), or chosen from the data (:class:`evolino.Evolino`'s ``noise``).
+    horizon : int, "auto" or None, default="auto"
+        ``feedback=True``: the length of the free runs the fitness scores (:class:`evolino.Evolino`'s
+        ``horizon``); give the forecast length you will use (e.g. 84 for an 84-step forecast, 1 for
+        one-step prediction).
 
     Attributes
     ----------{_ATTRS_DOC}
@@ -58,7 +62,7 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
                  search_options=None, washout=0, validation=0.25, input_scale=SUPERVISED.input_scale,
                  init_scale=SUPERVISED.init_scale, gates=SUPERVISED.gates, lags=SUPERVISED.lags, peepholes=True,
                  forget_gate=True,
-                 feedback=False, noise=SUPERVISED.noise, n_jobs=None, callbacks=None, verbose=0, standardize=True, random_state=None):
+                 feedback=False, noise=SUPERVISED.noise, horizon="auto", n_jobs=None, callbacks=None, verbose=0, standardize=True, random_state=None):
         self._store_params(locals())
 
     def __sklearn_tags__(self):
@@ -95,7 +99,8 @@ class EvolinoRegressor(RegressorMixin, _EvolinoBase):
         """
         if not isinstance(self.feedback, (bool, np.bool_)):
             raise EvolinoTypeError(f"feedback must be a bool, got {self.feedback!r}")
-        return self._fit(X, y, feedback=bool(self.feedback), noise=self.noise)
+        return self._fit(X, y, feedback=bool(self.feedback), noise=self.noise,
+                         horizon=self.horizon if self.feedback else "auto")
 
     def predict(self, X):
         """Outputs: ``(T,)`` or ``(T, n_outputs)`` for one sequence, a list of those for several
