@@ -211,8 +211,8 @@ class EvolinoFitness:
         batch, so the losses are one thread's, bit for bit; the ranges split one
         memory chunk, so the peak memory stays that of one chunk.
         """
-        if resolve_backend(self.backend) != "numba":
-            return self._evaluate(genomes)
+        if resolve_backend(self.backend) != "numba" or not getattr(self.readout, "thread_safe", True):
+            return self._evaluate(genomes)  # (an SVM readout: see readout_svm._SVMReadout.thread_safe)
         parts = {}
 
         def call(lo, hi):

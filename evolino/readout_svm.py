@@ -56,6 +56,11 @@ def _subsample(N: int, max_samples) -> np.ndarray:
 class _SVMReadout:
     """Shared machinery of :class:`SVR` and :class:`SVC` (one scikit-learn machine per candidate and output)."""
 
+    # liblinear draws its coordinate order from the C library's one global rand(), reseeded per fit and used
+    # without the GIL: two fits at once on two threads interleave their draws and the solutions change with
+    # the timing. So a fitness with this readout is never spread over threads (EvolinoFitness._on_threads).
+    thread_safe = False
+
     def __init__(self, *, kernel="linear", C=1.0, gamma="scale", degree=3, coef0=0.0, standardize=True,
                  solver="auto", max_samples=None, tol=1e-3, max_iter=None):
         self.kernel = kernel

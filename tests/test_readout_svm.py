@@ -12,6 +12,8 @@ from evolino._data import prepare_data
 from evolino.fitness import EvolinoFitness
 from evolino.metrics import classification_loss, regression_loss
 from evolino.readout_svm import SVC, SVR
+from evolino._backend import numba_available
+from evolino.readout import Linear
 from evolino.tasks import SinesTask
 
 
@@ -153,6 +155,27 @@ def test_evolino_fitness_with_svc_is_the_validation_classification_loss():
         s = 2 * Y[0, split:, 0] - 1
         expected = np.mean(d * s <= 0) + np.tanh(np.mean(np.maximum(0, 1 - d * s))) / (T - split + 1)
         assert fit[p] == pytest.approx(expected, abs=1e-9)
+
+
+def test_a_fitness_with_an_svm_readout_is_never_spread_over_threads(monkeypatch):
+    # liblinear's coordinate order comes from the C library's global rand(): concurrent fits on two
+    # threads interleave it, and the losses would change with the timing
+    import evolino.fitness as fitness_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an SVM readout's fitness was spread over threads")
+
+    monkeypatch.setattr(fitness_module, "spread", refuse)
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(1, 80, 1))
+    Y = (np.convolve(X[0, :, 0], [1.0, 1.0])[:80] > 0).astype(float)[None, :, None]
+    spec = LSTMSpec(1, 3)
+    data = prepare_data(Y, X, feedback=False, washout=5, validation=20)
+    for readout in (SVC(C=1.0), SVR(C=1.0)):
+        fn = EvolinoFitness(spec, readout=readout, backend="numba" if numba_available() else "auto",
+                            **data.fitness_arrays(0))
+        assert np.all(np.isfinite(fn(spec.init(rng, 4, scale=2.0))))
+    assert not SVC.thread_safe and getattr(Linear(), "thread_safe", True)
 
 
 def test_evolino_trainer_with_svr_readout_generates_sines():
