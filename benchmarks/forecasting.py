@@ -294,6 +294,10 @@ def row_evolino_use_30gen(b, seed):  # evolino-use with 30 generations
     return _evolino(b, seed, _use(b), generations=30)
 
 
+def row_evolino_use_20gen_step(b, seed):  # evolino-use, 20 generations, CMA-ES's step on the gains 0.3 for 0.1
+    return _evolino(b, seed, {**_use(b), "search_options": {"sigma0": 0.3}}, generations=20)
+
+
 def row_evolino_lags(b, seed):  # default arguments plus lags="auto": an autoregression beside the cells if it helps
     return _evolino(b, seed, {"lags": "auto"})
 
@@ -356,6 +360,7 @@ ROWS = {"esn": row_esn, "nvar": row_nvar, "ar": row_ar, "persistence": row_persi
         "evolino-gen1": row_evolino_gen1, "evolino-10gen": row_evolino_10gen,
         "evolino-use-gen1": row_evolino_use_gen1, "evolino-use-10gen": row_evolino_use_10gen,
         "evolino-use-20gen": row_evolino_use_20gen, "evolino-use-30gen": row_evolino_use_30gen,
+        "evolino-use-20gen-step": row_evolino_use_20gen_step,
         "evolino-20gen": row_evolino_20gen, "evolino-10gen-step": row_evolino_10gen_step, "evolino-10gen-noise": row_evolino_10gen_noise,
         "evolino-noise": row_evolino_noise, "evolino-clean": row_evolino_clean,
         "evolino-tuned": row_evolino_tuned,

@@ -80,6 +80,18 @@ def check_array(x, name: str, *, ndims=None, dtype=None, finite: bool = False) -
     return arr
 
 
+def check_float_dtype(v, name: str, none_ok: bool = False) -> np.dtype:
+    """``v`` as the numpy dtype float32 or float64, or an EvolinoTypeError naming ``name``."""
+    choices = "float32, float64 or None" if none_ok else "float32 or float64"
+    try:
+        dt = np.dtype(v)
+    except TypeError as exc:
+        raise EvolinoTypeError(f"{name} must be {choices}, got {v!r}") from exc
+    if dt not in (np.float32, np.float64):
+        raise EvolinoTypeError(f"{name} must be {choices}, got {dt}")
+    return dt
+
+
 def check_choice(value, name: str, choices) -> str:
     """``value`` if it is one of ``choices``; a ValueError with a 'did you mean' otherwise."""
     if value in choices:

@@ -34,7 +34,7 @@ import numpy as np
 
 from ._backend import numba_forward, numba_step, resolve_backend
 from ._chunked import _chunk_weights, _forward_chunk
-from ._validate import EvolinoTypeError, as_rng, check_array, check_number, check_positive_int
+from ._validate import as_rng, check_array, check_float_dtype, check_number, check_positive_int
 
 __all__ = ["LSTMSpec", "LSTMState", "LSTMWeights", "forward", "prepare", "step", "initial_state"]
 
@@ -50,18 +50,6 @@ _XP_BYTES = 1 << 18
 GATE_REGIMES = ("lstm", "reservoir")  # initial gate biases, see LSTMSpec.init
 _RESERVOIR_GATE = float(np.log(0.99 / 0.01))  # logit(0.99): input gate ~ 0.99, forget gate ~ 0.01
 _RESERVOIR_OUT = 4.0  # output gate ~ sigma(4) = 0.98
-
-
-def _float_dtype(v, name, none_ok=False):
-    """``v`` as the numpy dtype float32 or float64, or an EvolinoTypeError naming ``name``."""
-    choices = "float32, float64 or None" if none_ok else "float32 or float64"
-    try:
-        dt = np.dtype(v)
-    except TypeError as exc:
-        raise EvolinoTypeError(f"{name} must be {choices}, got {v!r}") from exc
-    if dt not in (np.float32, np.float64):
-        raise EvolinoTypeError(f"{name} must be {choices}, got {dt}")
-    return dt
 
 
 @dataclass(frozen=True)
@@ -102,10 +90,10 @@ class LSTMSpec:
         for name in ("peepholes", "forget_gate"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        dt = _float_dtype(self.dtype, "dtype")
+        dt = check_float_dtype(self.dtype, "dtype")
         object.__setattr__(self, "dtype", dt.type)
         if self.recurrent_dtype is not None:
-            rd = _float_dtype(self.recurrent_dtype, "recurrent_dtype", none_ok=True)
+            rd = check_float_dtype(self.recurrent_dtype, "recurrent_dtype", none_ok=True)
             object.__setattr__(self, "recurrent_dtype", None if rd.itemsize >= dt.itemsize else rd.type)
 
     @property

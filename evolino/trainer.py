@@ -21,13 +21,13 @@ from . import _data
 from ._checkpoint import CHECKPOINT_VERSION, load_checkpoint, run_config, save_checkpoint
 from ._io import check_writable
 from ._resources import check_run_memory
-from ._validate import EvolinoError, EvolinoTypeError, as_rng, check_choice, check_number, check_positive_int
+from ._validate import EvolinoError, EvolinoTypeError, as_rng, check_choice, check_float_dtype, check_number, check_positive_int
 from .evaluate import make_evaluator
 from .autoscale import choose_scales, generation_zero
 from .fitness import LOSSES, EvolinoFitness, first_generation_check, free_run_options
 from .genome import ENCODINGS, Direct, EncodedFitness, make_encoding
 from .loop import History, progress_bar, run_search
-from .lstm import GATE_REGIMES, LSTMSpec, _float_dtype
+from .lstm import GATE_REGIMES, LSTMSpec
 from .model import EvolinoNetwork
 from .presets import SUPERVISED, auto_generations, auto_mutation_scale, auto_n_cells
 from .readout import MIN_STEPS_AUTO, Linear
@@ -268,7 +268,7 @@ class Evolino:
     def _evolution_dtype(self, spec):
         if self.evolution_dtype is None:
             return spec.dtype
-        return _float_dtype(self.evolution_dtype, "evolution_dtype", none_ok=True).type
+        return check_float_dtype(self.evolution_dtype, "evolution_dtype", none_ok=True).type
 
     def _readout(self):
         if isinstance(self.readout, str):
