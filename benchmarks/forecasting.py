@@ -40,7 +40,9 @@ use, ``horizon=1`` follow from the task), ``evolino-use`` (the same plus the for
 the task scores, ``USE_HORIZON``: 84 steps on mg, 50 on laser-cl), ``evolino-f32`` (the
 defaults with ``evolution_dtype="float32"``), ``evolino-lags`` (the defaults with ``lags="auto"``), ``evolino-10gen``
 (the defaults with 10 generations; ``evolino-20gen`` with 20; ``evolino-10gen-step`` with 10 and
-CMA-ES's initial step 0.3 instead of 0.1), ``evolino-tuned`` (``EVOLINO_TUNED``, 400
+CMA-ES's initial step 0.3 instead of 0.1; ``evolino-step`` the defaults with that step;
+``evolino-use-20gen-step`` / ``-40gen-step`` ``evolino-use`` with 20 / 40 generations at step 0.3,
+``evolino-use-20gen-step5`` 20 at step 0.5), ``evolino-tuned`` (``EVOLINO_TUNED``, 400
 evaluations), and ``-gen1`` of each (the same trainer stopped after its first generation:
 random networks + readout, a reservoir). Evolino rows get the same standardised data as the
 others (its own standardization is then the identity). ``fit_cpu`` = process CPU seconds
@@ -298,6 +300,14 @@ def row_evolino_use_20gen_step(b, seed):  # evolino-use, 20 generations, CMA-ES'
     return _evolino(b, seed, {**_use(b), "search_options": {"sigma0": 0.3}}, generations=20)
 
 
+def row_evolino_use_40gen_step(b, seed):  # the same with 40 generations
+    return _evolino(b, seed, {**_use(b), "search_options": {"sigma0": 0.3}}, generations=40)
+
+
+def row_evolino_use_20gen_step5(b, seed):  # evolino-use, 20 generations, step 0.5
+    return _evolino(b, seed, {**_use(b), "search_options": {"sigma0": 0.5}}, generations=20)
+
+
 def row_evolino_lags(b, seed):  # default arguments plus lags="auto": an autoregression beside the cells if it helps
     return _evolino(b, seed, {"lags": "auto"})
 
@@ -323,6 +333,10 @@ def row_evolino_10gen(b, seed):  # the defaults with 10 generations: what evolut
 
 def row_evolino_20gen(b, seed):  # the same with 20 generations
     return _evolino(b, seed, {}, generations=20)
+
+
+def row_evolino_step(b, seed):  # the defaults with CMA-ES's step on the gains 0.3 for 0.1
+    return _evolino(b, seed, {"search_options": {"sigma0": 0.3}})
 
 
 def row_evolino_10gen_step(b, seed):  # 10 generations, CMA-ES's step on the gains 0.3 (gains exp(+-0.3)) for 0.1
@@ -360,8 +374,10 @@ ROWS = {"esn": row_esn, "nvar": row_nvar, "ar": row_ar, "persistence": row_persi
         "evolino-gen1": row_evolino_gen1, "evolino-10gen": row_evolino_10gen,
         "evolino-use-gen1": row_evolino_use_gen1, "evolino-use-10gen": row_evolino_use_10gen,
         "evolino-use-20gen": row_evolino_use_20gen, "evolino-use-30gen": row_evolino_use_30gen,
-        "evolino-use-20gen-step": row_evolino_use_20gen_step,
-        "evolino-20gen": row_evolino_20gen, "evolino-10gen-step": row_evolino_10gen_step, "evolino-10gen-noise": row_evolino_10gen_noise,
+        "evolino-use-20gen-step": row_evolino_use_20gen_step, "evolino-use-40gen-step": row_evolino_use_40gen_step,
+        "evolino-use-20gen-step5": row_evolino_use_20gen_step5,
+        "evolino-20gen": row_evolino_20gen, "evolino-10gen-step": row_evolino_10gen_step,
+        "evolino-step": row_evolino_step, "evolino-10gen-noise": row_evolino_10gen_noise,
         "evolino-noise": row_evolino_noise, "evolino-clean": row_evolino_clean,
         "evolino-tuned": row_evolino_tuned,
         "evolino-tuned-gen1": row_evolino_tuned_gen1}
