@@ -42,7 +42,8 @@ defaults with ``evolution_dtype="float32"``), ``evolino-lags`` (the defaults wit
 (the defaults with 10 generations; ``evolino-20gen`` with 20; ``evolino-10gen-step`` with 10 and
 CMA-ES's initial step 0.3 instead of 0.1; ``evolino-step`` the defaults with that step;
 ``evolino-use-20gen-step`` / ``-40gen-step`` ``evolino-use`` with 20 / 40 generations at step 0.3,
-``evolino-use-20gen-step5`` 20 at step 0.5), ``evolino-tuned`` (``EVOLINO_TUNED``, 400
+``evolino-use-20gen-step5`` 20 at step 0.5, ``evolino-use-20gen-step-val40`` 20 at step 0.3
+holding out 40 % of the training steps), ``evolino-tuned`` (``EVOLINO_TUNED``, 400
 evaluations), and ``-gen1`` of each (the same trainer stopped after its first generation:
 random networks + readout, a reservoir). Evolino rows get the same standardised data as the
 others (its own standardization is then the identity). ``fit_cpu`` = process CPU seconds
@@ -304,6 +305,10 @@ def row_evolino_use_40gen_step(b, seed):  # the same with 40 generations
     return _evolino(b, seed, {**_use(b), "search_options": {"sigma0": 0.3}}, generations=40)
 
 
+def row_evolino_use_20gen_step_val40(b, seed):  # evolino-use-20gen-step holding out 40 % (not 25 %) for validation
+    return _evolino(b, seed, {**_use(b), "search_options": {"sigma0": 0.3}, "validation": 0.4}, generations=20)
+
+
 def row_evolino_use_20gen_step5(b, seed):  # evolino-use, 20 generations, step 0.5
     return _evolino(b, seed, {**_use(b), "search_options": {"sigma0": 0.5}}, generations=20)
 
@@ -376,6 +381,7 @@ ROWS = {"esn": row_esn, "nvar": row_nvar, "ar": row_ar, "persistence": row_persi
         "evolino-use-20gen": row_evolino_use_20gen, "evolino-use-30gen": row_evolino_use_30gen,
         "evolino-use-20gen-step": row_evolino_use_20gen_step, "evolino-use-40gen-step": row_evolino_use_40gen_step,
         "evolino-use-20gen-step5": row_evolino_use_20gen_step5,
+        "evolino-use-20gen-step-val40": row_evolino_use_20gen_step_val40,
         "evolino-20gen": row_evolino_20gen, "evolino-10gen-step": row_evolino_10gen_step,
         "evolino-step": row_evolino_step, "evolino-10gen-noise": row_evolino_10gen_noise,
         "evolino-noise": row_evolino_noise, "evolino-clean": row_evolino_clean,
