@@ -41,7 +41,10 @@ the task scores, ``USE_HORIZON``: 84 steps on mg, 50 on laser-cl), ``evolino-f32
 defaults with ``evolution_dtype="float32"``), ``evolino-lags`` (the defaults with ``lags="auto"``), ``evolino-10gen``
 (the defaults with 10 generations; ``evolino-20gen`` with 20; ``evolino-10gen-step`` with 10 and
 CMA-ES's initial step 0.3 instead of 0.1; ``evolino-step`` the defaults with that step;
-``evolino-lean`` the defaults at 100 cells stopped after generation 1;
+``evolino-lean`` the defaults at 100 cells stopped after generation 1 (``evolino-lean150``,
+``-lean200`` at 150, 200; ``evolino-use-lean200`` ``evolino-use`` at 200 cells, generation 1;
+``evolino-use-lean``:
+``evolino-use`` at 150 cells, generation 1);
 ``evolino-use-20gen-step`` / ``-40gen-step`` ``evolino-use`` with 20 / 40 generations at step 0.3,
 ``evolino-use-20gen-step5`` 20 at step 0.5, ``evolino-use-20gen-step-val40`` 20 at step 0.3
 holding out 40 % of the training steps), ``evolino-tuned`` (``EVOLINO_TUNED``, 400
@@ -345,6 +348,22 @@ def row_evolino_lean(b, seed):  # the defaults at 100 cells, generation 1 only: 
     return _evolino(b, seed, {"n_cells": 100}, generations=1)
 
 
+def row_evolino_lean150(b, seed):  # the defaults at 150 cells, generation 1 only
+    return _evolino(b, seed, {"n_cells": 150}, generations=1)
+
+
+def row_evolino_lean200(b, seed):  # the defaults at 200 cells, generation 1 only
+    return _evolino(b, seed, {"n_cells": 200}, generations=1)
+
+
+def row_evolino_use_lean200(b, seed):  # evolino-use at 200 cells, generation 1 only
+    return _evolino(b, seed, {**_use(b), "n_cells": 200}, generations=1)
+
+
+def row_evolino_use_lean(b, seed):  # evolino-use at 150 cells, generation 1 only
+    return _evolino(b, seed, {**_use(b), "n_cells": 150}, generations=1)
+
+
 def row_evolino_step(b, seed):  # the defaults with CMA-ES's step on the gains 0.3 for 0.1
     return _evolino(b, seed, {"search_options": {"sigma0": 0.3}})
 
@@ -388,7 +407,9 @@ ROWS = {"esn": row_esn, "nvar": row_nvar, "ar": row_ar, "persistence": row_persi
         "evolino-use-20gen-step5": row_evolino_use_20gen_step5,
         "evolino-use-20gen-step-val40": row_evolino_use_20gen_step_val40,
         "evolino-20gen": row_evolino_20gen, "evolino-10gen-step": row_evolino_10gen_step,
-        "evolino-step": row_evolino_step, "evolino-lean": row_evolino_lean, "evolino-10gen-noise": row_evolino_10gen_noise,
+        "evolino-step": row_evolino_step, "evolino-lean": row_evolino_lean,
+        "evolino-use-lean": row_evolino_use_lean, "evolino-lean150": row_evolino_lean150,
+        "evolino-lean200": row_evolino_lean200, "evolino-use-lean200": row_evolino_use_lean200, "evolino-10gen-noise": row_evolino_10gen_noise,
         "evolino-noise": row_evolino_noise, "evolino-clean": row_evolino_clean,
         "evolino-tuned": row_evolino_tuned,
         "evolino-tuned-gen1": row_evolino_tuned_gen1}
