@@ -361,7 +361,16 @@ def test_pool_timeout():
         np.testing.assert_array_equal(pool.evaluate(SleepingFitness(0), genomes), np.full(4, 2.0))
 
 
-def test_pool_ctrl_c_kills_and_reaps_workers(tmp_path):
+@pytest.fixture
+def sigint_raises():
+    """Ctrl-C as in an interactive run: a process started in the background (``nohup``, ``&``) inherits
+    SIGINT ignored, and Python then never raises KeyboardInterrupt (the pool rightly leaves SIG_IGN alone)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_pool_ctrl_c_kills_and_reaps_workers(tmp_path, sigint_raises):
     pool = Pool(2, start_method="fork", timeout=60)
     pool.evaluate(SleepingFitness(0), np.ones((2, 2)))
     pids = pool.pids
@@ -383,7 +392,7 @@ def test_pool_ctrl_c_kills_and_reaps_workers(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="pthread_kill")
-def test_pool_ctrl_c_delivered_to_another_thread_interrupts_at_once(tmp_path):
+def test_pool_ctrl_c_delivered_to_another_thread_interrupts_at_once(tmp_path, sigint_raises):
     """A SIGINT the OS hands to a non-main thread does not wake the main thread's wait; the
     wait's short slices do (an unbroken wait would last until the hung worker replies)."""
     flag = tmp_path / "started"
@@ -406,7 +415,7 @@ def test_pool_ctrl_c_delivered_to_another_thread_interrupts_at_once(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_pool_ctrl_c_swallowed_by_a_finalizer_still_interrupts(tmp_path, monkeypatch):
+def test_pool_ctrl_c_swallowed_by_a_finalizer_still_interrupts(tmp_path, monkeypatch, sigint_raises):
     """Python discards a KeyboardInterrupt raised inside a finalizer (the garbage collector may run
     one in the middle of a call); the evaluation must stop all the same."""
     import weakref
