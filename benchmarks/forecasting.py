@@ -62,7 +62,7 @@ Adding a row: a function ``row_x(bench, seed)`` that trains on ``bench.Ys`` (and
 ``dict(score=bench.test(bench.scaled(net)), fit_cpu=..., params={...})``, where
 ``net`` has evolino's ``generate(n, Y_prefix=(B, L, O))`` and ``predict(X)`` /
 ``predict(Y=...)``; then an entry in ``ROWS`` (and ``DETERMINISTIC`` if the seed
-does not matter).
+does not matter). A variant of evolino's defaults is one line of ``EVOLINO_ROWS``.
 
 Usage::
 
@@ -75,6 +75,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -269,56 +270,52 @@ def _evolino(b, seed, cfg, generations=None):
                            best=h["best"]))
 
 
-def row_evolino(b, seed):
-    return _evolino(b, seed, {})
-
-
 USE_HORIZON = {"mg": 84, "laser-cl": 50}  # the length of the forecasts each task scores (NRMSE84, 50-step runs)
-
-
-def row_evolino_use(b, seed):
-    # default arguments plus the one setting a user knows from their use: the forecast length
-    return _evolino(b, seed, _use(b))
 
 
 def _use(b):
     return {"horizon": USE_HORIZON[b.name]} if b.name in USE_HORIZON else {}
 
 
-def row_evolino_use_gen1(b, seed):  # generation 1 of evolino-use: what evolution adds to it
-    return _evolino(b, seed, _use(b), generations=1)
+STEP3 = {"search_options": {"sigma0": 0.3}}  # CMA-ES's step on the gains 0.3 for 0.1: gains exp(+-0.3)
+
+# name: (with the task's forecast length ("-use"), settings beside the defaults, generations or None for
+# the defaults'); "-use" is the one setting a user knows from their use, "-gen1" what evolution adds to it
+EVOLINO_ROWS = {
+    "evolino": (False, {}, None),
+    "evolino-gen1": (False, {}, 1),
+    "evolino-10gen": (False, {}, 10),  # what evolution adds to a wide generation 1
+    "evolino-20gen": (False, {}, 20),
+    "evolino-lags": (False, {"lags": "auto"}, None),  # an autoregression beside the cells if it helps
+    "evolino-f32": (False, {"evolution_dtype": "float32"}, None),  # generation 0 and evolution in float32
+    "evolino-clean": (False, {"noise": 0.0}, None),  # the defaults before noise="auto": clean teacher forcing
+    "evolino-noise": (False, {"noise": 1e-4}, None),  # noise (standardized) on the fed-back training targets
+    "evolino-step": (False, STEP3, None),
+    "evolino-10gen-step": (False, STEP3, 10),
+    "evolino-10gen-noise": (False, {**STEP3, "noise": 1e-4}, 10),
+    "evolino-lean": (False, {"n_cells": 100}, 1),  # the cheapest evolino
+    "evolino-lean150": (False, {"n_cells": 150}, 1),
+    "evolino-lean200": (False, {"n_cells": 200}, 1),
+    "evolino-use": (True, {}, None),
+    "evolino-use-gen1": (True, {}, 1),
+    "evolino-use-10gen": (True, {}, 10),
+    "evolino-use-20gen": (True, {}, 20),
+    "evolino-use-30gen": (True, {}, 30),
+    "evolino-use-20gen-step": (True, STEP3, 20),
+    "evolino-use-40gen-step": (True, STEP3, 40),
+    "evolino-use-20gen-step-val40": (True, {**STEP3, "validation": 0.4}, 20),  # 40 % held out, not 25 %
+    "evolino-use-20gen-step5": (True, {"search_options": {"sigma0": 0.5}}, 20),
+    "evolino-use-lean": (True, {"n_cells": 150}, 1),
+    "evolino-use-lean200": (True, {"n_cells": 200}, 1),
+}
 
 
-def row_evolino_use_10gen(b, seed):  # evolino-use with 10 generations
-    return _evolino(b, seed, _use(b), generations=10)
+def _evolino_row(name):
+    use, cfg, generations = EVOLINO_ROWS[name]
 
-
-def row_evolino_use_20gen(b, seed):  # evolino-use with 20 generations
-    return _evolino(b, seed, _use(b), generations=20)
-
-
-def row_evolino_use_30gen(b, seed):  # evolino-use with 30 generations
-    return _evolino(b, seed, _use(b), generations=30)
-
-
-def row_evolino_use_20gen_step(b, seed):  # evolino-use, 20 generations, CMA-ES's step on the gains 0.3 for 0.1
-    return _evolino(b, seed, {**_use(b), "search_options": {"sigma0": 0.3}}, generations=20)
-
-
-def row_evolino_use_40gen_step(b, seed):  # the same with 40 generations
-    return _evolino(b, seed, {**_use(b), "search_options": {"sigma0": 0.3}}, generations=40)
-
-
-def row_evolino_use_20gen_step_val40(b, seed):  # evolino-use-20gen-step holding out 40 % (not 25 %) for validation
-    return _evolino(b, seed, {**_use(b), "search_options": {"sigma0": 0.3}, "validation": 0.4}, generations=20)
-
-
-def row_evolino_use_20gen_step5(b, seed):  # evolino-use, 20 generations, step 0.5
-    return _evolino(b, seed, {**_use(b), "search_options": {"sigma0": 0.5}}, generations=20)
-
-
-def row_evolino_lags(b, seed):  # default arguments plus lags="auto": an autoregression beside the cells if it helps
-    return _evolino(b, seed, {"lags": "auto"})
+    def row(b, seed):
+        return _evolino(b, seed, {**(_use(b) if use else {}), **copy.deepcopy(cfg)}, generations=generations)
+    return row
 
 
 WIDE = {"n_cells": 300}  # generation 0's grid at 100 cells (autoscale.PROBE_CELLS), its six best points at 300
@@ -326,62 +323,6 @@ WIDE = {"n_cells": 300}  # generation 0's grid at 100 cells (autoscale.PROBE_CEL
 
 def row_evolino_wide(b, seed):  # generation 1 of a wide network: width where the default spends evolution
     return _evolino(b, seed, dict(WIDE), generations=1)
-
-
-def row_evolino_f32(b, seed):  # generation 0 and evolution in float32, the final readout in float64
-    return _evolino(b, seed, {"evolution_dtype": "float32"})
-
-
-def row_evolino_gen1(b, seed):
-    return _evolino(b, seed, {}, generations=1)
-
-
-def row_evolino_10gen(b, seed):  # the defaults with 10 generations: what evolution adds to a wide generation 1
-    return _evolino(b, seed, {}, generations=10)
-
-
-def row_evolino_20gen(b, seed):  # the same with 20 generations
-    return _evolino(b, seed, {}, generations=20)
-
-
-def row_evolino_lean(b, seed):  # the defaults at 100 cells, generation 1 only: the cheapest evolino
-    return _evolino(b, seed, {"n_cells": 100}, generations=1)
-
-
-def row_evolino_lean150(b, seed):  # the defaults at 150 cells, generation 1 only
-    return _evolino(b, seed, {"n_cells": 150}, generations=1)
-
-
-def row_evolino_lean200(b, seed):  # the defaults at 200 cells, generation 1 only
-    return _evolino(b, seed, {"n_cells": 200}, generations=1)
-
-
-def row_evolino_use_lean200(b, seed):  # evolino-use at 200 cells, generation 1 only
-    return _evolino(b, seed, {**_use(b), "n_cells": 200}, generations=1)
-
-
-def row_evolino_use_lean(b, seed):  # evolino-use at 150 cells, generation 1 only
-    return _evolino(b, seed, {**_use(b), "n_cells": 150}, generations=1)
-
-
-def row_evolino_step(b, seed):  # the defaults with CMA-ES's step on the gains 0.3 for 0.1
-    return _evolino(b, seed, {"search_options": {"sigma0": 0.3}})
-
-
-def row_evolino_10gen_step(b, seed):  # 10 generations, CMA-ES's step on the gains 0.3 (gains exp(+-0.3)) for 0.1
-    return _evolino(b, seed, {"search_options": {"sigma0": 0.3}}, generations=10)
-
-
-def row_evolino_10gen_noise(b, seed):  # evolino-10gen-step plus noise 1e-4 (standardized) on the fed-back training targets
-    return _evolino(b, seed, {"search_options": {"sigma0": 0.3}, "noise": 1e-4}, generations=10)
-
-
-def row_evolino_clean(b, seed):  # the defaults before noise="auto": clean teacher forcing
-    return _evolino(b, seed, {"noise": 0.0})
-
-
-def row_evolino_noise(b, seed):  # the defaults plus noise 1e-4 (standardized) on the fed-back training targets
-    return _evolino(b, seed, {"noise": 1e-4})
 
 
 def row_evolino_tuned(b, seed):
@@ -398,21 +339,9 @@ def _encoding_row(name):
     return row
 
 
-ROWS = {"esn": row_esn, "nvar": row_nvar, "ar": row_ar, "persistence": row_persistence, "evolino": row_evolino,
-        "evolino-use": row_evolino_use, "evolino-wide": row_evolino_wide, "evolino-f32": row_evolino_f32, "evolino-lags": row_evolino_lags,
-        "evolino-gen1": row_evolino_gen1, "evolino-10gen": row_evolino_10gen,
-        "evolino-use-gen1": row_evolino_use_gen1, "evolino-use-10gen": row_evolino_use_10gen,
-        "evolino-use-20gen": row_evolino_use_20gen, "evolino-use-30gen": row_evolino_use_30gen,
-        "evolino-use-20gen-step": row_evolino_use_20gen_step, "evolino-use-40gen-step": row_evolino_use_40gen_step,
-        "evolino-use-20gen-step5": row_evolino_use_20gen_step5,
-        "evolino-use-20gen-step-val40": row_evolino_use_20gen_step_val40,
-        "evolino-20gen": row_evolino_20gen, "evolino-10gen-step": row_evolino_10gen_step,
-        "evolino-step": row_evolino_step, "evolino-lean": row_evolino_lean,
-        "evolino-use-lean": row_evolino_use_lean, "evolino-lean150": row_evolino_lean150,
-        "evolino-lean200": row_evolino_lean200, "evolino-use-lean200": row_evolino_use_lean200, "evolino-10gen-noise": row_evolino_10gen_noise,
-        "evolino-noise": row_evolino_noise, "evolino-clean": row_evolino_clean,
-        "evolino-tuned": row_evolino_tuned,
-        "evolino-tuned-gen1": row_evolino_tuned_gen1}
+ROWS = {"esn": row_esn, "nvar": row_nvar, "ar": row_ar, "persistence": row_persistence,
+        **{name: _evolino_row(name) for name in EVOLINO_ROWS},
+        "evolino-wide": row_evolino_wide, "evolino-tuned": row_evolino_tuned, "evolino-tuned-gen1": row_evolino_tuned_gen1}
 ROWS.update({name: _encoding_row(name) for name in ENCODING_ROWS})
 DETERMINISTIC = {"nvar", "ar", "persistence"}
 BASELINES = ("esn", "nvar", "ar", "persistence")
