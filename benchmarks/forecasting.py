@@ -13,6 +13,8 @@ Tasks (protocols in the task classes' docstrings; data fixed, the seed varies th
 - ``laser``: Santa Fe laser one-step-ahead NRMSE over the held-out tail
   (``LaserTask().score``); ``laser-cl``: its 20 x 50-step free runs, median over
   segments of RMSE / std of the training series (``LaserTask().score_closed_loop``).
+- ``lorenz-long`` (not in the default run): ``lorenz`` with free runs of 3,000 steps, past the
+  1,000-step ceiling of 18.1 Lyapunov times.
 
 Every row fits on the task's training part only, in standardised units (mean and
 std of the training series; ``baselines.Scaled`` converts back), and every
@@ -36,20 +38,13 @@ Rows (``ROWS``; ``row(bench, seed) -> dict(score=..., fit_cpu=..., params=...)``
 ``esn`` (ReservoirPy, 500 units, ``ESN_GRID``), ``nvar`` (ReservoirPy NVAR / NG-RC,
 ``NVAR_GRID``), ``ar`` (linear ridge on lags, ``AR_GRID``), ``persistence``,
 ``evolino`` (``Evolino()`` with default arguments: only washout, feedback and, for one-step
-use, ``horizon=1`` follow from the task), ``evolino-use`` (the same plus the forecast length
-the task scores, ``USE_HORIZON``: 84 steps on mg, 50 on laser-cl), ``evolino-f32`` (the
-defaults with ``evolution_dtype="float32"``), ``evolino-lags`` (the defaults with ``lags="auto"``), ``evolino-10gen``
-(the defaults with 10 generations; ``evolino-20gen`` with 20; ``evolino-10gen-step`` with 10 and
-CMA-ES's initial step 0.3 instead of 0.1; ``evolino-step`` the defaults with that step;
-``evolino-lean`` the defaults at 100 cells stopped after generation 1 (``evolino-lean150``,
-``-lean200`` at 150, 200; ``evolino-use-lean200`` ``evolino-use`` at 200 cells, generation 1;
-``evolino-use-lean``:
-``evolino-use`` at 150 cells, generation 1);
-``evolino-use-20gen-step`` / ``-40gen-step`` ``evolino-use`` with 20 / 40 generations at step 0.3,
-``evolino-use-20gen-step5`` 20 at step 0.5, ``evolino-use-20gen-step-val40`` 20 at step 0.3
-holding out 40 % of the training steps), ``evolino-tuned`` (``EVOLINO_TUNED``, 400
-evaluations), and ``-gen1`` of each (the same trainer stopped after its first generation:
-random networks + readout, a reservoir). Evolino rows get the same standardised data as the
+use, ``horizon=1`` follow from the task) and its variants in ``EVOLINO_ROWS``, named by what they
+add to it: ``-use`` the forecast length the task scores (``USE_HORIZON``: 84 steps on mg, 50 on
+laser-cl), ``-Ngen`` N generations, ``-step`` CMA-ES's initial step 0.3 on the gains instead of 0.1
+(``-step5``: 0.5), ``-lean`` / ``-lean150`` / ``-lean200`` 100 / 150 / 200 cells and generation 1
+only, ``-gen1`` the same trainer stopped after its first generation (random networks + readout, a
+reservoir; the others are commented in the table); ``evolino-wide`` (generation 1 at ``WIDE`` cells), ``evolino-tuned`` (``EVOLINO_TUNED``,
+400 evaluations) and ``evolino-tuned-gen1``. Evolino rows get the same standardised data as the
 others (its own standardization is then the identity). ``fit_cpu`` = process CPU seconds
 of the whole fit, model selection included. Deterministic rows (nvar, ar,
 persistence) are run once (the first seed) and stand for every seed. A run that raises
